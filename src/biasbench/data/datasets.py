@@ -1,0 +1,196 @@
+"""Dataset specifications: where each dataset lives under the data root, its layout, label space and
+expected counts. Register a new one with ``@register_dataset``::
+
+    @register_dataset
+    class MyDataset(DatasetSpec):
+        name = "my-set"
+        summary = "what it is"
+        label_space = "imagenet"        # labels are ImageNet-1k indices
+        expected_count = 500
+        locations = ("my-set",)          # candidate folders under the data root
+        layout = "my-set/<wnid>/<image>.JPEG"
+
+        def list_samples(self, folder): ...  # -> list[Sample] in canonical order
+"""
+
+from __future__ import annotations
+
+import csv
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from biasbench.data.label_spaces import CATEGORIES16
+from biasbench.data.root import resolve_data_root
+from biasbench.errors import DatasetError, UnknownNameError
+from biasbench.store.fingerprint import digest
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image: its file, its label in the dataset's label space, and per-image metadata."""
+
+    path: Path
+    label: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset resolved on disk: its spec, folder and samples in canonical order."""
+
+    spec: DatasetSpec
+    folder: Path
+    samples: tuple[Sample, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def head(self, limit: int | None) -> Dataset:
+        """The first ``limit`` samples in canonical order (all when ``limit`` is None)."""
+        if limit is None or limit >= len(self.samples):
+            return self
+        return Dataset(self.spec, self.folder, self.samples[:limit])
+
+    def fingerprint(self) -> str:
+        """Content fingerprint: relative file names, sizes and labels (cheap; no image is read)."""
+        rows = [(str(s.path.relative_to(self.folder)), s.path.stat().st_size, s.label) for s in self.samples]
+        return digest([self.spec.name, rows])
+
+
+class DatasetSpec(ABC):
+    """What a dataset is and how to find and check it."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    label_space: ClassVar[str]  # "imagenet" (1000-way indices) or "categories16"
+    expected_count: ClassVar[int | None] = None
+    locations: ClassVar[tuple[str, ...]]
+    layout: ClassVar[str]
+    obtain: ClassVar[str] = ""
+    # "model": resize + centre-crop with the model's config; "native": feed the stored pixels as they are.
+    resize_policy: ClassVar[str] = "model"
+    citation: ClassVar[str] = ""
+
+    @abstractmethod
+    def list_samples(self, folder: Path) -> list[Sample]:
+        """Every sample under ``folder`` in canonical order (sorted file paths)."""
+
+    def find(self, root: Path) -> Path | None:
+        """The first candidate location that exists under ``root``."""
+        for rel in self.locations:
+            if (root / rel).is_dir():
+                return root / rel
+        return None
+
+    def missing_message(self, root: Path) -> str:
+        expected = f"{self.expected_count} images" if self.expected_count else "its images"
+        tried = ", ".join(str(root / rel) for rel in self.locations)
+        text = (
+            f"dataset {self.name!r} not found under data root {root} (looked in: {tried}). "
+            f"Expected layout: {self.layout} ({expected}). Set --data-root or BIASBENCH_DATA."
+        )
+        return text + (f" To obtain it: {self.obtain}" if self.obtain else "")
+
+    def load(self, root: Path | str | None = None, *, check_count: bool = True) -> Dataset:
+        """Resolve the dataset under ``root`` and check its count, naming what is missing."""
+        root_path = resolve_data_root(root)
+        folder = self.find(root_path)
+        if folder is None:
+            raise DatasetError(self.missing_message(root_path))
+        samples = self.list_samples(folder)
+        if check_count and self.expected_count is not None and len(samples) != self.expected_count:
+            raise DatasetError(
+                f"dataset {self.name!r} at {folder} has {len(samples)} images, expected {self.expected_count} "
+                f"(layout: {self.layout}). The copy is incomplete or mixed with other files."
+            )
+        return Dataset(self, folder, tuple(samples))
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:
+    DATASETS[cls.name] = cls()
+    return cls
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise UnknownNameError("dataset", name, DATASETS, hint="`biasbench datasets` lists them with their status.")
+    return DATASETS[name]
+
+
+def load_dataset(name: str, root: Path | str | None = None) -> Dataset:
+    """Resolve a registered dataset under the data root."""
+    return get_dataset_spec(name).load(root)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted by path."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def texture_of(filename: str) -> str:
+    """Texture category of a cue-conflict file name: the last ``-`` token of the last ``_`` token, digits
+    stripped (``airplane1-bicycle2.png`` → ``bicycle``; model-vs-human prefixes are handled)."""
+    stem = Path(filename).stem.split("_")[-1]
+    return stem.split("-")[-1].rstrip("0123456789")
+
+
+@register_dataset
+class CueConflict(DatasetSpec):
+    name = "cue-conflict"
+    summary = "Geirhos et al. shape/texture cue-conflict stimuli (16 categories, 224 px, fed without resize)"
+    label_space = "categories16"
+    expected_count = 1280
+    locations = ("texture-vs-shape/stimuli/style-transfer-preprocessed-512", "cue-conflict")
+    layout = "<shape>/<shape><i>-<texture><j>.png in 16 shape folders (airplane ... truck), 80 each"
+    obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/style-transfer-preprocessed-512), CC BY 4.0."
+    resize_policy = "native"
+    citation = "Geirhos et al., ICLR 2019"
+
+    def list_samples(self, folder: Path) -> list[Sample]:
+        index = {c: i for i, c in enumerate(CATEGORIES16)}
+        samples = []
+        for path in image_files(folder):
+            shape, texture = path.parent.name, texture_of(path.name)
+            if shape not in index or texture not in index:
+                raise DatasetError(
+                    f"{path}: cannot read shape/texture categories (folder {shape!r}, texture {texture!r}); "
+                    f"expected layout {self.layout}"
+                )
+            samples.append(Sample(path, index[shape], {"texture": index[texture]}))
+        return samples
+
+
+@register_dataset
+class ImageNetSample(DatasetSpec):
+    name = "imagenet-sample"
+    summary = "1000 ImageNet images, one per class, with labels.csv (a quick sanity set, not a benchmark)"
+    label_space = "imagenet"
+    expected_count = 1000
+    locations = ("imagenet-sample-images",)
+    layout = "imagenet-sample-images/images/<file>.JPEG plus imagenet-sample-images/labels.csv (filename,class_index)"
+    obtain = "github.com/EliSchwartz/imagenet-sample-images; write labels.csv with filename,class_index."
+
+    def list_samples(self, folder: Path) -> list[Sample]:
+        labels_csv = folder / "labels.csv"
+        if not labels_csv.is_file():
+            raise DatasetError(f"{labels_csv} is missing; expected layout: {self.layout}")
+        with labels_csv.open(newline="") as f:
+            labels = {row["filename"]: int(row["class_index"]) for row in csv.DictReader(f)}
+        samples = []
+        for name, label in sorted(labels.items()):
+            path = folder / "images" / name
+            if not path.is_file():
+                raise DatasetError(f"{path} is listed in labels.csv but missing")
+            samples.append(Sample(path, label))
+        return samples

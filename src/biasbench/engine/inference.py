@@ -1,0 +1,180 @@
+"""The inference engine: stream a dataset in batches to the device, apply each condition's perturbation
+in [0,1] pixel space, run the model once per condition, and keep only what the probe reduces per sample.
+
+One decode per batch serves every condition, so a probe with 23 conditions decodes its images once.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from biasbench.data.datasets import Dataset
+from biasbench.data.images import ImageDataset, ImageTransform, collate
+from biasbench.errors import BiasbenchError, HeadSizeError
+from biasbench.models.wrapper import Classifier
+
+Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(images in [0,1] of shape (N,3,H,W), dataset indices (N,)) → perturbed images in [0,1]."""
+
+Reducer = Callable[[torch.Tensor, "Batch"], Mapping[str, torch.Tensor]]
+"""(logits (N,C) float32, batch) → per-sample arrays to keep, each with leading dimension N."""
+
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision and
+    channels-last (GPU only), data-loader workers, and what to do with undecodable images."""
+
+    device: str = "auto"
+    batch_size: int = 64
+    amp: bool = False
+    channels_last: bool = False
+    num_workers: int | None = None
+    on_corrupt: str = "error"  # "error" stops naming the file; "skip" leaves it out and counts it
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.on_corrupt not in {"error", "skip"}:
+            raise BiasbenchError(f"on_corrupt must be 'error' or 'skip', not {self.on_corrupt!r}")
+        if self.batch_size < 1:
+            raise BiasbenchError(f"batch size must be positive, got {self.batch_size}")
+
+    @property
+    def precision(self) -> str:
+        """Numerics that can change results (part of a job's key): fp32, or AMP fp16 on CUDA."""
+        return "amp-fp16" if self.amp and self.resolved_device().type == "cuda" else "fp32"
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise BiasbenchError("--device cuda was requested but no CUDA device is available; use --device cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class Batch:
+    """A batch on the device: dataset indices, images in [0,1] and labels."""
+
+    indices: torch.Tensor
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass
+class EngineResult:
+    """Per-condition per-sample outputs in dataset order, the evaluated indices, and skipped files."""
+
+    indices: np.ndarray
+    outputs: dict[str, dict[str, np.ndarray]]
+    skipped: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs wrapped models over datasets on one device."""
+
+    def __init__(self, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.device = self.config.resolved_device()
+        if self.config.amp and self.device.type != "cuda":
+            warnings.warn("AMP is only used on CUDA; running in fp32", stacklevel=2)
+
+    def prepare(self, model: Classifier) -> Classifier:
+        """Move the model to the device in eval mode (channels-last memory format when asked, on GPU)."""
+        model = model.to(self.device).eval()
+        if self.config.channels_last and self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def logits(self, model: Classifier, x: torch.Tensor) -> torch.Tensor:
+        """Forward pass in the configured precision; logits always come back as float32."""
+        if self.config.channels_last and self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.config.amp and self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                return model(x).float()
+        return model(x).float()
+
+    def batches(self, dataset: Dataset, transform: ImageTransform, skipped: list[str] | None = None) -> Iterator[Batch]:
+        """Decode ``dataset`` in batches and move them to the device as float images in [0,1]."""
+        workers = self.config.num_workers
+        if workers is None:
+            workers = 0 if len(dataset) <= 2 * self.config.batch_size else min(4, max(1, (os.cpu_count() or 2) - 1))
+        loader = torch.utils.data.DataLoader(
+            ImageDataset(dataset, transform, skip_corrupt=self.config.on_corrupt == "skip"),
+            batch_size=self.config.batch_size,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+        )
+        labels = torch.tensor([s.label for s in dataset.samples], dtype=torch.long)
+        for indices, images, bad in loader:
+            if skipped is not None:
+                skipped.extend(str(dataset.samples[i].path) for i in bad)
+            if not len(indices):
+                continue
+            x = images.to(self.device, non_blocking=True).float().div_(255.0)
+            yield Batch(indices.to(self.device), x, labels[indices].to(self.device))
+
+    @torch.no_grad()
+    def run(
+        self,
+        model: Classifier,
+        dataset: Dataset,
+        reduce: Reducer,
+        *,
+        conditions: Mapping[str, Perturbation | None] | None = None,
+        transform: ImageTransform | None = None,
+        expected_classes: int | None = 1000,
+        desc: str = "",
+    ) -> EngineResult:
+        """Evaluate ``model`` on every sample under every condition (``None`` = unperturbed)."""
+        conditions = conditions or {CLEAN: None}
+        transform = transform or ImageTransform(dataset.spec.resize_policy, model.preprocess)
+        model = self.prepare(model)
+        kept: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
+        indices: list[torch.Tensor] = []
+        skipped: list[str] = []
+        bar = tqdm(total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress,
+                   leave=False)
+        for batch in self.batches(dataset, transform, skipped):
+            indices.append(batch.indices.cpu())
+            for name, perturb in conditions.items():
+                x = batch.images if perturb is None else perturb(batch.images, batch.indices)
+                logits = self.logits(model, x)
+                if expected_classes is not None and logits.shape[1] != expected_classes:
+                    raise HeadSizeError(
+                        f"model {model.name} outputs {logits.shape[1]} classes, but {dataset.name} needs "
+                        f"{expected_classes} ImageNet logits. Use a model with an ImageNet-1k head."
+                    )
+                for key, value in reduce(logits, batch).items():
+                    kept[name].setdefault(key, []).append(value.detach().cpu())
+            bar.update(len(batch.indices))
+        bar.close()
+        outputs = {c: {k: torch.cat(v).numpy() for k, v in d.items()} for c, d in kept.items()}
+        idx = torch.cat(indices).numpy() if indices else np.zeros(0, dtype=np.int64)
+        return EngineResult(idx, outputs, skipped)
+
+
+def imagenet_outputs(logits: torch.Tensor, batch: Batch, k: int = 5) -> dict[str, torch.Tensor]:
+    """The per-sample outputs kept for 1000-way probes: top-k classes and probabilities, the probability
+    of the label, and the squared-probability sum (so NLL, Brier, ECE and top-k accuracy all derive
+    from stored outputs without re-running the model)."""
+    probs = torch.softmax(logits, dim=1)
+    top_p, top_i = probs.topk(k, dim=1)
+    return {
+        "topk": top_i.to(torch.int16),
+        "topk_prob": top_p,
+        "p_label": probs.gather(1, batch.labels[:, None]).squeeze(1),
+        "sum_p2": (probs * probs).sum(1),
+    }

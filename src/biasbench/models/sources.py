@@ -1,0 +1,301 @@
+"""Model sources: parse a model spec (``source:ref?key=value``) and load it as a wrapped Classifier.
+
+A source is a small class registered under its prefix. Add one with ``@register_source``::
+
+    @register_source
+    class MySource(ModelSource):
+        prefix = "mine"
+        summary = "models from my lab's registry"
+        example = "mine:resnet50-v3"
+
+        def load(self, spec): ...
+        def fingerprint(self, spec): ...
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qsl
+
+import torch
+
+from biasbench.errors import BiasbenchError, ModelLoadError, UnknownNameError
+from biasbench.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, Classifier, Preprocess
+from biasbench.store.fingerprint import digest, file_sha256, state_dict_fingerprint
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec: ``source:ref`` plus ``?key=value&...`` options."""
+
+    source: str
+    ref: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.source}:{self.ref}" + (f"?{query}" if query else "")
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """Parse ``text``; a bare name is looked up among the named models of the zoo files."""
+        text = text.strip()
+        if ":" not in text:
+            from biasbench.models.zoo import resolve_named_model
+
+            return cls.parse(resolve_named_model(text))
+        source, _, rest = text.partition(":")
+        ref, _, query = rest.partition("?")
+        if source not in MODEL_SOURCES:
+            raise UnknownNameError(
+                "model source", source, MODEL_SOURCES, hint="A model spec looks like 'timm:resnet50.a1_in1k'."
+            )
+        if not ref:
+            raise BiasbenchError(f"model spec {text!r} names no model; e.g. {MODEL_SOURCES[source].example!r}")
+        return cls(source, ref, dict(parse_qsl(query, keep_blank_values=True)))
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.options.get(key)
+        return default if value is None else value.lower() in {"1", "true", "yes", "on"}
+
+
+class ModelSource(ABC):
+    """Where weights come from and how to build a Classifier from them."""
+
+    prefix: ClassVar[str]
+    summary: ClassVar[str]
+    example: ClassVar[str]
+
+    @abstractmethod
+    def load(self, spec: ModelSpec) -> Classifier:
+        """Build the wrapped, eval-mode model."""
+
+    def fingerprint(self, spec: ModelSpec) -> str:
+        """A cheap content fingerprint (without building the model where possible)."""
+        return state_dict_fingerprint(self.load(spec))
+
+    def names(self) -> list[str]:
+        """Named models this source offers (for listings and suggestions); empty when open-ended."""
+        return []
+
+
+MODEL_SOURCES: dict[str, ModelSource] = {}
+
+
+def register_source(cls: type[ModelSource]) -> type[ModelSource]:
+    """Class decorator adding a source to the registry under its prefix."""
+    MODEL_SOURCES[cls.prefix] = cls()
+    return cls
+
+
+def load_model(spec: str | ModelSpec) -> Classifier:
+    """Load a model spec as a wrapped Classifier (eval mode, [0,1] input, normalisation inside)."""
+    parsed = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    model = MODEL_SOURCES[parsed.source].load(parsed)
+    model.source = {"spec": parsed.text, **model.source}
+    return model
+
+
+def model_fingerprint(spec: str | ModelSpec) -> str:
+    parsed = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    return MODEL_SOURCES[parsed.source].fingerprint(parsed)
+
+
+def seeded_init(spec: ModelSpec):
+    """Fork the global RNG with a seed derived from the spec, so randomly initialised models are
+    reproducible and building one leaves the caller's RNG state untouched."""
+    rng = torch.random.fork_rng(devices=[])
+    rng.__enter__()
+    torch.manual_seed(int(digest(["init", spec.text, spec.options.get("seed", "0")], 8), 16))
+    return rng
+
+
+def _timm():
+    from biasbench.models.torchvision_shim import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    import timm
+
+    return timm
+
+
+def _timm_classifier(net: torch.nn.Module, spec: ModelSpec, fingerprint: str) -> Classifier:
+    cfg = getattr(net, "pretrained_cfg", {}) or {}
+    return Classifier(
+        net,
+        name=spec.text,
+        mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("std", IMAGENET_STD)),
+        preprocess=Preprocess.from_timm_config(cfg),
+        fingerprint=fingerprint,
+    )
+
+
+@register_source
+class TimmSource(ModelSource):
+    prefix = "timm"
+    summary = "any timm model; weights from the local Hugging Face cache (?pretrained=false for random init)"
+    example = "timm:resnet50.a1_in1k"
+
+    def load(self, spec: ModelSpec) -> Classifier:
+        timm = _timm()
+        pretrained = spec.flag("pretrained", True)
+        if spec.ref.split(".")[0] not in timm.list_models():
+            raise UnknownNameError("timm model", spec.ref.split(".")[0], timm.list_models())
+        rng = seeded_init(spec)
+        try:
+            net = timm.create_model(spec.ref, pretrained=pretrained)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise ModelLoadError(
+                f"cannot load pretrained weights for {spec.text}: {e}. With no network, place the weights in "
+                "the Hugging Face cache (HF_HOME) or load them with file:PATH?arch=NAME; "
+                "add ?pretrained=false for a randomly initialised model."
+            ) from e
+        finally:
+            rng.__exit__(None, None, None)
+        fp = digest(["timm", spec.text, timm.__version__]) if not pretrained else state_dict_fingerprint(net)
+        return _timm_classifier(net, spec, fp)
+
+    def fingerprint(self, spec: ModelSpec) -> str:
+        if not spec.flag("pretrained", True):
+            return digest(["timm", spec.text, _timm().__version__])
+        return super().fingerprint(spec)
+
+
+@register_source
+class HfHubSource(TimmSource):
+    prefix = "hf-hub"
+    summary = "a timm-format repository on the Hugging Face Hub (read from the local cache when offline)"
+    example = "hf-hub:timm/resnet50.a1_in1k"
+
+    def load(self, spec: ModelSpec) -> Classifier:
+        timm = _timm()
+        try:
+            net = timm.create_model(f"hf-hub:{spec.ref}", pretrained=True)
+        except Exception as e:  # hub errors come in many types; all mean "could not fetch/build"
+            raise ModelLoadError(
+                f"cannot load {spec.text}: {e}. The repository must be in the local Hugging Face cache when "
+                "HF_HUB_OFFLINE=1."
+            ) from e
+        return _timm_classifier(net, spec, state_dict_fingerprint(net))
+
+    def fingerprint(self, spec: ModelSpec) -> str:
+        return ModelSource.fingerprint(self, spec)
+
+
+@register_source
+class TorchvisionSource(ModelSource):
+    prefix = "torchvision"
+    summary = "torchvision.models by name and weights enum (torchvision:resnet50:IMAGENET1K_V2, or :none)"
+    example = "torchvision:resnet50:IMAGENET1K_V1"
+
+    def load(self, spec: ModelSpec) -> Classifier:
+        _timm()  # applies the torchvision import shim
+        import torchvision.models as tvm
+
+        name, _, weights_name = spec.ref.partition(":")
+        if name not in tvm.list_models():
+            raise UnknownNameError("torchvision model", name, tvm.list_models())
+        weights = None
+        if weights_name and weights_name.lower() != "none":
+            enum = tvm.get_model_weights(name)
+            if weights_name not in enum.__members__:
+                raise UnknownNameError(f"{name} weights", weights_name, enum.__members__)
+            weights = enum[weights_name]
+        rng = seeded_init(spec)
+        try:
+            net = tvm.get_model(name, weights=weights)
+        except Exception as e:  # download failures surface as URLError/RuntimeError/OSError
+            raise ModelLoadError(
+                f"cannot load {spec.text}: {e}. Offline, put the checkpoint into the torch hub cache "
+                "($TORCH_HOME/hub/checkpoints) or use file:PATH?arch=NAME."
+            ) from e
+        finally:
+            rng.__exit__(None, None, None)
+        preprocess = Preprocess()
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        if weights is not None:
+            t = weights.transforms()
+            crop = int(t.crop_size[0])
+            preprocess = Preprocess((crop, crop), crop / int(t.resize_size[0]), t.interpolation.value)
+            mean, std = tuple(t.mean), tuple(t.std)
+        return Classifier(
+            net, name=spec.text, mean=mean, std=std, preprocess=preprocess, fingerprint=state_dict_fingerprint(net)
+        )
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file: safetensors, or a torch pickle loaded with ``weights_only=True``.
+
+    A dict wrapping the weights under ``state_dict`` or ``model`` is unwrapped.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, HTML pages saved as .pth, truncated files
+        raise ModelLoadError(
+            f"cannot read checkpoint {path} as a tensor-only torch file: {e}. biasbench loads checkpoints with "
+            "weights_only=True for safety; re-save the state dict (or use safetensors)."
+        ) from e
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ModelLoadError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+@register_source
+class FileSource(ModelSource):
+    prefix = "file"
+    summary = "a local checkpoint (safetensors or torch state dict) for a timm architecture: file:PATH?arch=NAME"
+    example = "file:weights/resnet50.safetensors?arch=resnet50"
+
+    def load(self, spec: ModelSpec) -> Classifier:
+        arch = spec.options.get("arch")
+        if not arch:
+            raise BiasbenchError(
+                f"{spec.text}: say which timm architecture the weights belong to, e.g. ?arch=resnet50"
+            )
+        path = Path(os.path.expanduser(spec.ref))
+        state = read_state_dict(path)
+        net = _timm().create_model(arch, pretrained=False)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as e:
+            raise ModelLoadError(f"{path} does not fit timm architecture {arch!r}: {e}") from e
+        model = _timm_classifier(net, spec, self.fingerprint(spec))
+        if "mean" in spec.options or "std" in spec.options:
+            model = Classifier(
+                net,
+                name=spec.text,
+                mean=_triple(spec.options.get("mean"), IMAGENET_MEAN),
+                std=_triple(spec.options.get("std"), IMAGENET_STD),
+                preprocess=model.preprocess,
+                fingerprint=model.fingerprint,
+            )
+        return model
+
+    def fingerprint(self, spec: ModelSpec) -> str:
+        return digest(["file", file_sha256(Path(os.path.expanduser(spec.ref))), sorted(spec.options.items())])
+
+
+def _triple(text: str | None, default: tuple[float, float, float]) -> tuple[float, float, float]:
+    if text is None:
+        return default
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise BiasbenchError(f"mean/std must be one or three comma-separated numbers, got {text!r}")
+    return values  # type: ignore[return-value]

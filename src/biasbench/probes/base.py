@@ -1,0 +1,120 @@
+"""The probe interface. A probe is one measurement: it declares its parameters (with defaults from
+METHODS.md), the datasets it runs on, and turns a model's outputs into tidy records.
+
+Add a probe::
+
+    class MyParams(ProbeParams):
+        strength: float = 0.5
+
+    @register_probe
+    class MyProbe(Probe):
+        name = "my-probe"
+        summary = "what it measures"
+        citation = "Author et al., Venue Year"
+        Params = MyParams
+        default_datasets = ("imagenet-sample",)   # or fixed_datasets for a probe with its own stimuli
+
+        def run(self, ctx: ProbeContext) -> ProbeOutput:
+            result = ctx.engine.run(ctx.model, ctx.dataset, imagenet_outputs, conditions={...})
+            return ProbeOutput(records=[Record("accuracy", ...)], samples=...)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from biasbench.data.datasets import Dataset
+from biasbench.engine.inference import Engine
+from biasbench.errors import BiasbenchError, UnknownNameError
+from biasbench.models.wrapper import Classifier
+from biasbench.store.records import Record
+
+
+class ProbeParams(BaseModel):
+    """Base of every probe's parameters: typed, validated, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class ProbeContext:
+    """Everything one job needs: the wrapped model, the resolved dataset, the engine and the seed."""
+
+    model: Classifier
+    dataset: Dataset
+    engine: Engine
+    seed: int = 0
+
+
+@dataclass
+class ProbeOutput:
+    """Records (scalars with conditions) and per-sample outputs (kept so new metrics never re-run a model)."""
+
+    records: list[Record]
+    samples: pd.DataFrame | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Probe(ABC):
+    """One measurement over (model, dataset)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    citation: ClassVar[str] = ""
+    Params: ClassVar[type[ProbeParams]] = ProbeParams
+    # Probes with their own stimuli name them here and ignore --dataset.
+    fixed_datasets: ClassVar[tuple[str, ...]] = ()
+    # Datasets used when the user names none (probes that take --dataset).
+    default_datasets: ClassVar[tuple[str, ...]] = ()
+    # Bump when the computation changes, so stored results from older code are not reused.
+    version: ClassVar[int] = 1
+
+    def __init__(self, params: ProbeParams | None = None):
+        self.params = params if params is not None else self.Params()
+
+    @classmethod
+    def with_overrides(cls, overrides: dict[str, Any]) -> Probe:
+        """Instantiate with ``--set`` overrides, naming unknown parameters and bad values."""
+        known = cls.Params.model_fields
+        for key in overrides:
+            if key not in known:
+                raise UnknownNameError(f"parameter of probe {cls.name!r}", key, known)
+        try:
+            return cls(cls.Params(**overrides))
+        except ValidationError as e:
+            raise BiasbenchError(f"invalid parameters for probe {cls.name!r}: {e}") from e
+
+    def datasets(self, requested: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The datasets this probe runs on given the user's ``--dataset`` list."""
+        if self.fixed_datasets:
+            return self.fixed_datasets
+        return requested or self.default_datasets
+
+    def params_dict(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json")
+
+    @abstractmethod
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        """Evaluate the model and return its records."""
+
+
+PROBES: dict[str, type[Probe]] = {}
+
+
+def register_probe(cls: type[Probe]) -> type[Probe]:
+    """Class decorator adding a probe to the registry under its name."""
+    PROBES[cls.name] = cls
+    return cls
+
+
+def get_probe(name: str) -> type[Probe]:
+    from biasbench import probes as _  # noqa: F401  (importing the package registers the built-in probes)
+
+    if name not in PROBES:
+        raise UnknownNameError("probe", name, PROBES)
+    return PROBES[name]

@@ -1,0 +1,81 @@
+"""``shape-bias``: Geirhos et al.'s cue-conflict shape bias with model-vs-human's 1000 → 16 mapping
+(METHODS.md §2). Decisions are the arg-max of the mean softmax probability over each category's members."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from biasbench.data.label_spaces import probabilities_to_16
+from biasbench.engine.inference import CLEAN, Batch
+from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import outputs_frame
+from biasbench.stats import bootstrap_ci, clopper_pearson
+from biasbench.store.records import Record
+
+
+def shape_texture_counts(decisions: np.ndarray, shape: np.ndarray, texture: np.ndarray) -> tuple[int, int]:
+    """(n_shape, n_texture) among cue-conflict images (shape ≠ texture); other decisions are ignored."""
+    conflict = shape != texture
+    return int((decisions[conflict] == shape[conflict]).sum()), int((decisions[conflict] == texture[conflict]).sum())
+
+
+def shape_bias(n_shape: int, n_texture: int) -> float:
+    """n_shape / (n_shape + n_texture); NaN when no decision matched either cue."""
+    total = n_shape + n_texture
+    return n_shape / total if total else float("nan")
+
+
+def shape_bias_records(
+    decisions: np.ndarray, shape: np.ndarray, texture: np.ndarray, *, seed: int = 0, reps: int = 2000
+) -> list[Record]:
+    """shape_bias (bootstrap 95% CI over conflict images), shape/texture fractions over all images
+    (model-vs-human divides by all 1,280), 16-class accuracy w.r.t. the shape label, and the counts."""
+    n_all = len(decisions)
+    n_shape, n_texture = shape_texture_counts(decisions, shape, texture)
+    conflict = np.flatnonzero(shape != texture)
+    d, s, t = decisions[conflict], shape[conflict], texture[conflict]
+
+    def resampled(idx: np.ndarray) -> float:
+        return shape_bias(int((d[idx] == s[idx]).sum()), int((d[idx] == t[idx]).sum()))
+
+    low, high = bootstrap_ci(resampled, len(conflict), seed=seed, reps=reps)
+    correct = int((decisions == shape).sum())
+    acc_low, acc_high = clopper_pearson(correct, n_all)
+    return [
+        Record("shape_bias", shape_bias(n_shape, n_texture), n_shape + n_texture, "", low, high),
+        Record("shape_fraction", n_shape / n_all if n_all else float("nan"), n_all),
+        Record("texture_fraction", n_texture / n_all if n_all else float("nan"), n_all),
+        Record("accuracy16", correct / n_all if n_all else float("nan"), n_all, "", acc_low, acc_high),
+        Record("n_shape", n_shape, len(conflict)),
+        Record("n_texture", n_texture, len(conflict)),
+    ]
+
+
+def category16_outputs(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+    """Per-sample 16-category probabilities (mean over members) and the decision."""
+    probs16 = probabilities_to_16(torch.softmax(logits, dim=1))
+    return {"decision": probs16.argmax(dim=1), "probs16": probs16.float()}
+
+
+class ShapeBiasParams(ProbeParams):
+    bootstrap_reps: int = 2000
+
+
+@register_probe
+class ShapeBias(Probe):
+    name = "shape-bias"
+    summary = "cue-conflict shape bias n_shape/(n_shape+n_texture), 16-class mean-probability decisions"
+    citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+    Params = ShapeBiasParams
+    fixed_datasets = ("cue-conflict",)
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        result = ctx.engine.run(ctx.model, ctx.dataset, category16_outputs, desc=f"{ctx.model.name} shape-bias")
+        samples = [ctx.dataset.samples[i] for i in result.indices]
+        shape = np.array([s.label for s in samples], dtype=np.int64)
+        texture = np.array([s.meta["texture"] for s in samples], dtype=np.int64)
+        decisions = result.outputs[CLEAN]["decision"].astype(np.int64)
+        records = shape_bias_records(decisions, shape, texture, seed=ctx.seed, reps=self.params.bootstrap_reps)
+        frame = outputs_frame(ctx.dataset, result, texture=texture)
+        return ProbeOutput(records, frame, {"skipped": result.skipped})
