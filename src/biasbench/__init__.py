@@ -5,3 +5,7 @@ from biasbench.models.torchvision_shim import ensure_torchvision_importable
 ensure_torchvision_importable()  # before anything imports torchvision (timm does)
 
 __version__ = "0.1.0"
+
+from biasbench.api import load_results, run  # noqa: E402  (after the shim)
+
+__all__ = ["__version__", "load_results", "run"]

@@ -83,6 +83,10 @@ class ModelSource(ABC):
         """Named models this source offers (for listings and suggestions); empty when open-ended."""
         return []
 
+    def cached(self, spec: ModelSpec) -> bool | None:
+        """Whether the weights are on disk already (no download needed); None when the source cannot tell."""
+        return None
+
 
 MODEL_SOURCES: dict[str, ModelSource] = {}
 
@@ -139,7 +143,10 @@ def _timm_classifier(net: torch.nn.Module, spec: ModelSpec, fingerprint: str) ->
 @register_source
 class TimmSource(ModelSource):
     prefix = "timm"
-    summary = "any timm model; weights from the local Hugging Face cache (?pretrained=false for random init)"
+    summary = (
+        "any timm model; weights from the local Hugging Face cache "
+        "(?pretrained=false for random init, ?num_classes=N for another head)"
+    )
     example = "timm:resnet50.a1_in1k"
 
     def load(self, spec: ModelSpec) -> Classifier:
@@ -149,7 +156,8 @@ class TimmSource(ModelSource):
             raise UnknownNameError("timm model", spec.ref.split(".")[0], timm.list_models())
         rng = seeded_init(spec)
         try:
-            net = timm.create_model(spec.ref, pretrained=pretrained)
+            kwargs = {"num_classes": int(spec.options["num_classes"])} if "num_classes" in spec.options else {}
+            net = timm.create_model(spec.ref, pretrained=pretrained, **kwargs)
         except (OSError, RuntimeError, ValueError) as e:
             raise ModelLoadError(
                 f"cannot load pretrained weights for {spec.text}: {e}. With no network, place the weights in "
@@ -165,6 +173,22 @@ class TimmSource(ModelSource):
         if not spec.flag("pretrained", True):
             return digest(["timm", spec.text, _timm().__version__])
         return super().fingerprint(spec)
+
+    def cached(self, spec: ModelSpec) -> bool | None:
+        if not spec.flag("pretrained", True):
+            return True
+        try:
+            cfg = _timm().models.get_pretrained_cfg(spec.ref)
+        except Exception:  # unknown name or tag
+            return False
+        if cfg is None:
+            return False
+        if cfg.hf_hub_id:
+            from huggingface_hub import try_to_load_from_cache
+
+            return any(isinstance(try_to_load_from_cache(cfg.hf_hub_id, f), str)
+                       for f in ("model.safetensors", "pytorch_model.bin"))
+        return bool(cfg.url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file()
 
 
 @register_source
@@ -228,6 +252,19 @@ class TorchvisionSource(ModelSource):
             net, name=spec.text, mean=mean, std=std, preprocess=preprocess, fingerprint=state_dict_fingerprint(net)
         )
 
+    def cached(self, spec: ModelSpec) -> bool | None:
+        _timm()
+        import torchvision.models as tvm
+
+        name, _, weights_name = spec.ref.partition(":")
+        if not weights_name or weights_name.lower() == "none":
+            return True
+        try:
+            url = tvm.get_model_weights(name)[weights_name].url
+        except (KeyError, ValueError):
+            return False
+        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
+
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file: safetensors, or a torch pickle loaded with ``weights_only=True``.
@@ -288,6 +325,9 @@ class FileSource(ModelSource):
 
     def fingerprint(self, spec: ModelSpec) -> str:
         return digest(["file", file_sha256(Path(os.path.expanduser(spec.ref))), sorted(spec.options.items())])
+
+    def cached(self, spec: ModelSpec) -> bool | None:
+        return Path(os.path.expanduser(spec.ref)).is_file()
 
 
 def _triple(text: str | None, default: tuple[float, float, float]) -> tuple[float, float, float]:

@@ -1,0 +1,88 @@
+"""The Python API: the same operations as the ``biasbench`` command."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biasbench.data.root import resolve_data_root
+from biasbench.engine.inference import Engine, EngineConfig
+from biasbench.errors import BiasbenchError
+from biasbench.models.sources import ModelSpec
+from biasbench.models.wrapper import Classifier
+from biasbench.run.executors import get_executor
+from biasbench.run.local import Report, RunSummary
+from biasbench.run.plan import ModelRef, build_probes, plan_jobs
+from biasbench.store.results import ResultsStore, load_results
+
+__all__ = ["RunResult", "load_results", "run"]
+
+
+class RunResult(pd.DataFrame):
+    """Records of the run's jobs (a DataFrame) with the run summary attached as ``.summary``."""
+
+    _metadata = ["summary"]
+
+    @property
+    def _constructor(self):
+        return RunResult
+
+
+def _model_refs(models: Sequence[str | Classifier] | Mapping[str, str | Classifier]) -> list[ModelRef]:
+    items = models.items() if isinstance(models, Mapping) else [(None, m) for m in models]
+    refs = []
+    for name, model in items:
+        if isinstance(model, Classifier):
+            refs.append(ModelRef(name or model.name, module=model))
+        else:
+            spec = ModelSpec.parse(model)  # validates the spec before any work starts
+            refs.append(ModelRef(name or model, spec=spec.text))
+    names = [r.name for r in refs]
+    if len(set(names)) != len(names):
+        raise BiasbenchError(f"model names must be unique, got {names}")
+    return refs
+
+
+def run(
+    models: Sequence[str | Classifier] | Mapping[str, str | Classifier],
+    probes: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    datasets: Sequence[str] = (),
+    data_root: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    engine: EngineConfig | None = None,
+    executor: str = "local",
+    executor_options: Mapping[str, Any] | None = None,
+    report: Report = print,
+) -> RunResult:
+    """Run every (model, probe, dataset) job not yet in ``out`` and return the records of all of them.
+
+    ``models`` are spec strings (``"timm:resnet50"``, ``"bundled:efficientnet_lite0"``, a zoo name) or
+    wrapped ``Classifier`` objects, optionally as a {name: model} mapping. ``params`` overrides probe
+    parameters ({"spectral": {"mask": "radial"}}). Failed jobs are listed in ``result.summary.failed``.
+    """
+    if not probes:
+        raise BiasbenchError("name at least one probe (see `biasbench probes`)")
+    refs = _model_refs(models)
+    probe_objs = build_probes(list(probes), params or {})
+    engine_obj = Engine(engine or EngineConfig())
+    root = resolve_data_root(data_root)
+    jobs, resolved = plan_jobs(
+        refs, probe_objs, list(datasets), data_root=root, seed=seed, limit=limit,
+        precision=engine_obj.config.precision,
+    )
+    store = ResultsStore(Path(out))
+    summary: RunSummary = get_executor(executor)(
+        jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})
+    )
+    records = store.records()
+    result = RunResult(records[records["job"].isin({j.key for j in jobs})].reset_index(drop=True))
+    result.summary = summary
+    return result

@@ -1,0 +1,1 @@
+"""Datasets: layouts, label spaces, decoding and preprocessing."""

@@ -1,0 +1,1 @@
+"""Job plans and executors (local; Ray for clusters)."""

@@ -1,0 +1,16 @@
+"""Executors by name. Each takes the same plan and writes into the same store; ``local`` is the default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from biasbench.errors import UnknownNameError
+from biasbench.run.local import run_local
+
+EXECUTORS: dict[str, Callable] = {"local": run_local}
+
+
+def get_executor(name: str) -> Callable:
+    if name not in EXECUTORS:
+        raise UnknownNameError("executor", name, EXECUTORS)
+    return EXECUTORS[name]

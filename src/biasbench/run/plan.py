@@ -1,0 +1,132 @@
+"""The job plan: every (model, probe, dataset) triple of a study, each keyed by a content fingerprint.
+
+A job's key covers everything that can change its numbers: the model's weights fingerprint, the dataset's
+file list (after ``--limit``), the probe, its version and resolved parameters, the seed, the numeric
+precision and biasbench's version. Finished keys are skipped, so a re-run or an extended study runs only
+what is new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biasbench import __version__
+from biasbench.data.datasets import Dataset, get_dataset_spec
+from biasbench.errors import BiasbenchError
+from biasbench.models.sources import model_fingerprint
+from biasbench.models.wrapper import Classifier
+from biasbench.probes.base import Probe, get_probe
+from biasbench.store.fingerprint import digest
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work; plain data so it can be shipped to another process or machine."""
+
+    model: str
+    probe: str
+    dataset: str
+    params: dict[str, Any]
+    seed: int
+    limit: int | None
+    precision: str
+    key: str
+    model_fingerprint: str
+    dataset_fingerprint: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.probe} · {self.dataset}"
+
+
+@dataclass
+class ModelRef:
+    """A model named by a spec string, or an in-memory Classifier (API use)."""
+
+    name: str
+    spec: str | None = None
+    module: Classifier | None = field(default=None, repr=False)
+
+    def fingerprint(self) -> str:
+        if self.module is not None:
+            return self.module.fingerprint or _module_fingerprint(self.module)
+        return model_fingerprint(self.spec)
+
+
+def _module_fingerprint(module: Classifier) -> str:
+    from biasbench.store.fingerprint import state_dict_fingerprint
+
+    module.fingerprint = state_dict_fingerprint(module)
+    return module.fingerprint
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``["spectral.mask=radial", "shape-bias.bootstrap_reps=500"]`` → {probe: {param: value}}.
+
+    Values are read as JSON when they parse (numbers, booleans, lists), else kept as strings.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, eq, raw = item.partition("=")
+        probe, dot, param = target.partition(".")
+        if not eq or not dot or not probe or not param:
+            raise BiasbenchError(f"--set expects PROBE.PARAM=VALUE (e.g. spectral.mask=radial), got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(probe, {})[param] = value
+    return out
+
+
+def build_probes(names: Sequence[str], overrides: Mapping[str, Mapping[str, Any]]) -> list[Probe]:
+    """Instantiate probes with their overrides; an override for a probe not in the run is an error."""
+    for probe_name in overrides:
+        if probe_name not in names:
+            get_probe(probe_name)  # unknown probe → suggestions
+            raise BiasbenchError(f"--set {probe_name}.… given, but probe {probe_name!r} is not in this run")
+    return [get_probe(n).with_overrides(dict(overrides.get(n, {}))) for n in names]
+
+
+def plan_jobs(
+    models: Sequence[ModelRef],
+    probes: Sequence[Probe],
+    datasets: Sequence[str],
+    *,
+    data_root: Path,
+    seed: int = 0,
+    limit: int | None = None,
+    precision: str = "fp32",
+) -> tuple[list[Job], dict[tuple[str, int | None], Dataset]]:
+    """Expand models × probes × datasets into keyed jobs. Also returns the resolved datasets (after
+    ``limit``) so executors do not list them again."""
+    resolved: dict[tuple[str, int | None], Dataset] = {}
+    for probe in probes:
+        for name in probe.datasets(tuple(datasets)):
+            if (name, limit) not in resolved:
+                resolved[(name, limit)] = get_dataset_spec(name).load(data_root).head(limit)
+    data_fp = {key: ds.fingerprint() for key, ds in resolved.items()}
+    jobs = []
+    for model in models:
+        model_fp = model.fingerprint()
+        for probe in probes:
+            params = probe.params_dict()
+            for name in probe.datasets(tuple(datasets)):
+                parts = {
+                    "name": model.name,
+                    "model": model_fp,
+                    "dataset": data_fp[(name, limit)],
+                    "probe": [probe.name, probe.version, params],
+                    "seed": seed,
+                    "precision": precision,
+                    "biasbench": __version__,
+                }
+                jobs.append(
+                    Job(model.name, probe.name, name, params, seed, limit, precision, digest(parts, 24), model_fp,
+                        data_fp[(name, limit)])
+                )
+    return jobs, resolved
