@@ -115,6 +115,8 @@ class DatasetSpec(ABC):
 
 
 DATASETS: dict[str, DatasetSpec] = {}
+# Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
+BUILTIN_DATASET_MODULES = ("biasbench.data.benchmarks", "biasbench.data.si_score")
 
 
 def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:
@@ -122,8 +124,17 @@ def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:
     return cls
 
 
+def registered_datasets() -> dict[str, DatasetSpec]:
+    """Every registered dataset spec, built-in modules included."""
+    import importlib
+
+    for module in BUILTIN_DATASET_MODULES:
+        importlib.import_module(module)
+    return DATASETS
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
+    if name not in registered_datasets():
         raise UnknownNameError("dataset", name, DATASETS, hint="`biasbench datasets` lists them with their status.")
     return DATASETS[name]
 

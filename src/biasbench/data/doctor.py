@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from biasbench.data.datasets import DATASETS
+from biasbench.data.datasets import registered_datasets
 from biasbench.data.root import resolve_data_root
 from biasbench.errors import BiasbenchError
 
@@ -15,7 +15,7 @@ def dataset_status(data_root: str | os.PathLike[str] | None = None) -> pd.DataFr
     """One row per registered dataset: present / incomplete / missing, images found vs expected, where."""
     root = resolve_data_root(data_root)
     rows = []
-    for name, spec in sorted(DATASETS.items()):
+    for name, spec in sorted(registered_datasets().items()):
         folder = spec.find(root)
         found, status, detail = 0, "missing", f"expected: {spec.layout}"
         if folder is not None:
