@@ -1,0 +1,1 @@
+"""Analysis: generalization scores, correlation engine, informativeness, figures and the HTML report."""

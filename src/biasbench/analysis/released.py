@@ -1,0 +1,158 @@
+"""Readers of the authors' released results, converted into biasbench's record schema.
+
+- Gavrikov & Keuper (CVPR 2024) ``benchmark.csv`` + ``r50_categories.json`` (``biases-vs-generalization/``)
+- Gavrikov et al. (2024) layer criticality ``results.csv`` (``layer-criticality/``)
+
+Converting into records first lets the reproduction run through exactly the code that analyses
+biasbench's own results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from biasbench.analysis.scores import canonical_condition
+from biasbench.analysis.specs import IMAGENET_TOP1, SCORES, Member
+from biasbench.data.root import resolve_data_root
+from biasbench.errors import DatasetError
+from biasbench.store.records import RECORD_COLUMNS
+
+GAVRIKOV2024 = "biases-vs-generalization"
+LAYER_CRITICALITY = "layer-criticality"
+CATEGORIES_FILE = "r50_categories.json"
+
+# benchmark.csv column -> (record key, factor to the record's unit). Accuracies are stored in percent there
+# and as fractions in records. Critical-band parameters: the "_norm" columns the study analyses (§4.6).
+_member = {m.dataset: m for s in SCORES for m in s.members}
+BENCHMARK_COLUMNS: dict[str, tuple[Member, float]] = {
+    "top1_acc/imagenet": (IMAGENET_TOP1, 0.01),
+    "top1_acc/imagenet-v2": (_member["imagenet-v2"], 0.01),
+    "top1_acc/imagenet-real": (_member["imagenet-real"], 0.01),
+    "top1_acc/imagenet-a": (_member["imagenet-a"], 0.01),
+    "top1_acc/imagenet-c": (_member["imagenet-c"], 0.01),
+    "top1_acc/imagenet-cbar": (_member["imagenet-cbar"], 0.01),
+    "top1_acc/imagenet-sketch": (_member["imagenet-sketch"], 0.01),
+    "top1_acc/imagenet-r": (_member["imagenet-r"], 0.01),
+    "top1_acc/stylized": (_member["stylized"], 0.01),
+    "top1_acc/PGD-40/low": (Member("adversarial", "imagenet-val", "robust_accuracy"), 0.01),
+    "shape-bias": (Member("shape-bias", "cue-conflict", "shape_bias"), 1.0),
+    "metric/criticalband/bw_norm": (Member("critical-band", "imagenet-val", "bandwidth"), 1.0),
+    "metric/criticalband/cf_norm": (Member("critical-band", "imagenet-val", "center_frequency"), 1.0),
+    "metric/criticalband/pns_norm": (Member("critical-band", "imagenet-val", "peak_noise_sensitivity"), 1.0),
+}
+# metric/bandpass/{LFC,HFC}/<c> -> spectral ratio_to_clean at "lowpass/<c>" / "highpass/<c>".
+_BANDPASS = re.compile(r"^metric/bandpass/(?P<kind>LFC|HFC)/(?P<cutoff>[\d.eE+-]+)$")
+_BANDPASS_KIND = {"LFC": "lowpass", "HFC": "highpass"}
+
+
+def released_dir(name: str, explicit: str | os.PathLike[str] | None, required: tuple[str, ...]) -> Path:
+    """Folder of one released data set: ``explicit`` or ``<data root>/<name>``; checks its files exist."""
+    folder = Path(explicit).expanduser() if explicit else resolve_data_root() / name
+    missing = [f for f in required if not (folder / f).is_file()]
+    if missing:
+        raise DatasetError(
+            f"released data not found: {', '.join(str(folder / f) for f in missing)} missing. Pass --data "
+            f"PATH to the folder holding {', '.join(required)}, or set BIASBENCH_DATA to the data root "
+            f"that contains {name}/."
+        )
+    return folder
+
+
+def read_categories(path: str | os.PathLike[str]) -> pd.Series:
+    """``{category: [model, ...]}`` JSON -> Series model -> category (order of the file)."""
+    mapping = json.loads(Path(path).read_text())
+    pairs = [(model, category) for category, models in mapping.items() for model in models]
+    series = pd.Series(dict(pairs), name="category")
+    if len(series) != len(pairs):
+        raise DatasetError(f"{path} lists a model under more than one category; fix the file.")
+    series.index.name = "model"
+    return series
+
+
+def _records(rows: list[tuple], job: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["model", "probe", "dataset", "metric", "condition", "value", "n"])
+    frame["ci_low"] = frame["ci_high"] = float("nan")
+    frame["job"] = job
+    return frame[list(RECORD_COLUMNS)]
+
+
+def _column_rule(column: str) -> tuple[Member, float] | None:
+    if column in BENCHMARK_COLUMNS:
+        return BENCHMARK_COLUMNS[column]
+    match = _BANDPASS.match(column)
+    if match:  # float keys such as 0.30000000000000004 are canonicalised to 0.3
+        condition = canonical_condition(f"{_BANDPASS_KIND[match['kind']]}/{match['cutoff']}")
+        return Member("spectral", "imagenet-val", "ratio_to_clean", condition), 1.0
+    return None
+
+
+def benchmark_records(path: str | os.PathLike[str], models: pd.Index | None = None) -> pd.DataFrame:
+    """Records from the released ``benchmark.csv`` (one row per model, one column per number)."""
+    wide = pd.read_csv(path)
+    if "model" not in wide.columns:
+        raise DatasetError(f"{path} has no 'model' column; is it the study's benchmark.csv?")
+    wide = wide.set_index("model")
+    if models is not None:
+        absent = models.difference(wide.index)
+        if len(absent):
+            raise DatasetError(f"{path} lacks models {', '.join(absent)} listed in the categories file.")
+        wide = wide.loc[models]
+    rows = []
+    for column in wide.columns:
+        rule = _column_rule(column)
+        if rule is None:  # columns of other projects (erf, filter quality, ...) the study does not use
+            continue
+        member, factor = rule
+        for model, value in wide[column].dropna().items():
+            rows.append((model, member.probe, member.dataset, member.metric, member.condition, value * factor, 0))
+    return _records(rows, "released:gavrikov2024")
+
+
+def _reference_accuracy(frame: pd.DataFrame) -> pd.Series:
+    # results.csv has no row for the unmodified model, but recovered_acc = top1(reset) / top1(original),
+    # so top1(original) = top1_acc / recovered_acc (constant per model to 1e-12; median guards 0/0 rows).
+    ratio = frame["top1_acc"] / frame["recovered_acc"]
+    return ratio[frame["recovered_acc"] > 0].groupby(frame["model_id"]).median()
+
+
+def criticality_records(path: str | os.PathLike[str], n_images: int = 10_000) -> pd.DataFrame:
+    """Records from the released layer-criticality ``results.csv``.
+
+    Per (model, layer): probe ``criticality``, metric ``criticality`` = (1 - mean over trials of
+    pred_cos_sim) x 100, condition = layer module name without the wrapper's ``model.`` prefix,
+    n = number of trials. Per model: the unmodified model's top-1 on the 10k evaluation images as an
+    ``accuracy``/``imagenet-val``/``top1`` record (fraction).
+    """
+    frame = pd.read_csv(path)
+    needed = {"model_id", "layer", "pred_cos_sim", "trial", "top1_acc", "recovered_acc"}
+    if not needed <= set(frame.columns):
+        raise DatasetError(f"{path} lacks columns {sorted(needed - set(frame.columns))}; is it results.csv?")
+    per_layer = frame.groupby(["model_id", "layer"], sort=False).agg(
+        cos=("pred_cos_sim", "mean"), trials=("trial", "nunique")
+    )
+    rows: list[tuple] = [
+        (model, "criticality", "imagenet-val", "criticality", _strip(layer), (1 - r.cos) * 100, int(r.trials))
+        for (model, layer), r in per_layer.iterrows()
+    ]
+    rows += [(model, *_key(IMAGENET_TOP1), acc / 100, n_images) for model, acc in _reference_accuracy(frame).items()]
+    return _records(rows, "released:layer-criticality")
+
+
+def _strip(layer: str) -> str:
+    return layer.removeprefix("model.")
+
+
+def _key(member: Member) -> tuple[str, str, str, str]:
+    return member.probe, member.dataset, member.metric, member.condition
+
+
+LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
+    GAVRIKOV2024: benchmark_records,
+    LAYER_CRITICALITY: criticality_records,
+}

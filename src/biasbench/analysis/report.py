@@ -1,0 +1,146 @@
+"""Self-contained HTML report of an ``Analysis``: tables, figures embedded as base64 PNG (also saved as
+PNG + SVG next to the report), and notes on what is missing. No network, no external JS/CSS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from biasbench.analysis import figures
+from biasbench.analysis.correlation import wide
+from biasbench.analysis.criticality import imagenet_top1
+from biasbench.analysis.pipeline import Analysis
+from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
+
+FIGURES_DIR = "figures"
+
+
+@dataclass
+class Figure:
+    caption: str
+    png: str
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    text: str = ""
+    tables: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+class _Figures:
+    """Collects figures: saves each as PNG + SVG into ``out_dir`` and returns its embeddable form."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.paths: list[Path] = []
+
+    def add(self, fig, stem: str, caption: str) -> Figure:
+        paths, png = figures.save(fig, self.out_dir, stem)
+        self.paths += paths
+        embedded = Figure(caption, png)
+        plt.close(fig)
+        return embedded
+
+
+def _html(frame: pd.DataFrame, digits: int = 3) -> str:
+    return frame.to_html(classes="data", float_format=lambda v: f"{v:.{digits}f}", na_rep="–", border=0)
+
+
+def _model_section(a: Analysis) -> Section:
+    table = a.scores.join(a.biases).join(a.categories).dropna(axis=1, how="all")
+    cols = ["category", *[c for c in table.columns if c != "category"]]
+    return Section("models", "Models", "Scores in percent; biases in their own units.", [_html(table[cols])])
+
+
+def _bias_sections(a: Analysis, figs: _Figures) -> list[Section]:
+    out = []
+    if a.biases["shape_bias"].notna().any():
+        fig = figures.shape_bias_bars(a.biases, a.categories)
+        out.append(Section("shape-bias", "Shape bias", figures=[figs.add(fig, "shape_bias", "Shape bias per model")]))
+    spectral = figures.condition_curves(a.records, *SPECTRAL_CURVE, ("lowpass/", "highpass/"))
+    if spectral is not None:
+        caption = "Accuracy ratio to clean against the cut-off (LPP/HPP = mean over 0.1-0.5)"
+        out.append(Section("spectral", "Spectral biases", figures=[figs.add(spectral, "spectral_curves", caption)]))
+    probe, metric, prefix = CRITICAL_BAND_CURVE
+    band = figures.condition_curves(a.records, probe, metric, (prefix,))
+    if band is not None:
+        caption = "Noise threshold per spatial-frequency band"
+        out.append(Section("critical-band", "Critical band", figures=[figs.add(band, "critical_band", caption)]))
+    return out
+
+
+def _correlation_sections(a: Analysis, figs: _Figures) -> list[Section]:
+    if a.correlations.empty:
+        return []
+    sections = []
+    subsets = [s for s in ("total", "at", "other") if s in set(a.correlations["subset"])]
+    main = Section("correlations", "Bias vs generalization (Spearman)")
+    # Masked tables (the study's display rule) per subset, plus the raw Total table; all values are in the CSV.
+    for subset, masked in [(s, True) for s in subsets] + [("total", False)]:
+        fig = figures.correlation_heatmap(a.correlations, subset, masked=masked)
+        kind = "masked" if masked else "raw"
+        caption = f"Spearman rho, subset {subset} ({kind}); brackets: 95% bootstrap CI"
+        main.figures.append(figs.add(fig, f"correlation_{subset}_{kind}", caption))
+    if "imagenet_top1" in set(a.correlations["control"]):
+        fig = figures.correlation_heatmap(a.correlations, "total", control="imagenet_top1", masked=False)
+        main.figures.append(figs.add(fig, "correlation_total_partial", "Partial Spearman given ImageNet top-1"))
+    main.tables.append(_html(wide(a.correlations, "total", value="rho_masked"), 2))
+    sections.append(main)
+    if not a.stability.empty:
+        stable = a.stability[a.stability["method"] == "spearman"]
+        sections.append(Section("stability", "Leave-one-category-out stability (Spearman)", tables=[_html(stable)]))
+    scatter = Section("scatter", "Scatter plots (one row per bias)")
+    for bias in a.biases.columns[a.biases.notna().sum() >= 3]:
+        fig = figures.scatter_row(bias, a.biases, a.scores, a.categories)
+        scatter.figures.append(figs.add(fig, f"scatter_{bias}", f"{bias} against the four generalization scores"))
+    sections.append(scatter)
+    return sections
+
+
+def _bias_bias_section(a: Analysis, figs: _Figures) -> list[Section]:
+    if a.bias_bias.empty:
+        return []
+    fig = figures.correlation_heatmap(a.bias_bias, "total", masked=False)
+    return [Section("bias-bias", "Bias-bias correlations", figures=[figs.add(fig, "bias_bias", "Spearman rho")])]
+
+
+def _criticality_section(a: Analysis, figs: _Figures) -> list[Section]:
+    c = a.criticality
+    if c is None:
+        return []
+    section = Section("criticality", "Layer criticality", "Criticality = (1 - mean cosine similarity) x 100.")
+    section.figures.append(figs.add(figures.criticality_heatmap(c.matrix, c.categories), "criticality", "Heat-map"))
+    top1 = imagenet_top1(a.records)
+    if top1.notna().any():
+        fig = figures.criticality_vs_accuracy(c.model_mean, top1)
+        section.figures.append(figs.add(fig, "criticality_vs_accuracy", "Average criticality vs ImageNet top-1"))
+    section.tables += [_html(c.per_category, 1), _html(c.accuracy_correlation)]
+    return [section]
+
+
+SECTIONS = (_bias_sections, _correlation_sections, _bias_bias_section, _criticality_section)
+
+
+def write_report(analysis: Analysis, out_html: str | Path, title: str = "biasbench report") -> Path:
+    """Render ``analysis`` to one self-contained HTML file; figures also go to ``<dir>/figures/``."""
+    out_html = Path(out_html)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    figs = _Figures(out_html.parent / FIGURES_DIR)
+    sections = [_model_section(analysis)]
+    for build in SECTIONS:
+        sections += build(analysis, figs)
+    n_models = len(analysis.scores)
+    summary = f"{n_models} models, {len(analysis.records)} records, {len(figs.paths) // 2} figures."
+    env = Environment(loader=PackageLoader("biasbench.analysis", "templates"), autoescape=select_autoescape())
+    html = env.get_template("report.html.j2").render(
+        title=title, summary=summary, sections=sections, notes=analysis.notes
+    )
+    out_html.write_text(html, encoding="utf-8")
+    return out_html

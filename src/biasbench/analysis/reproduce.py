@@ -1,0 +1,101 @@
+"""Reproductions from the authors' released data, through the same code that analyses biasbench results.
+
+- ``gavrikov2024``: Gavrikov & Keuper, "Can Biases in ImageNet Models Explain Generalization?" (CVPR 2024)
+- ``layer-criticality``: Gavrikov, Agnihotri, Keuper & Keuper, "How Do Training Methods Influence the
+  Utilization of Vision Models?" (NeurIPS 2024 IAI workshop)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from biasbench.analysis import figures
+from biasbench.analysis.correlation import TABLE_COLUMNS, wide
+from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
+from biasbench.analysis.pipeline import Analysis, analyse
+from biasbench.analysis.released import (
+    CATEGORIES_FILE,
+    GAVRIKOV2024,
+    LAYER_CRITICALITY,
+    benchmark_records,
+    criticality_records,
+    read_categories,
+    released_dir,
+)
+from biasbench.analysis.report import FIGURES_DIR, write_report
+
+CORRELATION_COLUMNS = list(TABLE_COLUMNS)
+
+
+@dataclass
+class Gavrikov2024:
+    analysis: Analysis
+    tables: dict[str, pd.DataFrame]  # the study's masked Spearman tables: total / at / other
+    bias_bias: pd.DataFrame
+
+
+def reproduce_gavrikov2024(
+    data: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    methods: Sequence[str] = ("spearman", "kendall", "pearson"),
+) -> Gavrikov2024:
+    """Scores, biases and masked Spearman tables (Total / AT / Other) of the 48 ResNet-50s from the
+    released ``benchmark.csv``. With ``out``: correlations.csv, scores/biases CSVs, figures (PNG + SVG)
+    and report.html."""
+    folder = released_dir(GAVRIKOV2024, data, ("benchmark.csv", CATEGORIES_FILE))
+    categories = read_categories(folder / CATEGORIES_FILE)
+    records = benchmark_records(folder / "benchmark.csv", categories.index)  # only the study's 48 models
+    analysis = analyse(records, categories, methods=methods, n_boot=n_boot, seed=seed)
+    tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
+    bias_bias = wide(analysis.bias_bias, "total", value="rho")
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        analysis.correlations[CORRELATION_COLUMNS].to_csv(out / "correlations.csv", index=False)
+        analysis.bias_bias[CORRELATION_COLUMNS].to_csv(out / "bias_bias.csv", index=False)
+        analysis.stability.to_csv(out / "loco_stability.csv", index=False)
+        analysis.scores.join(analysis.biases).join(analysis.categories).to_csv(out / "models.csv")
+        write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024")
+    return Gavrikov2024(analysis, tables, bias_bias)
+
+
+def reproduce_layer_criticality(
+    data: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> CriticalityAnalysis:
+    """Criticality heat-map, per-category / per-stage / model averages and the correlation of average
+    criticality with ImageNet top-1 from the released ``results.csv``. With ``out``: model_criticality.csv,
+    per_category.csv, per_stage.csv, accuracy_correlation.csv and figures (PNG + SVG)."""
+    folder = released_dir(LAYER_CRITICALITY, data, ("results.csv", CATEGORIES_FILE))
+    categories = read_categories(folder / CATEGORIES_FILE)
+    records = criticality_records(folder / "results.csv")
+    result = analyse_criticality(records, categories, n_boot=n_boot, seed=seed)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        result.model_mean.to_csv(out / "model_criticality.csv", index=False)
+        result.per_category.to_csv(out / "per_category.csv")
+        result.per_stage.join(result.categories).to_csv(out / "per_stage.csv")
+        result.accuracy_correlation.to_csv(out / "accuracy_correlation.csv", index=False)
+        for fig, stem in (
+            (figures.criticality_heatmap(result.matrix, result.categories), "criticality_heatmap"),
+            (
+                figures.criticality_vs_accuracy(result.model_mean, imagenet_top1(records)),
+                "criticality_vs_accuracy",
+            ),
+        ):
+            figures.save(fig, out / FIGURES_DIR, stem)  # PNG + SVG
+            plt.close(fig)
+    return result

@@ -1,0 +1,122 @@
+"""Reproduction from the released data (skipped when BIASBENCH_DATA lacks them). Reference values are
+computed here independently, with pandas + scipy straight from the CSV, or quoted from METHODS.md."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import typer
+from scipy import stats
+from typer.testing import CliRunner
+
+from biasbench.analysis.released import benchmark_records, criticality_records, read_categories
+from biasbench.analysis.reproduce import reproduce_gavrikov2024, reproduce_layer_criticality
+from biasbench.commands.analysis import register
+
+pytestmark = pytest.mark.realdata
+BVG = ("biases-vs-generalization", "benchmark.csv", "r50_categories.json")
+LC = ("layer-criticality", "results.csv", "r50_categories.json")
+
+
+def _independent(folder):
+    """Scores and biases of the 48 models computed directly from benchmark.csv (METHODS §3.3, §5.3)."""
+    cats = json.loads((folder / "r50_categories.json").read_text())
+    ids = [m for members in cats.values() for m in members]
+    csv = pd.read_csv(folder / "benchmark.csv").set_index("model").loc[ids]
+    col = lambda *names: csv[[f"top1_acc/{n}" for n in names]].mean(axis=1)  # noqa: E731
+    lfc = [c for c in csv.columns if c.startswith("metric/bandpass/LFC/") and 0.1 <= float(c.split("/")[-1]) <= 0.5]
+    return (
+        csv,
+        {
+            "id": col("imagenet", "imagenet-v2", "imagenet-real"),
+            "robustness": col("imagenet-a", "imagenet-c", "imagenet-cbar"),
+            "concepts": col("imagenet-sketch", "imagenet-r", "stylized"),
+            "adversarial": csv["top1_acc/PGD-40/low"],
+            "shape_bias": csv["shape-bias"],
+            "low_freq_bias": csv[lfc].mean(axis=1),
+            "bandwidth": csv["metric/criticalband/bw_norm"],
+        },
+        [m for m in ids if m in cats["adversarial_training"]],
+    )
+
+
+def test_tv_resnet50_baseline_numbers(released):
+    folder = released(*BVG)
+    result = reproduce_gavrikov2024(folder, n_boot=0)
+    a = result.analysis
+    assert len(a.scores) == 48
+    assert a.scores.loc["tv_resnet50", ["id", "robustness", "concepts", "adversarial"]].round(2).tolist() == [
+        75.26,
+        26.95,
+        32.46,
+        18.39,
+    ]  # fmt: skip  (METHODS §5.3)
+    assert a.biases.at["tv_resnet50", "low_freq_bias"] == pytest.approx(0.633, abs=5e-4)  # §3.4
+    assert a.biases.at["tv_resnet50", "high_freq_bias"] == pytest.approx(0.0069, abs=5e-5)
+    assert a.biases.at["tv_resnet50", "shape_bias"] == pytest.approx(0.2146, abs=5e-5)  # §2.7
+    assert a.biases.at["tv_resnet50", "bandwidth"] == pytest.approx(5.67, abs=5e-3)  # §4.6
+
+    csv, ref, at_models = _independent(folder)
+    other = [m for m in csv.index if m not in at_models]
+    corr = a.correlations.set_index(["bias", "benchmark", "subset", "method", "control"])
+    for bias in ("shape_bias", "low_freq_bias", "bandwidth"):
+        for bench in ("id", "robustness", "concepts", "adversarial"):
+            for subset, models in (("total", list(csv.index)), ("at", at_models), ("other", other)):
+                want = stats.spearmanr(ref[bias][models], ref[bench][models])
+                got = corr.loc[(bias, bench, subset, "spearman", "none")]
+                assert got["rho"] == pytest.approx(want.statistic, abs=1e-12)
+                assert got["p"] == pytest.approx(want.pvalue, rel=1e-9)
+                assert got["rho_masked"] == pytest.approx(want.statistic if want.pvalue < 0.05 else 0.0, abs=1e-12)
+    # A few masked cells of the study's tables (poster layout, 2 decimals).
+    tables = {k: v.round(2) for k, v in result.tables.items()}
+    assert tables["total"].at["shape_bias", "id"] == -0.76
+    assert tables["total"].at["high_freq_bias", "robustness"] == 0.79
+    assert tables["at"].at["low_freq_bias", "id"] == -0.99
+    assert tables["other"].at["shape_bias", "concepts"] == 0.41
+    assert tables["total"].at["center_frequency", "id"] == 0.0  # p >= 0.05 shown as 0
+
+
+def test_cli_reproduce_gavrikov2024_prints_tables(released):
+    folder = released(*BVG)
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(
+        app, ["reproduce", "gavrikov2024", "--data", str(folder), "--n-boot", "0", "--method", "spearman"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Spearman rho, total (n=48" in result.output and "Spearman rho, at (n=15" in result.output
+
+
+def test_records_conversion_keeps_float_cutoffs(released):
+    folder = released(*BVG)
+    records = benchmark_records(folder / "benchmark.csv", read_categories(folder / "r50_categories.json").index)
+    assert "lowpass/0.3" in set(records["condition"])
+    assert records["model"].nunique() == 48
+
+
+def test_layer_criticality_reference_numbers(released, tmp_path):
+    folder = released(*LC)
+    raw = pd.read_csv(folder / "results.csv")
+    want = (1 - raw.groupby(["model_id", "layer"]).pred_cos_sim.mean()).groupby("model_id").mean() * 100
+    records = criticality_records(folder / "results.csv")
+    assert set(records.query("probe == 'criticality'")["condition"]) >= {"conv1", "layer3.0.conv1", "fc"}
+    app = typer.Typer()
+    register(app)
+    cli = CliRunner().invoke(
+        app, ["reproduce", "layer-criticality", "--data", str(folder), "--out", str(tmp_path), "--n-boot", "0"]
+    )
+    assert cli.exit_code == 0, cli.output
+    table = pd.read_csv(tmp_path / "model_criticality.csv").set_index("model")
+    assert list(table.columns) == ["category", "mean_criticality"]
+    assert len(table) == 51
+    assert table.at["tv_resnet50", "mean_criticality"] == pytest.approx(70.0, abs=0.05)  # METHODS §11.8
+    pd.testing.assert_series_equal(table["mean_criticality"], want.reindex(table.index), check_names=False)
+    assert (tmp_path / "figures" / "criticality_heatmap.png").is_file()
+    assert (tmp_path / "figures" / "criticality_heatmap.svg").is_file()
+    result = reproduce_layer_criticality(folder, n_boot=0)
+    assert result.matrix.shape == (51, 54)
+    assert list(result.per_stage.columns) == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    corr = result.accuracy_correlation.set_index(["models", "method"])
+    assert corr.at[("all", "spearman"), "n"] == 51 and corr.at[("without_at", "spearman"), "n"] == 36
