@@ -1,0 +1,72 @@
+"""SI-SCORE figures from records (METHODS.md §8.3): top-1 against object area, normalised top-1 against
+rotation angle (centred on 0°: angles ≥ 181° shifted by −360°, without the demo's duplicated point), and a
+location heat-map per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
+
+from biasbench.errors import BiasbenchError
+
+
+def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.DataFrame]:
+    """The factor (``area``, ``rotation`` or ``location``) and a long table model, x, y?, value."""
+    rows = records[(records["probe"] == "si-score") & (records["metric"] == metric)]
+    rows = rows[rows["condition"].astype(str) != ""]
+    if rows.empty:
+        raise BiasbenchError(f"no per-factor '{metric}' records of probe 'si-score' to plot")
+    parts = rows["condition"].astype(str).str.split("/")
+    kind = parts.iloc[0][0]
+    table = pd.DataFrame({"model": rows["model"].astype(str).to_numpy(), "value": rows["value"].to_numpy()})
+    if kind == "x":
+        table["x"] = [float(p[1]) for p in parts]
+        table["y"] = [float(p[3]) for p in parts]
+        return "location", table
+    table["x"] = [float(p[1]) for p in parts]
+    if kind == "rotation":
+        table["x"] = np.where(table["x"] >= 181, table["x"] - 360, table["x"])
+    return kind, table.sort_values(["model", "x"])
+
+
+def si_score_figure(records: pd.DataFrame, path: str | Path) -> Path:
+    """Write the figure of the factor the records vary to ``path``: curves for area (top-1) and rotation
+    (normalised top-1), one heat-map per model for location (top-1)."""
+    kind, _ = factor_table(records)
+    metric = "normalised_top1" if kind == "rotation" else "top1"
+    _, table = factor_table(records, metric)
+    models = list(dict.fromkeys(table["model"]))
+    if kind == "location":
+        fig = Figure(figsize=(3.6 * len(models), 3.4))
+        axes = fig.subplots(1, len(models), squeeze=False)[0]
+        for ax, model in zip(axes, models, strict=True):
+            grid = table[table["model"] == model].pivot_table(index="y", columns="x", values="value")
+            image = ax.imshow(
+                grid.to_numpy(),
+                origin="upper",
+                vmin=0,
+                vmax=1,
+                cmap="viridis",
+                extent=(grid.columns.min(), grid.columns.max(), grid.index.max(), grid.index.min()),
+            )
+            ax.set(title=model, xlabel="object centre x", ylabel="object centre y")
+            fig.colorbar(image, ax=ax, fraction=0.046, label="top-1")
+    else:
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
+        for model in models:
+            part = table[table["model"] == model]
+            ax.plot(part["x"], part["value"], marker="o", label=model)
+        ax.set(
+            xlabel="object area (fraction of image)" if kind == "area" else "rotation angle (degrees)",
+            ylabel="top-1" if kind == "area" else "normalised top-1",
+        )
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path

@@ -1,0 +1,128 @@
+"""``si-score``: accuracy as a function of object size, location and rotation on SI-SCORE composites
+(Djolonga et al., CVPR 2021; METHODS.md §8).
+
+On the released variants (``--dataset si-score-size|location|rotation``) the composites are read as they
+are; on foreground/background assets (default ``si-score-samples``) the variant's grid is composited first
+into a content-keyed cache folder (``biasbench.data.si_score.generated_composites``) and then decoded by
+the engine like any image folder, with the model's standard eval transform (recorded in the notes).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from biasbench.data.datasets import Dataset
+from biasbench.data.images import ImageTransform
+from biasbench.data.si_score import SiScoreComposites, generated_composites, select_classes
+from biasbench.engine.inference import CLEAN, imagenet_outputs
+from biasbench.errors import DatasetError
+from biasbench.perturb.compositing import preset
+from biasbench.probes.accuracy import accuracy_records, topk_correct
+from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import labels_of, outputs_frame
+from biasbench.stats import clopper_pearson
+from biasbench.store.records import Record
+
+VARIANT_FACTOR = {"size": "area", "location": "location", "rotation": "rotation"}
+
+
+def factor_condition(factor: str, meta: dict) -> str:
+    """The group an image belongs to: ``area/<a>``, ``x/<x>/y/<y>`` (2 decimals, as robustness_metrics
+    groups locations) or ``rotation/<θ>``."""
+    if factor == "location":
+        return f"x/{float(meta['x_coord']):.2f}/y/{float(meta['y_coord']):.2f}"
+    if factor == "area":
+        return f"area/{float(meta['area']):g}"
+    return f"rotation/{float(meta['rotation']):g}"
+
+
+def normalise(values: np.ndarray, how: str, percentile: float = 95.0) -> np.ndarray:
+    """Group accuracies divided by their maximum (the official demo) or by a percentile of them."""
+    reference = np.nanmax(values) if how == "max" else np.nanpercentile(values, percentile)
+    return values / reference if reference else np.full_like(values, np.nan, dtype=float)
+
+
+def factor_records(groups: list[str], correct: np.ndarray, how: str = "max", percentile: float = 95.0) -> list[Record]:
+    """Per group ``top1`` (exact 95% CI) and ``normalised_top1``; ``mean_group_top1`` = the unweighted
+    mean over groups (robustness_metrics' ``*_average``), so unevenly filled groups weigh the same."""
+    frame = pd.DataFrame({"group": groups, "hit": correct.astype(int)})
+    stats = frame.groupby("group", sort=False)["hit"].agg(["sum", "count"])
+    accuracy = (stats["sum"] / stats["count"]).to_numpy(dtype=float)
+    scaled = normalise(accuracy, how, percentile)
+    records = []
+    for (group, row), acc, norm in zip(stats.iterrows(), accuracy, scaled, strict=True):
+        low, high = clopper_pearson(int(row["sum"]), int(row["count"]))
+        records += [
+            Record("top1", float(acc), int(row["count"]), group, low, high),
+            Record("normalised_top1", float(norm), int(row["count"]), group),
+        ]
+    records.append(
+        Record("mean_group_top1", float(np.mean(accuracy)) if len(accuracy) else float("nan"), len(correct), "")
+    )
+    return records
+
+
+class SiScoreParams(ProbeParams):
+    variant: Literal["size", "location", "rotation"] = "size"
+    mini: bool = False
+    # None: the variant's published threshold (size/rotation 0.95, location 0.0).
+    min_inside: float | None = Field(None, ge=0.0, le=1.0)
+    seed: int = 0  # background pairing (numpy RandomState), as the published np.random.seed(0)
+    normalise: Literal["max", "percentile"] = "max"
+    percentile: float = Field(95.0, gt=0.0, le=100.0)
+    classes: str = ""  # comma-separated foreground classes to keep (all when empty)
+    cache_dir: str | None = None  # where generated composites go (default: the user cache)
+
+
+@register_probe
+class SiScore(Probe):
+    name = "si-score"
+    summary = "SI-SCORE top-1 per object size / location / rotation, max-normalised curves and heat-maps"
+    citation = "Djolonga et al., CVPR 2021 (arXiv 2007.08558)"
+    Params = SiScoreParams
+    default_datasets = ("si-score-samples",)
+
+    def composites(self, dataset: Dataset) -> tuple[Dataset, str]:
+        """The composite images to evaluate and the factor they vary."""
+        p = self.params
+        classes = [c.strip() for c in p.classes.split(",") if c.strip()]
+        if isinstance(dataset.spec, SiScoreComposites):
+            # A released variant: filter explicitly on both conditions (the demo notebook's precedence bug).
+            keep = tuple(
+                s
+                for s in dataset.samples
+                if float(s.meta["pct_inside_image"]) >= (p.min_inside or 0.0)
+                and (not classes or s.meta["class"] in classes)
+            )
+            return Dataset(dataset.spec, dataset.folder, keep), dataset.spec.factor or VARIANT_FACTOR[p.variant]
+        config = preset(p.variant, p.mini).with_min_inside(p.min_inside)
+        made = generated_composites(select_classes(dataset, classes), config, seed=p.seed, cache_dir=p.cache_dir)
+        if not len(made):
+            raise DatasetError(f"no SI-SCORE composite passed min_inside={config.min_inside}; lower it")
+        return made, config.factor
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        composites, factor = self.composites(ctx.dataset)
+        result = ctx.engine.run(ctx.model, composites, imagenet_outputs, desc=f"{ctx.model.name} si-score")
+        labels = labels_of(composites, result.indices)
+        topk = result.outputs[CLEAN]["topk"].astype(np.int64)
+        metas = [composites.samples[i].meta for i in result.indices]
+        groups = [factor_condition(factor, m) for m in metas]
+        records = accuracy_records(topk, labels) + factor_records(
+            groups, topk_correct(topk, labels, 1), self.params.normalise, self.params.percentile
+        )
+        columns = {k: np.array([m[k] for m in metas]) for k in ("x_coord", "y_coord", "area", "rotation", "class")}
+        frame = outputs_frame(composites, result, group=np.array(groups), **columns)
+        transform = ImageTransform(composites.spec.resize_policy, ctx.model.preprocess)
+        notes = {
+            "factor": factor,
+            "images": len(composites),
+            "folder": str(composites.folder),
+            "transform": transform.key,
+            "skipped": result.skipped,
+        }
+        return ProbeOutput(records, frame, notes)
