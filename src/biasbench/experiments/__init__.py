@@ -1,0 +1,1 @@
+"""Self-contained experiments that run on synthetic data (feature contamination)."""
