@@ -67,6 +67,7 @@ def run(
     workers: Annotated[int | None, typer.Option(help="Data-loader worker processes.")] = None,
     executor: Annotated[str, typer.Option(help="local, or ray for a Ray cluster.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (executor ray).")] = None,
+    cache: Annotated[bool, typer.Option(help="Decode each dataset once into a uint8 cache shared by models.")] = False,
 ) -> None:
     """Run every (model, probe, dataset) job and write tidy records into OUT; finished jobs are skipped."""
     from biasbench.api import run as run_api
@@ -76,7 +77,7 @@ def run(
     try:
         config = EngineConfig(
             device=device, batch_size=batch_size, amp=amp, channels_last=channels_last,
-            num_workers=workers, on_corrupt=on_corrupt,
+            num_workers=workers, on_corrupt=on_corrupt, cache=cache,
         )
         options = {"address": address} if address else {}
         result = run_api(

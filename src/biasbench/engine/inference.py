@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biasbench.cache import decoded_cache
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageDataset, ImageTransform, collate
 from biasbench.errors import BiasbenchError, HeadSizeError
@@ -41,6 +42,10 @@ class EngineConfig:
     num_workers: int | None = None
     on_corrupt: str = "error"  # "error" stops naming the file; "skip" leaves it out and counts it
     progress: bool = True
+    # Decode-once cache (biasbench.cache): each dataset is decoded once per preprocessing config into uint8
+    # shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
+    cache: bool = False
+    cache_dir: str | None = None
 
     def __post_init__(self):
         if self.on_corrupt not in {"error", "skip"}:
@@ -109,14 +114,21 @@ class Engine:
         workers = self.config.num_workers
         if workers is None:
             workers = 0 if len(dataset) <= 2 * self.config.batch_size else min(4, max(1, (os.cpu_count() or 2) - 1))
-        loader = torch.utils.data.DataLoader(
-            ImageDataset(dataset, transform, skip_corrupt=self.config.on_corrupt == "skip"),
-            batch_size=self.config.batch_size,
-            shuffle=False,
-            num_workers=workers,
-            collate_fn=collate,
-            pin_memory=self.device.type == "cuda",
-        )
+        skip_corrupt = self.config.on_corrupt == "skip"
+        if self.config.cache:
+            entry = decoded_cache(
+                dataset, transform, self.config.cache_dir, num_workers=workers, progress=self.config.progress
+            )
+            loader = entry.batches(dataset, self.config.batch_size, skip_corrupt)
+        else:
+            loader = torch.utils.data.DataLoader(
+                ImageDataset(dataset, transform, skip_corrupt=skip_corrupt),
+                batch_size=self.config.batch_size,
+                shuffle=False,
+                num_workers=workers,
+                collate_fn=collate,
+                pin_memory=self.device.type == "cuda",
+            )
         labels = torch.tensor([s.label for s in dataset.samples], dtype=torch.long)
         for indices, images, bad in loader:
             if skipped is not None:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from biasbench.errors import UnknownNameError
 from biasbench.run.local import run_local
+from biasbench.run.ray_executor import run_ray
 
-EXECUTORS: dict[str, Callable] = {"local": run_local}
+EXECUTORS: dict[str, Callable] = {"local": run_local, "ray": run_ray}
 
 
 def get_executor(name: str) -> Callable:

@@ -31,6 +31,14 @@ class RunSummary:
         return not self.failed
 
 
+def split_finished(jobs: Sequence[Job], store: ResultsStore, report: Report) -> tuple[list[Job], RunSummary]:
+    """Pending jobs, and a summary whose ``skipped`` lists the jobs already in the store (reported)."""
+    summary = RunSummary(skipped=[j for j in jobs if store.has(j.key)])
+    if summary.skipped:
+        report(f"skipping {len(summary.skipped)} finished job(s) already in {store.root}")
+    return [j for j in jobs if not store.has(j.key)], summary
+
+
 def run_local(
     jobs: Sequence[Job],
     models: Sequence[ModelRef],
@@ -41,11 +49,7 @@ def run_local(
 ) -> RunSummary:
     """Run every unfinished job. A failing job is reported and the run goes on, so nothing computed
     before or after it is lost; re-running retries only what is missing."""
-    summary = RunSummary()
-    pending = [j for j in jobs if not store.has(j.key)]
-    summary.skipped = [j for j in jobs if store.has(j.key)]
-    if summary.skipped:
-        report(f"skipping {len(summary.skipped)} finished job(s) already in {store.root}")
+    pending, summary = split_finished(jobs, store, report)
     refs = {m.name: m for m in models}
     total = len(pending)
     done = 0
