@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from biasbench.commands import register_all
@@ -42,7 +43,7 @@ def table_of(frame, title: str = "") -> Table:
 def _cell(value) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
-    return str(value)
+    return escape(str(value))  # layouts like "[...]" are text, not rich markup
 
 
 @app.command()

@@ -3,7 +3,15 @@
 import importlib
 import pkgutil
 
-from biasbench.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeParams, get_probe, register_probe
+from biasbench.probes.base import (
+    PROBES,
+    Probe,
+    ProbeContext,
+    ProbeOutput,
+    ProbeParams,
+    get_probe,
+    register_probe,
+)
 
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in {"base", "stats"}:

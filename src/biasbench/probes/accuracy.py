@@ -1,12 +1,20 @@
-"""``accuracy``: top-1 and top-5 accuracy on a 1000-way ImageNet-labelled dataset."""
+"""``accuracy``: top-1 and top-5 accuracy in the dataset's label space (1000-way, the 200 ImageNet-A/R
+classes, 16 categories, ReaL multi-labels, ObjectNet's 113 classes; see ``biasbench.data.label_maps``)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numpy as np
 
-from biasbench.engine.inference import CLEAN, imagenet_outputs
+from biasbench.data.benchmarks import transform_for
+from biasbench.data.datasets import Sample
+from biasbench.data.label_maps import LabelSpace, label_space_for
+from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import labels_of, outputs_frame
+from biasbench.probes.outputs import outputs_frame
 from biasbench.stats import clopper_pearson
 from biasbench.store.records import Record
 
@@ -16,34 +24,67 @@ def topk_correct(topk: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (topk[:, :k] == labels[:, None]).any(axis=1)
 
 
+def proportion_record(metric: str, hits: np.ndarray, condition: str = "", denominator: int | None = None) -> Record:
+    """A fraction of hits with its exact 95% Clopper–Pearson interval (``denominator`` defaults to len)."""
+    n = len(hits) if denominator is None else denominator
+    k = int(np.sum(hits))
+    low, high = clopper_pearson(k, n)
+    return Record(metric, k / n if n else math.nan, n, condition, low, high)
+
+
 def accuracy_records(topk: np.ndarray, labels: np.ndarray, condition: str = "") -> list[Record]:
     """top1 and top5 as fractions with exact 95% Clopper–Pearson intervals."""
-    n = len(labels)
-    records = []
-    for k in (1, 5):
-        hits = int(topk_correct(topk, labels, k).sum())
-        low, high = clopper_pearson(hits, n)
-        records.append(Record(f"top{k}", hits / n if n else float("nan"), n, condition, low, high))
-    return records
+    return [proportion_record(f"top{k}", topk_correct(topk, labels, k), condition) for k in (1, 5)]
+
+
+def space_accuracy_records(
+    space: LabelSpace, topk: np.ndarray, samples: Sequence[Sample], condition: str = ""
+) -> list[Record]:
+    """top1/top5 judged by the label space's rule, over the samples it scores (ReaL skips empty sets)."""
+    keep = space.scored(samples)
+    kept = [s for s, k in zip(samples, keep, strict=True) if k]
+    return [
+        proportion_record(f"top{k}", space.hits(topk[keep], kept, k), condition) for k in (1, 5) if k <= topk.shape[1]
+    ]
+
+
+def last_batch_top1(space: LabelSpace, topk: np.ndarray, samples: Sequence[Sample], batch_size: int) -> Record:
+    """The CVPR 2024 ReaL value: top-1 over the *last* batch only (batch 512 → the last 336 images, 326 of
+    them with ReaL labels; METHODS.md §5.1). Reproduces the paper; not a correct accuracy."""
+    start = ((len(samples) - 1) // batch_size) * batch_size if len(samples) else 0
+    (record,) = space_accuracy_records(space, topk[start:, :1], samples[start:])
+    return record
 
 
 class AccuracyParams(ProbeParams):
-    pass
+    compat_last_batch: bool = False  # ReaL: report the study's last-batch value as top1 (bug reproduction)
+    compat_batch_size: int = 512
 
 
 @register_probe
 class Accuracy(Probe):
     name = "accuracy"
-    summary = "top-1 / top-5 accuracy (fractions, exact 95% CIs) on an ImageNet-labelled dataset"
+    summary = "top-1 / top-5 accuracy (fractions, exact 95% CIs) in the dataset's label space"
+    citation = "Gavrikov & Keuper, CVPR 2024 (benchmark protocol); label spaces per dataset"
     Params = AccuracyParams
     default_datasets = ("imagenet-sample",)
+    version = 2
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        result = ctx.engine.run(ctx.model, ctx.dataset, imagenet_outputs, desc=f"{ctx.model.name} accuracy")
-        out = result.outputs[CLEAN]
-        labels = labels_of(ctx.dataset, result.indices)
-        return ProbeOutput(
-            accuracy_records(out["topk"].astype(np.int64), labels),
-            outputs_frame(ctx.dataset, result),
-            {"skipped": result.skipped},
+        space = label_space_for(ctx.dataset)
+        result = ctx.engine.run(
+            ctx.model,
+            ctx.dataset,
+            space.reducer(),
+            transform=transform_for(ctx.dataset, ctx.model),
+            desc=f"{ctx.model.name} accuracy",
         )
+        topk = result.outputs[CLEAN]["topk"].astype(np.int64)
+        samples = [ctx.dataset.samples[i] for i in result.indices]
+        records = space_accuracy_records(space, topk, samples)
+        notes: dict = {"skipped": result.skipped, "label_space": space.name}
+        if self.params.compat_last_batch:
+            compat = last_batch_top1(space, topk, samples, self.params.compat_batch_size)
+            records = [replace(records[0], metric="top1_full")] + [compat if r.metric == "top1" else r for r in records]
+            notes["compat_last_batch"] = f"top1 is the last batch of {self.params.compat_batch_size} only"
+        return ProbeOutput(records, outputs_frame(ctx.dataset, result), notes)

@@ -1,0 +1,282 @@
+"""Label spaces: how a model's 1000 ImageNet logits become predictions for a dataset, and how a prediction
+is judged correct (METHODS.md §5.1, ANCHORS.md §3 pitfalls 1 and 10).
+
+A label space names its **columns** (the classes a prediction can be), a probability over them, the label
+each column stands for, and a correctness rule. Predictions are always expressed in the dataset's own label
+coordinates, so the reduction is generic and only the space differs:
+
+- ``imagenet``: 1000-way soft-max, correct when the arg-max equals the label.
+- ``imagenet-a-200`` / ``imagenet-r-200``: the 200 member logits only (ImageNet index order); the arg-max
+  over them is mapped back to its ImageNet index and compared with the (ImageNet-index) label.
+- ``categories16``: model-vs-human's mean member probability per category (cue-conflict, Stylized).
+- ``imagenet-real``: 1000-way; correct when the arg-max is in the image's ReaL label set; images with an
+  empty set are not scored.
+- ``objectnet-113``: the member logits of the overlapping classes; the arg-max member is mapped to its
+  ObjectNet class (many-to-one, as imagenet-testbed scores it). Built from the dataset's own mapping files.
+
+Register a new space with ``@register_label_space("name")`` on a factory ``(dataset) -> LabelSpace``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from biasbench.data.imagenet import NUM_CLASSES, imagenet_wnids, wnid_to_index
+from biasbench.data.label_spaces import CATEGORIES16, probabilities_to_16
+from biasbench.errors import DatasetError, UnknownNameError
+
+if TYPE_CHECKING:
+    from biasbench.data.datasets import Dataset, Sample
+
+
+def _timm_info(name: str) -> Path:
+    from biasbench.models.torchvision_shim import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    import timm.data
+
+    return Path(timm.data.__file__).parent / "_info" / name
+
+
+@cache
+def subset_wnids(which: str) -> tuple[str, ...]:
+    """The 200 WNIDs of ImageNet-A (``"a"``) or ImageNet-R (``"r"``), from timm's bundled lists
+    (Hendrycks et al.'s official class lists), in ImageNet index order."""
+    path = _timm_info(f"imagenet_{which}_synsets.txt")
+    wnids = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    index = wnid_to_index()
+    return tuple(sorted(wnids, key=index.__getitem__))
+
+
+@cache
+def subset_indices(which: str) -> tuple[int, ...]:
+    """ImageNet indices (ascending) of the 200 ImageNet-A / -R classes."""
+    index = wnid_to_index()
+    return tuple(index[w] for w in subset_wnids(which))
+
+
+@cache
+def real_labels() -> tuple[tuple[int, ...], ...]:
+    """ReaL multi-labels (Beyer et al. 2020) of the 50,000 val images, from timm's bundled copy of
+    ``real.json``; entry i belongs to ``ILSVRC2012_val_{i+1:08d}.JPEG``."""
+    data = json.loads(_timm_info("imagenet_real_labels.json").read_text())
+    return tuple(tuple(int(v) for v in row) for row in data)
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """Columns of the 1000 logits a prediction may take, the label each column stands for, and the rule."""
+
+    name: str
+    columns: tuple[int, ...] | None = None  # None: all 1000 logits
+    column_labels: tuple[int, ...] | None = None  # label of each column; None: the column index itself
+    labels_are_imagenet: bool = True  # sample labels are ImageNet-1k indices (attacks and p_label need this)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, C) probabilities over the space's columns (soft-max restricted to them)."""
+        if self.columns is not None:
+            logits = logits[:, list(self.columns)]
+        return torch.softmax(logits.float(), dim=1)
+
+    def label_of_columns(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """(C,) label value of each column."""
+        if self.column_labels is not None:
+            return torch.tensor(self.column_labels, dtype=torch.long, device=device)
+        n = len(self.columns) if self.columns is not None else NUM_CLASSES
+        return torch.arange(n, device=device)
+
+    def outputs(self, logits: torch.Tensor, labels: torch.Tensor, k: int = 5) -> dict[str, torch.Tensor]:
+        """Per-sample outputs in label coordinates: top-k predicted labels and their probabilities, the
+        probability of the label (summed over its columns) and the squared-probability sum."""
+        probs = self.probabilities(logits)
+        top_p, top_i = probs.topk(min(k, probs.shape[1]), dim=1)
+        col_labels = self.label_of_columns(probs.device)
+        is_label = col_labels[None, :] == labels[:, None]
+        return {
+            "topk": col_labels[top_i].to(torch.int16),
+            "topk_prob": top_p,
+            "p_label": (probs * is_label).sum(1),
+            "sum_p2": (probs * probs).sum(1),
+        }
+
+    def reducer(self, k: int = 5) -> Callable:
+        """An engine reducer ``(logits, batch) -> outputs`` for this space."""
+
+        def reduce(logits: torch.Tensor, batch) -> dict[str, torch.Tensor]:
+            return self.outputs(logits, batch.labels, k)
+
+        return reduce
+
+    def scored(self, samples: Sequence[Sample]) -> np.ndarray:
+        """Which samples count towards accuracy (all, unless the space says otherwise)."""
+        return np.ones(len(samples), dtype=bool)
+
+    def hits(self, topk: np.ndarray, samples: Sequence[Sample], k: int) -> np.ndarray:
+        """(N,) whether the label is among the first ``k`` predictions."""
+        labels = np.array([s.label for s in samples], dtype=np.int64)
+        return (topk[:, :k] == labels[:, None]).any(axis=1)
+
+
+@dataclass(frozen=True)
+class Categories16Space(LabelSpace):
+    """model-vs-human 16 categories: mean member probability per category (renormalised to sum to one,
+    which leaves the arg-max unchanged and makes NLL/Brier/ECE well defined)."""
+
+    labels_are_imagenet: bool = False
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        p16 = probabilities_to_16(torch.softmax(logits.float(), dim=1)).float()
+        return p16 / p16.sum(1, keepdim=True)
+
+    def label_of_columns(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.arange(len(CATEGORIES16), device=device)
+
+
+@dataclass(frozen=True)
+class RealSpace(LabelSpace):
+    """ReaL: correct when the prediction is in the image's ReaL set (``sample.meta["real"]``); images whose
+    set is empty are left out of the accuracy (the original labels remain for NLL/Brier)."""
+
+    def scored(self, samples: Sequence[Sample]) -> np.ndarray:
+        return np.array([len(s.meta.get("real", ())) > 0 for s in samples], dtype=bool)
+
+    def hits(self, topk: np.ndarray, samples: Sequence[Sample], k: int) -> np.ndarray:
+        return np.array(
+            [bool(set(row[:k].tolist()) & set(s.meta.get("real", ()))) for row, s in zip(topk, samples, strict=True)],
+            dtype=bool,
+        )
+
+
+LABEL_SPACES: dict[str, Callable[[Dataset | None], LabelSpace]] = {}
+
+
+def register_label_space(name: str) -> Callable:
+    """Decorator registering a factory ``(dataset or None) -> LabelSpace`` under ``name``."""
+
+    def wrap(factory: Callable[[Dataset | None], LabelSpace]) -> Callable[[Dataset | None], LabelSpace]:
+        LABEL_SPACES[name] = factory
+        return factory
+
+    return wrap
+
+
+def get_label_space(name: str, dataset: Dataset | None = None) -> LabelSpace:
+    """The label space ``name``, built for ``dataset`` (spaces such as ObjectNet read its mapping files)."""
+    if name not in LABEL_SPACES:
+        raise UnknownNameError("label space", name, LABEL_SPACES)
+    return LABEL_SPACES[name](dataset)
+
+
+def label_space_for(dataset: Dataset) -> LabelSpace:
+    """The label space a dataset declares (``DatasetSpec.label_space``)."""
+    return get_label_space(dataset.spec.label_space, dataset)
+
+
+@register_label_space("imagenet")
+def _imagenet(_: Dataset | None) -> LabelSpace:
+    return LabelSpace("imagenet")
+
+
+@register_label_space("imagenet-real")
+def _real(_: Dataset | None) -> LabelSpace:
+    return RealSpace("imagenet-real")
+
+
+@register_label_space("categories16")
+def _categories16(_: Dataset | None) -> LabelSpace:
+    return Categories16Space("categories16")
+
+
+def _subset_space(which: str) -> Callable[[Dataset | None], LabelSpace]:
+    def factory(_: Dataset | None) -> LabelSpace:
+        members = subset_indices(which)
+        return LabelSpace(f"imagenet-{which}-200", columns=members, column_labels=members)
+
+    return factory
+
+
+register_label_space("imagenet-a-200")(_subset_space("a"))
+register_label_space("imagenet-r-200")(_subset_space("r"))
+
+
+# --- ObjectNet ----------------------------------------------------------------------------------------
+
+OBJECTNET_WNID_MAP = "objectnet_to_imagenet_wnids.json"
+
+
+@cache
+def imagenet_lemmas() -> dict[str, list[str]]:
+    """Full WordNet lemma string of each ImageNet-1k class (timm's list) → WNIDs carrying it."""
+    wnids = set(imagenet_wnids())
+    out: dict[str, list[str]] = {}
+    for line in _timm_info("imagenet_synset_to_lemma.txt").read_text().splitlines():
+        wnid, _, lemma = line.partition("\t")
+        if wnid in wnids:
+            out.setdefault(lemma.strip(), []).append(wnid)
+    return out
+
+
+def objectnet_folder_wnids(mappings: Path) -> dict[str, tuple[str, ...]]:
+    """ObjectNet image folder → WNIDs of its overlapping ImageNet classes.
+
+    Reads, in order of preference, a user-supplied ``objectnet_to_imagenet_wnids.json`` (``{folder: [wnid,
+    ...]}``), else derives it from the files that ship with ObjectNet: ``folder_to_objectnet_label.json``
+    (folder → label) and ``objectnet_to_imagenet_1k.json`` (label → ``"lemma; lemma"``), matching each lemma
+    string exactly against the ImageNet lemma list (no fragile numeric id files are used).
+    """
+    explicit = mappings / OBJECTNET_WNID_MAP
+    if explicit.is_file():
+        data = json.loads(explicit.read_text())
+        return {folder: tuple(w) for folder, w in sorted(data.items())}
+    folders_file, names_file = mappings / "folder_to_objectnet_label.json", mappings / "objectnet_to_imagenet_1k.json"
+    if not (folders_file.is_file() and names_file.is_file()):
+        raise DatasetError(
+            f"ObjectNet mapping files missing in {mappings}: need {folders_file.name} and {names_file.name} "
+            f"(they ship with ObjectNet), or a hand-made {OBJECTNET_WNID_MAP} "
+            "(a JSON object mapping each folder to its list of WNIDs)."
+        )
+    label_of_folder = json.loads(folders_file.read_text())
+    lemmas_of_label = json.loads(names_file.read_text())
+    lemma_index = imagenet_lemmas()
+    out: dict[str, tuple[str, ...]] = {}
+    for folder, label in sorted(label_of_folder.items()):
+        if label not in lemmas_of_label:
+            continue  # not one of the overlapping classes
+        wnids = []
+        for lemma in lemmas_of_label[label].split(";"):
+            found = lemma_index.get(lemma.strip(), [])
+            if len(found) != 1:
+                raise DatasetError(
+                    f"ObjectNet class {label!r}: ImageNet class name {lemma.strip()!r} matches {len(found)} "
+                    f"ImageNet classes; write {mappings / OBJECTNET_WNID_MAP} (a JSON object mapping each folder "
+                    "to its list of WNIDs) to resolve it."
+                )
+            wnids.append(found[0])
+        out[folder] = tuple(wnids)
+    return out
+
+
+def objectnet_space(folder_wnids: dict[str, tuple[str, ...]]) -> LabelSpace:
+    """Member columns (ImageNet order) mapped to ObjectNet class indices (folders in sorted order)."""
+    index = wnid_to_index()
+    target = {}
+    for cls, folder in enumerate(sorted(folder_wnids)):
+        for wnid in folder_wnids[folder]:
+            target[index[wnid]] = cls
+    members = tuple(sorted(target))
+    return LabelSpace("objectnet-113", members, tuple(target[m] for m in members), labels_are_imagenet=False)
+
+
+@register_label_space("objectnet-113")
+def _objectnet(dataset: Dataset | None) -> LabelSpace:
+    if dataset is None:
+        raise DatasetError("the ObjectNet label space is built from the dataset's mapping files; load objectnet first")
+    return objectnet_space(objectnet_folder_wnids(dataset.folder / "mappings"))

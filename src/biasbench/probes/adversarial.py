@@ -1,0 +1,124 @@
+"""``adversarial``: robust accuracy under PGD / FGSM / AutoAttack in [0,1] pixel space (METHODS.md §5.2).
+
+Default = the CVPR 2024 study's "PGD-40 low": L∞, ε = 0.5/255, 40 steps of absolute size 2/255, random
+start (seeded per sample). A sample is robust when it is classified correctly both clean and attacked.
+``compat_denominator`` reproduces the study's division by #batches × batch size (391 × 128 = 50,048).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from fractions import Fraction
+
+import numpy as np
+import torch
+from pydantic import field_validator
+
+from biasbench.attacks.gradient import AttackConfig, run_attack
+from biasbench.data.benchmarks import transform_for
+from biasbench.data.label_maps import label_space_for
+from biasbench.engine.inference import CLEAN
+from biasbench.errors import HeadSizeError
+from biasbench.probes.accuracy import proportion_record
+from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import outputs_frame
+
+
+def parse_amount(value: object) -> float:
+    """A float or a fraction string such as ``"0.5/255"`` (how ε and step sizes are usually written)."""
+    if isinstance(value, str) and "/" in value:
+        num, den = value.split("/", 1)
+        return float(num) / float(den)
+    return float(value)  # type: ignore[arg-type]
+
+
+def epsilon_label(eps: float, norm: str) -> str:
+    """``0.5/255`` for L∞ budgets on the 1/255 grid's fractions, plain ``0.25`` for L2."""
+    if norm == "linf":
+        return f"{float(Fraction(eps * 255).limit_denominator(1000)):g}/255"
+    return f"{eps:g}"
+
+
+def compat_denominator(n: int, batch_size: int) -> int:
+    """The study's denominator: number of batches × batch size (50,000 images, batch 128 → 50,048)."""
+    return math.ceil(n / batch_size) * batch_size if n else 0
+
+
+class AdversarialParams(ProbeParams):
+    attack: str = "pgd"  # "pgd" | "fgsm" | "autoattack" (AutoAttack standard, needs the attacks extra)
+    norm: str = "linf"
+    epsilon: tuple[float, ...] = (0.5 / 255,)
+    steps: int = 40
+    step_size: float = 2 / 255
+    random_start: bool = True
+    success: str = "final"  # "final" (foolbox) or "any-step"
+    compat_denominator: bool = False
+    compat_batch_size: int = 128
+
+    @field_validator("epsilon", mode="before")
+    @classmethod
+    def _epsilons(cls, v):
+        items = v if isinstance(v, list | tuple) else str(v).split(",") if isinstance(v, str) else [v]
+        return tuple(parse_amount(e) for e in items)
+
+    @field_validator("step_size", mode="before")
+    @classmethod
+    def _step(cls, v):
+        return parse_amount(v)
+
+    def configs(self, seed: int) -> list[AttackConfig]:
+        return [
+            AttackConfig(self.attack, self.norm, eps, self.steps, self.step_size, self.random_start, self.success, seed)
+            for eps in self.epsilon
+        ]
+
+
+@register_probe
+class Adversarial(Probe):
+    name = "adversarial"
+    summary = "robust top-1 under PGD (L∞/L2), FGSM or AutoAttack; default the study's PGD-40, ε = 0.5/255"
+    citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
+    Params = AdversarialParams
+    default_datasets = ("imagenet-val",)
+
+    def condition(self, cfg: AttackConfig) -> str:
+        return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        space = label_space_for(ctx.dataset)
+        if not space.labels_are_imagenet:
+            raise HeadSizeError(f"adversarial needs ImageNet-indexed labels; {ctx.dataset.name} uses {space.name}")
+        labels = torch.tensor([s.label for s in ctx.dataset.samples], dtype=torch.long)
+        model = ctx.model
+
+        def attack(cfg: AttackConfig):
+            def perturb(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+                return run_attack(model, x, labels[indices.cpu()].to(x.device), indices, cfg)
+
+            return perturb
+
+        configs = {self.condition(cfg): cfg for cfg in self.params.configs(ctx.seed)}
+        result = ctx.engine.run(
+            model,
+            ctx.dataset,
+            space.reducer(),
+            conditions={CLEAN: None, **{name: attack(cfg) for name, cfg in configs.items()}},
+            transform=transform_for(ctx.dataset, model),
+            desc=f"{model.name} adversarial",
+        )
+        samples = [ctx.dataset.samples[i] for i in result.indices]
+        clean = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), samples, 1)
+        records = [proportion_record("clean_accuracy", clean)]
+        n = len(samples)
+        for name in configs:
+            robust = clean & space.hits(result.outputs[name]["topk"].astype(np.int64), samples, 1)
+            exact = proportion_record("robust_accuracy", robust, name)
+            if self.params.compat_denominator:
+                records.append(replace(exact, metric="robust_accuracy_full"))
+                exact = proportion_record(
+                    "robust_accuracy", robust, name, compat_denominator(n, self.params.compat_batch_size)
+                )
+            records.append(exact)
+        notes = {"skipped": result.skipped, "conditions": list(configs)}
+        return ProbeOutput(records, outputs_frame(ctx.dataset, result), notes)

@@ -1,0 +1,183 @@
+"""``corruption``: accuracy under common corruptions, either read from disk (ImageNet-C / ImageNet-C-bar,
+fed at their stored 224 px) or generated on the fly (seeded per image, see ``biasbench.perturb.corruptions``).
+
+The two modes give different numbers (JPEG round trip, implementations, RNG; ANCHORS.md §3 pitfall 9), so
+every record carries its mode in the condition: ``ondisk/<corruption>/<severity>`` or ``generated/…``.
+
+Scalars (METHODS.md §5.1, CONTAMINATION_AND_META.md §B.3):
+- ``mean_accuracy``: unweighted mean top-1 over all corruption × severity sets (the CVPR 2024 study's
+  ImageNet-C / C-bar number: 19 × 5 and 10 × 5 sets).
+- ``mce``: mean over corruptions of E_c / E_c^AlexNet, with E_c the error averaged over severities (only
+  the 15 standard corruptions have AlexNet references).
+- ``relative_mce``: mean of (E_c − E_clean) / (E_c^AlexNet − E_clean^AlexNet); needs the model's clean
+  accuracy (measured in generated mode; the ``clean_top1`` parameter in on-disk mode).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from biasbench.data.benchmarks import transform_for
+from biasbench.data.datasets import Dataset
+from biasbench.data.label_maps import label_space_for
+from biasbench.engine.inference import CLEAN
+from biasbench.errors import BiasbenchError
+from biasbench.perturb.corruptions import CORRUPTIONS, corruption_perturbation
+from biasbench.probes.accuracy import proportion_record
+from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import outputs_frame
+from biasbench.store.records import Record
+
+# AlexNet's errors averaged over severities 1-5 (Hendrycks & Dietterich, ICLR 2019, Appendix C).
+ALEXNET_ERRORS: dict[str, float] = {
+    "gaussian_noise": 0.886, "shot_noise": 0.894, "impulse_noise": 0.923, "defocus_blur": 0.820,
+    "glass_blur": 0.826, "motion_blur": 0.786, "zoom_blur": 0.798, "snow": 0.867, "frost": 0.827, "fog": 0.819,
+    "brightness": 0.565, "contrast": 0.853, "elastic_transform": 0.646, "pixelate": 0.718,
+    "jpeg_compression": 0.607,
+}  # fmt: skip
+ALEXNET_CLEAN_ERROR = 0.4348
+
+SetKey = tuple[str, int]  # (corruption, severity)
+
+
+def corruption_errors(accuracy: dict[SetKey, float]) -> dict[str, float]:
+    """E_c: error averaged over the severities present for each corruption."""
+    by_c: dict[str, list[float]] = defaultdict(list)
+    for (c, _), acc in accuracy.items():
+        by_c[c].append(1.0 - acc)
+    return {c: float(np.mean(v)) for c, v in by_c.items()}
+
+
+def mean_corruption_error(accuracy: dict[SetKey, float]) -> tuple[float, dict[str, float]]:
+    """(mCE, CE_c per corruption) over the corruptions with an AlexNet reference; NaN when none."""
+    ce = {c: e / ALEXNET_ERRORS[c] for c, e in corruption_errors(accuracy).items() if c in ALEXNET_ERRORS}
+    return (float(np.mean(list(ce.values()))) if ce else math.nan), ce
+
+
+def relative_mce(accuracy: dict[SetKey, float], clean_accuracy: float) -> float:
+    """Relative mCE: mean_c (E_c − E_clean) / (E_c^AlexNet − E_clean^AlexNet)."""
+    clean_error = 1.0 - clean_accuracy
+    rel = [
+        (e - clean_error) / (ALEXNET_ERRORS[c] - ALEXNET_CLEAN_ERROR)
+        for c, e in corruption_errors(accuracy).items()
+        if c in ALEXNET_ERRORS
+    ]
+    return float(np.mean(rel)) if rel else math.nan
+
+
+def summary_records(
+    mode: str, accuracy: dict[SetKey, float], n_images: int, clean_accuracy: float | None
+) -> list[Record]:
+    """Per-corruption accuracy and CE, then mean_accuracy, mce and relative_mce for one mode."""
+    records = []
+    errors = corruption_errors(accuracy)
+    mce, ce = mean_corruption_error(accuracy)
+    for c, e in errors.items():
+        records.append(Record("corruption_accuracy", 1.0 - e, n_images, f"{mode}/{c}"))
+        if c in ce:
+            records.append(Record("ce", ce[c], n_images, f"{mode}/{c}"))
+    records.append(Record("mean_accuracy", float(np.mean(list(accuracy.values()))), n_images, mode))
+    if ce:
+        records.append(Record("mce", mce, len(ce), mode))
+        if clean_accuracy is not None:
+            records.append(Record("relative_mce", relative_mce(accuracy, clean_accuracy), len(ce), mode))
+    return records
+
+
+class CorruptionParams(ProbeParams):
+    mode: str = "auto"  # "auto": on disk for ImageNet-C/C-bar, generated otherwise
+    corruptions: tuple[str, ...] = ()  # () = all (all on disk, or every implemented generated corruption)
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    clean_top1: float | None = None  # on-disk mode: the model's clean val top-1 for relative mCE
+
+
+@register_probe
+class Corruption(Probe):
+    name = "corruption"
+    summary = "accuracy under common corruptions (ImageNet-C/C-bar on disk, or generated): mean, mCE, rel. mCE"
+    citation = "Hendrycks & Dietterich, ICLR 2019; Mintun et al., NeurIPS 2021 (C-bar)"
+    Params = CorruptionParams
+    default_datasets = ("imagenet-sample",)
+
+    def mode(self, dataset: Dataset) -> str:
+        ondisk = bool(getattr(dataset.spec, "ondisk", False))
+        mode = self.params.mode
+        if mode == "auto":
+            return "ondisk" if ondisk else "generated"
+        if mode not in ("ondisk", "generated") or (mode == "ondisk") != ondisk:
+            raise BiasbenchError(
+                f"corruption mode {mode!r} does not fit dataset {dataset.name!r}: 'ondisk' needs imagenet-c or "
+                "imagenet-cbar, 'generated' a clean dataset such as imagenet-sample or imagenet-val"
+            )
+        return mode
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        if self.mode(ctx.dataset) == "ondisk":
+            return self.run_ondisk(ctx)
+        return self.run_generated(ctx)
+
+    def run_ondisk(self, ctx: ProbeContext) -> ProbeOutput:
+        wanted = set(self.params.corruptions)
+        samples = tuple(
+            s
+            for s in ctx.dataset.samples
+            if (not wanted or s.meta["corruption"] in wanted) and s.meta["severity"] in self.params.severities
+        )
+        dataset = Dataset(ctx.dataset.spec, ctx.dataset.folder, samples)
+        space = label_space_for(dataset)
+        result = ctx.engine.run(ctx.model, dataset, space.reducer(), desc=f"{ctx.model.name} corruption")
+        kept = [dataset.samples[i] for i in result.indices]
+        hits = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), kept, 1)
+        groups: dict[SetKey, list[int]] = defaultdict(list)
+        for j, s in enumerate(kept):
+            groups[(s.meta["corruption"], s.meta["severity"])].append(j)
+        records, accuracy = [], {}
+        for key in sorted(groups):
+            rec = proportion_record("top1", hits[groups[key]], f"ondisk/{key[0]}/{key[1]}")
+            records.append(rec)
+            accuracy[key] = rec.value
+        records += summary_records("ondisk", accuracy, len(kept), self.params.clean_top1)
+        frame = outputs_frame(
+            dataset,
+            result,
+            corruption=np.array([s.meta["corruption"] for s in kept]),
+            severity=np.array([s.meta["severity"] for s in kept]),
+        )
+        return ProbeOutput(records, frame, {"skipped": result.skipped, "mode": "ondisk"})
+
+    def run_generated(self, ctx: ProbeContext) -> ProbeOutput:
+        names = self.params.corruptions or tuple(CORRUPTIONS)
+        for name in names:
+            if name not in CORRUPTIONS:
+                raise BiasbenchError(f"no generated corruption {name!r}; implemented: {', '.join(CORRUPTIONS)}")
+        keys = [(c, s) for c in names for s in self.params.severities]
+        conditions = {CLEAN: None} | {f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed) for c, s in keys}
+        space = label_space_for(ctx.dataset)
+        result = ctx.engine.run(
+            ctx.model,
+            ctx.dataset,
+            space.reducer(),
+            conditions=conditions,
+            transform=transform_for(ctx.dataset, ctx.model),
+            desc=f"{ctx.model.name} corruption",
+        )
+        samples = [ctx.dataset.samples[i] for i in result.indices]
+
+        def top1(condition: str) -> Record:
+            hits = space.hits(result.outputs[condition]["topk"].astype(np.int64), samples, 1)
+            return proportion_record("top1", hits, condition)
+
+        clean = top1(CLEAN)
+        records = [Record("clean_accuracy", clean.value, clean.n, "generated", clean.ci_low, clean.ci_high)]
+        accuracy = {}
+        for c, s in keys:
+            rec = top1(f"generated/{c}/{s}")
+            records.append(rec)
+            accuracy[(c, s)] = rec.value
+        records += summary_records("generated", accuracy, len(samples), clean.value)
+        return ProbeOutput(
+            records, outputs_frame(ctx.dataset, result), {"skipped": result.skipped, "mode": "generated"}
+        )
