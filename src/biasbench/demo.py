@@ -14,10 +14,12 @@ from typing import Any
 from rich.console import Console
 
 import biasbench
+from biasbench.analysis.pipeline import analyse
+from biasbench.analysis.report import write_report
 from biasbench.data.root import resolve_data_root
 from biasbench.engine import EngineConfig
 from biasbench.errors import BiasbenchError
-from biasbench.models.zoo import load_zoo
+from biasbench.models.zoo import load_zoo, zoo_categories
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,27 @@ class DemoStep:
     limit: int | None = None
 
 
+# Sized for a CPU: the full sample and stimuli for accuracy and shape bias, small image budgets for the probes
+# that evaluate many conditions per image (spectral 23, critical band 29, corruption 20, PGD 40 steps).
 DEMO_STEPS: tuple[DemoStep, ...] = (
-    DemoStep(("accuracy",), ("imagenet-sample",)),
+    DemoStep(("accuracy", "calibration"), ("imagenet-sample",)),
     DemoStep(("shape-bias",)),
+    DemoStep(("spectral",), ("imagenet-sample",), limit=48),
+    DemoStep(("critical-band",), ("imagenet-sample",), limit=32),
+    DemoStep(
+        ("corruption",), ("imagenet-sample",), limit=32,
+        params={"corruption": {"mode": "generated",
+                               "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"]}},
+    ),
+    DemoStep(("adversarial",), ("imagenet-sample",), limit=16),
+    DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 16, "trials": 1}}),
+    DemoStep(("si-score",), ("si-score-samples",), params={"si-score": {"variant": "size", "mini": True}}),
+)
+
+
+HEADLINE_METRICS = (
+    "top1", "ece", "shape_bias", "low_freq_bias", "high_freq_bias", "bandwidth", "center_frequency",
+    "mean_accuracy", "robust_accuracy", "mean_criticality", "mean_group_top1",
 )
 
 
@@ -61,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]error:[/] {e}", highlight=False)
         return 2
     records = biasbench.load_results(args.out)
-    headline = records[records["condition"].fillna("") == ""]
+    headline = records[(records["condition"].fillna("") == "") & records["metric"].isin(HEADLINE_METRICS)]
     table = headline.pivot_table(index="model", columns=["probe", "metric"], values="value", aggfunc="first")
-    Console().print(table.round(4).to_string())
-    console.print(f"records: {Path(args.out) / 'jobs'}; print them with `biasbench results {args.out}`")
+    Console(width=240).print(table.round(3).to_string())
+    analysis = analyse(records, zoo_categories(), n_boot=200)
+    report = write_report(analysis, Path(args.out) / "report.html", title="biasbench demo: offline model zoo")
+    console.print(f"report: {report}; records: `biasbench results {args.out}`")
     return 1 if failed else 0
 
 

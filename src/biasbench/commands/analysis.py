@@ -70,7 +70,8 @@ def report(
     directory: Annotated[Path, typer.Argument(help="A biasbench results directory.")],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default DIR/report.html).")] = None,
     categories: Annotated[
-        Path | None, typer.Option("--categories", help="JSON {category: [model, ...]} for AT/Other subsets.")
+        Path | None,
+        typer.Option("--categories", help="JSON {category: [model, ...]} for subsets (default: zoo categories)."),
     ] = None,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
@@ -79,11 +80,16 @@ def report(
     from biasbench.analysis.pipeline import analyse
     from biasbench.analysis.released import read_categories
     from biasbench.analysis.report import write_report
+    from biasbench.models.zoo import zoo_categories
     from biasbench.store import load_results
 
-    analysis = analyse(
-        load_results(directory), read_categories(categories) if categories else None, n_boot=n_boot, seed=seed
-    )
+    records = load_results(directory)
+    if categories:
+        cats = read_categories(categories)
+    else:  # models named after zoo entries get their zoo category
+        known = zoo_categories()
+        cats = known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
+    analysis = analyse(records, cats, n_boot=n_boot, seed=seed)
     path = write_report(analysis, out or Path(directory) / "report.html")
     for note in analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
