@@ -14,7 +14,7 @@ $(BIN)/biasbench: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
 	$(BIN)/pip install -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -c constraints.txt -e ".[bundled,dev,ray]"
+	$(BIN)/pip install -c constraints.txt -e ".[bundled,tflite,ray,dev]"
 	touch $@
 
 venv: $(BIN)/biasbench

@@ -8,6 +8,7 @@ weights as a torch state dict whose tensors line up one-to-one, in order, with t
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 import torch
@@ -74,3 +75,7 @@ class BundledSource(ModelSource):
     def fingerprint(self, spec: ModelSpec) -> str:
         self._check(spec)
         return digest(["bundled", spec.ref, file_sha256(bundled_weights_path(spec.ref))])
+
+    def cached(self, spec: ModelSpec) -> bool | None:
+        self._check(spec)
+        return importlib.util.find_spec(BUNDLED[spec.ref][0]) is not None

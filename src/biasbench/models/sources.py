@@ -271,19 +271,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
     A dict wrapping the weights under ``state_dict`` or ``model`` is unwrapped.
     """
-    if not path.is_file():
-        raise ModelLoadError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from biasbench.models.checkpoints import read_checkpoint  # also refuses web pages saved as weights
 
-        return load_file(str(path))
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, HTML pages saved as .pth, truncated files
-        raise ModelLoadError(
-            f"cannot read checkpoint {path} as a tensor-only torch file: {e}. biasbench loads checkpoints with "
-            "weights_only=True for safety; re-save the state dict (or use safetensors)."
-        ) from e
+    obj = read_checkpoint(path)
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -13,6 +13,8 @@ Conventions of the converted model:
   returns the pre-softmax values. A 1001-way output (index 0 = "background", the TF-slim convention) is cut to
   the 1000 ImageNet classes.
 - Preprocess: the model's own input size, crop_pct 0.875, bilinear.
+- ``?quantize_activations=true`` rounds every activation to its integer grid (straight-through gradients) to
+  follow the integer interpreter more closely; the default is the plain float graph.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from torch import nn
 
 from biasbench.errors import BiasbenchError, ModelLoadError
 from biasbench.fetch import expand_path
-from biasbench.models.sources import ModelSource, ModelSpec, register_source
+from biasbench.models.sources import ModelSource, ModelSpec, _triple, register_source
 from biasbench.models.wrapper import Classifier, Preprocess
 from biasbench.store.fingerprint import digest, file_sha256
 
 CONVERTER_VERSION = 1  # bump when the conversion changes numerically (part of the fingerprint)
+QUANT_RANGES = {3: (0, 255), 9: (-128, 127), 7: (-32768, 32767)}  # integer activation types -> (qmin, qmax)
 
 # tflite.TensorType codes -> numpy dtypes of the raw buffers
 TENSOR_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
@@ -55,7 +58,16 @@ class TensorInfo:
     scale: np.ndarray
     zero_point: np.ndarray
     quantized_dim: int
+    type_code: int = 0
     data: np.ndarray | None = None
+
+    @property
+    def activation_grid(self) -> tuple[float, float, int, int] | None:
+        """(scale, zero_point, qmin, qmax) of an integer activation tensor; None for float tensors."""
+        if self.scale.size != 1 or self.type_code not in QUANT_RANGES:
+            return None
+        zp = float(self.zero_point[0]) if self.zero_point.size else 0.0
+        return (float(self.scale[0]), zp, *QUANT_RANGES[self.type_code])
 
 
 @dataclass
@@ -108,6 +120,7 @@ class TfliteFile:
             q.ScaleAsNumpy() if q is not None and q.ScaleLength() else np.zeros(0),
             q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(0),
             q.QuantizedDimension() if q is not None else 0,
+            t.Type(),
         )
         buf = model.Buffers(t.Buffer())
         if buf is not None and buf.DataLength():
@@ -224,6 +237,29 @@ class LinearOp(nn.Module):
         return FUSED_ACTIVATIONS[self.activation](self.linear(x.reshape(x.shape[0], -1)))
 
 
+class FakeQuant(nn.Module):
+    """Round an activation to its integer grid as the TFLite interpreter does; gradients pass straight through."""
+
+    def __init__(self, scale: float, zero_point: float, qmin: int, qmax: int):
+        super().__init__()
+        self.scale, self.zero_point, self.qmin, self.qmax = scale, zero_point, qmin, qmax
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.clamp(torch.round(x / self.scale) + self.zero_point, self.qmin, self.qmax)
+        return x + ((q - self.zero_point) * self.scale - x).detach()
+
+
+class QuantizedOutput(nn.Module):
+    """An operator followed by fake quantisation of its output."""
+
+    def __init__(self, op: nn.Module, quant: FakeQuant):
+        super().__init__()
+        self.op, self.quant = op, quant
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.quant(self.op(*inputs))
+
+
 class SoftmaxOp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(x, dim=-1)
@@ -330,7 +366,7 @@ def _build_requantize(f: TfliteFile, op: OpInfo):
 class TfliteNet(nn.Module):
     """The converted graph: NCHW float input (already normalised), logits out."""
 
-    def __init__(self, f: TfliteFile):
+    def __init__(self, f: TfliteFile, quantize_activations: bool = False):
         super().__init__()
         unsupported = sorted({op.name for op in f.ops} - set(OP_BUILDERS))
         if unsupported:
@@ -340,12 +376,24 @@ class TfliteNet(nn.Module):
             )
         built = [OP_BUILDERS[op.name](f, op) for op in f.ops]
         self.softmax_removed = self._drop_final_softmax(f, built)
+        if quantize_activations:  # emulate the integer interpreter: every op output on its uint8/int8 grid
+            built = [
+                (self._quantized(module, f.tensors[op.outputs[0]]), ins)
+                for (module, ins), op in zip(built, f.ops, strict=True)
+            ]
         self.ops = nn.ModuleList(module for module, _ in built)
         self.wiring = [(ins, op.outputs[0]) for (_, ins), op in zip(built, f.ops, strict=True)]
         self.input_id, self.output_id = int(f.inputs[0]), int(f.outputs[0])
         self.num_raw_outputs = int(f.tensors[self.output_id].shape[-1])
         # TF-slim classifiers have a 1001st "background" class at index 0; biasbench speaks 1000-way ImageNet
         self.drop_background = self.num_raw_outputs == 1001
+
+    @staticmethod
+    def _quantized(module: nn.Module, out: TensorInfo) -> nn.Module:
+        grid = out.activation_grid
+        if grid is None or isinstance(module, nn.Identity):  # float tensors; identities change nothing
+            return module
+        return QuantizedOutput(module, FakeQuant(*grid))
 
     @staticmethod
     def _drop_final_softmax(f: TfliteFile, built: list[tuple[nn.Module, list[int]]]) -> bool:
@@ -381,8 +429,11 @@ class ConvertedTflite:
     seconds: float
 
 
-def convert_tflite(path: Path) -> ConvertedTflite:
-    """Convert a quantized (or float) TFLite image classifier into a float torch module."""
+def convert_tflite(path: Path, quantize_activations: bool = False) -> ConvertedTflite:
+    """Convert a quantized (or float) TFLite image classifier into a float torch module.
+
+    With ``quantize_activations`` every intermediate activation is rounded to its integer grid (straight-through
+    gradients), which tracks the integer interpreter more closely than the plain float graph."""
     start = time.perf_counter()
     f = TfliteFile(path)
     inp = f.tensors[f.inputs[0]]
@@ -393,7 +444,7 @@ def convert_tflite(path: Path) -> ConvertedTflite:
         mean, std = float(inp.zero_point[0]) / 255.0, 1.0 / (255.0 * float(inp.scale[0]))
     else:
         mean, std = 0.0, 1.0  # a float model takes [0,1] as is; override with ?mean=&std=
-    net = TfliteNet(f).eval()
+    net = TfliteNet(f, quantize_activations).eval()
     return ConvertedTflite(net, (mean,) * 3, (std,) * 3, (inp.shape[1], inp.shape[2]), time.perf_counter() - start)
 
 
@@ -413,13 +464,11 @@ class TfliteSource(ModelSource):
     def load(self, spec: ModelSpec) -> Classifier:
         path = self._path(spec)
         try:
-            converted = convert_tflite(path)
+            converted = convert_tflite(path, spec.flag("quantize_activations", False))
         except (ValueError, IndexError, AttributeError) as e:  # malformed flatbuffers raise these
             raise ModelLoadError(f"cannot parse {path} as a TFLite model: {e}") from e
         mean, std = converted.mean, converted.std
         if "mean" in spec.options or "std" in spec.options:
-            from biasbench.models.sources import _triple
-
             mean, std = _triple(spec.options.get("mean"), mean), _triple(spec.options.get("std"), std)
         crop_pct = float(spec.options.get("crop_pct", 0.875))
         if not 0 < crop_pct <= 1:
@@ -437,3 +486,6 @@ class TfliteSource(ModelSource):
 
     def fingerprint(self, spec: ModelSpec) -> str:
         return digest(["tflite", file_sha256(self._path(spec)), CONVERTER_VERSION, sorted(spec.options.items())])
+
+    def cached(self, spec: ModelSpec) -> bool | None:
+        return expand_path(spec.ref).is_file()

@@ -10,8 +10,12 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from biasbench.errors import BiasbenchError, UnknownNameError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ZOO_DIR = Path(__file__).parent / "zoos"
 
@@ -49,9 +53,22 @@ def load_zoo(name_or_path: str) -> Zoo:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise BiasbenchError(f"cannot read zoo file {path}: {e}") from e
     meta = data.get("zoo", {})
-    entries = []
+    # `extends = "other"` starts from another zoo's models; a row with a known id overrides only its given keys
+    rows: dict[str, dict] = {}
+    if meta.get("extends"):
+        base = load_zoo(meta["extends"])
+        rows = {
+            e.id: {"id": e.id, "source": e.source, "category": e.category, "citation": e.citation, **e.extra}
+            for e in base.models
+        }
     for row in data.get("model", []):
-        row = dict(row)
+        if "id" not in row:
+            raise BiasbenchError(f"zoo file {path}: a [[model]] has no id")
+        rows[row["id"]] = {**rows.get(row["id"], {}), **row}
+    entries = []
+    for row in rows.values():
+        if "source" not in row:
+            raise BiasbenchError(f"zoo file {path}: model {row['id']!r} has no source")
         entries.append(
             ZooEntry(row.pop("id"), row.pop("source"), row.pop("category", ""), row.pop("citation", ""), row)
         )
@@ -71,3 +88,12 @@ def resolve_named_model(name: str) -> str:
             "model", name, models, hint="Use a named model or a spec like 'timm:resnet50' ('biasbench models')."
         )
     return models[name].source
+
+
+def zoo_categories() -> pd.Series:
+    """Category of every named model of the shipped zoos (model id → category), for analysis subsets."""
+    import pandas as pd  # noqa: F811  (lazy: the CLI imports this module on every start)
+
+    series = pd.Series({entry.id: entry.category for entry in named_models().values()}, name="category")
+    series.index.name = "model"
+    return series
