@@ -1,0 +1,152 @@
+"""Critical-band masking stimuli ("Solomon filter", METHODS.md §4.1), batched on the device.
+
+Per image: ITU-R 601 grayscale → contrast 0.2 around 0.449 → add Gaussian noise reconstructed from one
+Laplacian-pyramid level (band f ↔ level L = 6 − f), RMS-matched to the full-band noise → out-of-range
+repair → three identical channels. Every random draw comes from ``seeded_randn`` keyed by
+(seed, image index, σ, f) — and, for repair redraws, the round — so stimuli do not depend on batch size.
+
+Grayscale: the studies convert the 8-bit RGB image with PIL ``convert("L")``, which rounds the luma to an
+integer (``(19595·R + 38470·G + 7471·B + 2¹⁵) >> 16``). With ``quantize=True`` (default) we reproduce that
+bit for bit from the [0,1] image (whose values are uint8/255); ``quantize=False`` keeps the exact float
+0.299R + 0.587G + 0.114B.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from biasbench.engine.rng import seeded_randn
+from biasbench.perturb.pyramid import band_limit, pyramid_height
+
+NOISE_SDS: tuple[float, ...] = (0.0, 0.02, 0.04, 0.08, 0.16)
+BANDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+CONTRAST = 0.2
+MEAN_LUMINANCE = 0.449
+EPSILON = 0.1
+MAX_REPAIR_ROUNDS = 1000
+
+
+def band_frequency(band: float) -> float:
+    """Centre of band ``f`` in cycles per image (1.75·2^f: 1.75 … 112 c/img at 224 px)."""
+    return 1.75 * 2.0**band
+
+
+def grayscale(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+    """ITU-R 601-2 luma of a batch (N, 3, H, W) in [0,1] → (N, 1, H, W) in [0,1].
+
+    ``quantize`` reproduces PIL's 8-bit ``convert("L")`` exactly (inputs must be multiples of 1/255, as the
+    engine's decoded images are); otherwise the float luma is returned.
+    """
+    if not quantize:
+        weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x * weights).sum(1, keepdim=True)
+    # PIL: (19595 R + 38470 G + 7471 B + 2^15) >> 16. Every partial sum is an integer below 2^24, so
+    # float32 holds it exactly and the shift is an exact division by 2^16 followed by floor.
+    rgb = torch.round(x.float() * 255.0)
+    luma = rgb[:, 0:1] * 19595.0 + rgb[:, 1:2] * 38470.0 + rgb[:, 2:3] * 7471.0 + 32768.0
+    return (torch.floor(luma / 65536.0) / 255.0).to(x.dtype)
+
+
+def image_mean(t: torch.Tensor) -> torch.Tensor:
+    """Mean over each image's pixels, (N, C, H, W) → (N, C, 1, 1), one reduction per image: a batched
+    reduction may split the sum differently for different batch sizes, which would change the bits."""
+    return torch.stack([image.mean(dim=(-2, -1), keepdim=True) for image in t])
+
+
+def reduce_contrast(gray: torch.Tensor, contrast: float = CONTRAST, mean: float = MEAN_LUMINANCE) -> torch.Tensor:
+    """(g − mean(g))·contrast + mean, with each image's own mean."""
+    return (gray - image_mean(gray)) * contrast + mean
+
+
+def band_noise(white: torch.Tensor, band: int) -> torch.Tensor:
+    """Noise ``white`` (N, 1, H, W) reconstructed from the pyramid level of ``band`` (L = height − 1 − f) and
+    rescaled per image to the RMS of the full reconstruction. The Laplacian pyramid reconstructs exactly,
+    so the full reconstruction is ``white`` itself (to rounding) and its RMS is used directly."""
+    height = pyramid_height(min(white.shape[-2:]))
+    level = height - 1 - band
+    if not 0 <= level < height:
+        raise ValueError(f"band {band} needs a pyramid of at least {band + 1} levels; this image has {height}")
+    limited = band_limit(white, level)
+    return limited * (image_mean(white.square()).sqrt() / image_mean(limited.square()).sqrt())
+
+
+def repair(
+    gray: torch.Tensor,
+    noise: torch.Tensor,
+    redraw: Callable[[int, torch.Tensor], torch.Tensor],
+    epsilon: float = EPSILON,
+    max_rounds: int = MAX_REPAIR_ROUNDS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vectorised out-of-range repair of ``gray + noise`` with the original per-pixel semantics.
+
+    Where y = g + n < 0 the image pixel becomes ε − n (so y = ε); where y > 1 it becomes 1 − ε − n. If that
+    replacement is itself outside [0,1] the image pixel is kept and the pixel's noise is redrawn from
+    N(0, σ²) until g + n ∈ [0,1]. ``redraw(round, rows)`` returns fresh N(0, σ²) fields for the batch rows
+    ``rows`` (seeded per sample and per round). Returns the repaired (gray, noise).
+    """
+    y = gray + noise
+    low, high = y < 0, y > 1
+    target = torch.where(low, epsilon - noise, (1.0 - epsilon) - noise)
+    fixable = (low | high) & (target >= 0) & (target <= 1)
+    gray = torch.where(fixable, target, gray)
+    pending = (low | high) & ~fixable
+    for round_ in range(max_rounds):
+        if not pending.any():
+            return gray, noise
+        rows = pending.flatten(1).any(1).nonzero().squeeze(1)
+        fresh = redraw(round_, rows)
+        sub = pending[rows]
+        noise[rows] = torch.where(sub, fresh, noise[rows])
+        y = gray[rows] + noise[rows]
+        pending[rows] = sub & ((y < 0) | (y > 1))
+    raise RuntimeError(f"noise repair did not converge in {max_rounds} rounds")
+
+
+class CriticalBandStimuli:
+    """Critical-band perturbations for the engine that share the grayscale, contrast-reduced image of a
+    batch across conditions (the engine calls every condition on the same batch tensor in turn)."""
+
+    def __init__(self, seed: int = 0, quantize: bool = True):
+        self.seed, self.quantize = seed, quantize
+        self._source: torch.Tensor | None = None
+        self._base: torch.Tensor | None = None
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """Contrast-reduced grayscale (N, 1, H, W) of the batch ``x``, computed once per batch."""
+        if self._source is not x:  # identity, not equality: the engine passes the same tensor per batch
+            self._source, self._base = x, reduce_contrast(grayscale(x, self.quantize))
+        return self._base
+
+    def apply(self, x: torch.Tensor, indices: torch.Tensor, sigma: float, band: int) -> torch.Tensor:
+        """Stimuli (N, 3, H, W) for condition (σ, band); σ = 0 is the noise-free image (band-independent)."""
+        return add_band_noise(self.base(x), indices, sigma, band, self.seed)
+
+    def perturbation(self, sigma: float, band: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """An engine perturbation ``(x, indices) -> x`` for one condition."""
+        return lambda x, indices: self.apply(x, indices, sigma, band)
+
+
+def add_band_noise(gray: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, seed: int = 0) -> torch.Tensor:
+    """Add seeded band-limited noise of RMS ``sigma`` to contrast-reduced images (N, 1, H, W), repair the
+    out-of-range pixels and stack to three channels."""
+    if sigma > 0:
+        shape, device, dtype = tuple(gray.shape[1:]), gray.device, gray.dtype
+        white = sigma * seeded_randn(shape, seed, indices, "cbm", sigma, band, device=device, dtype=dtype)
+        noise = band_noise(white, band)
+
+        def redraw(round_: int, rows: torch.Tensor) -> torch.Tensor:
+            fresh = seeded_randn(shape, seed, indices[rows], "cbm-redraw", sigma, band, round_, device=device)
+            return sigma * fresh.to(dtype)
+
+        gray, noise = repair(gray, noise, redraw)
+        gray = gray + noise
+    return gray.expand(-1, 3, -1, -1).contiguous()
+
+
+def make_stimuli(
+    x: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, *, seed: int = 0, quantize: bool = True
+) -> torch.Tensor:
+    """Critical-band stimuli for a batch (N, 3, H, W) in [0,1] under noise SD ``sigma`` in ``band``."""
+    return add_band_noise(reduce_contrast(grayscale(x, quantize)), indices, sigma, band, seed)

@@ -1,0 +1,259 @@
+"""``critical-band``: critical-band masking (Subramanian et al. 2023; Gavrikov & Keuper 2024 variant),
+METHODS.md §4.
+
+Protocol B (default; Gavrikov & Keuper): every image under all 29 conditions (noise-free + 4 σ × 7 bands),
+1000-way top-1, threshold criterion relative to the noise-free accuracy. Protocol A (Subramanian et al.):
+16-category decisions, one condition per image drawn per image from the seed (band uniform over 7, σ uniform
+over 5), absolute criterion. Protocol A needs 16-category labels: a ``categories16`` dataset is used as is;
+on a 1000-way dataset the images whose class belongs to one of the 16 categories are kept and relabelled
+(207 of the 1000 imagenet-sample images), the others are left out.
+
+From the 5×7 accuracy grid: integer thresholds per band, a Gaussian fit, and the channel's bandwidth
+(octaves), centre frequency (cycles/image) and peak noise sensitivity; flat or non-converging fits are
+flagged (``fit_degenerate`` = 1) with NaN parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from biasbench.analysis.critical_band_fit import (
+    bisect_thresholds,
+    find_thresholds,
+    fit_channel,
+    reference_accuracy,
+)
+from biasbench.data.benchmarks import transform_for
+from biasbench.data.datasets import Dataset, Sample
+from biasbench.data.label_maps import get_label_space, label_space_for
+from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.engine.inference import CLEAN
+from biasbench.engine.rng import sample_seed
+from biasbench.errors import BiasbenchError
+from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, make_stimuli
+from biasbench.probes.accuracy import proportion_record, space_accuracy_records
+from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.spectral import format_value
+from biasbench.store.records import Record
+
+NOISE_FREE = "noise-free"
+ASSIGNED = "assigned"
+DEFAULT_REFERENCE = {"A": "absolute", "B": "noise-free"}
+
+
+def cell_condition(sigma: float, band: int) -> str:
+    """Condition name of one grid cell, e.g. ``sigma/0.08/band/3``."""
+    return f"sigma/{format_value(sigma)}/band/{band}"
+
+
+def assigned_conditions(indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Protocol A: per-image (σ, band), drawn from a generator seeded by (seed, image index) only."""
+    sigmas, bands = np.empty(len(indices)), np.empty(len(indices), dtype=np.int64)
+    for row, index in enumerate(indices):
+        rng = np.random.default_rng(sample_seed(seed, int(index), "cbm-assign"))
+        bands[row] = rng.integers(len(BANDS))
+        sigmas[row] = NOISE_SDS[rng.integers(len(NOISE_SDS))]
+    return sigmas, bands
+
+
+def assigned_stimuli(seed: int, quantize: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Engine perturbation giving each image its own protocol-A condition (grouped per condition)."""
+
+    def perturb(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        sigmas, bands = assigned_conditions(indices.cpu().numpy(), seed)
+        out = torch.empty_like(x)
+        for sigma, band in sorted(set(zip(sigmas.tolist(), bands.tolist(), strict=True))):
+            rows = torch.from_numpy(np.flatnonzero((sigmas == sigma) & (bands == band))).to(x.device)
+            out[rows] = make_stimuli(x[rows], indices[rows], sigma, band, seed=seed, quantize=quantize)
+        return out
+
+    return perturb
+
+
+def relabel_to_categories16(dataset: Dataset) -> Dataset:
+    """A 16-category view of ``dataset``: as is for ``categories16`` data; for 1000-way data only the images
+    whose class is a member of a category, relabelled with the category index."""
+    if dataset.spec.label_space == "categories16":
+        return dataset
+    if dataset.spec.label_space != "imagenet":
+        raise BiasbenchError(
+            f"critical-band protocol A needs 16-category labels, but {dataset.name!r} has label space "
+            f"{dataset.spec.label_space!r}; use a 1000-way ImageNet dataset or a 16-category one"
+        )
+    category = {member: c for c, name in enumerate(CATEGORIES16) for member in CATEGORY_MEMBERS[name]}
+    kept = tuple(
+        Sample(s.path, category[s.label], {**s.meta, "imagenet_label": s.label})
+        for s in dataset.samples
+        if s.label in category
+    )
+    if not kept:
+        raise BiasbenchError(f"no image of {dataset.name!r} belongs to the 16 categories; protocol A cannot run")
+    return Dataset(dataset.spec, dataset.folder, kept)
+
+
+class CriticalBandParams(ProbeParams):
+    protocol: Literal["A", "B"] = "B"
+    criterion: float = 50.0  # percent (of the reference accuracy, unless the reference is absolute)
+    reference: Literal["absolute", "noise-free", "clean"] | None = None  # None: absolute (A), noise-free (B)
+    adaptive: bool = False  # protocol B: bisection over noise levels per band instead of the full grid
+    quantize_gray: bool = True  # 8-bit grayscale as PIL "L" (the studies); False keeps the float luma
+
+
+@dataclass
+class _Grid:
+    """What a run measured: accuracy records, the 5×7 percent grid, the reference accuracy (percent; None
+    for the absolute criterion), per-sample frames, and how many conditions were evaluated."""
+
+    accuracy: np.ndarray = field(default_factory=lambda: np.full((len(NOISE_SDS), len(BANDS)), np.nan))
+    records: list[Record] = field(default_factory=list)
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    reference: float | None = None
+    evaluated: int = 0
+    skipped: list[str] = field(default_factory=list)
+    thresholds: np.ndarray | None = None  # set by the adaptive search; otherwise derived from the grid
+
+    def add(self, record: Record, sigma: float | None = None, band: int | None = None) -> None:
+        self.records.append(record)
+        if sigma is not None:
+            self.accuracy[NOISE_SDS.index(sigma), band] = 100.0 * record.value
+
+
+@register_probe
+class CriticalBand(Probe):
+    name = "critical-band"
+    summary = "critical-band masking: noise thresholds per octave band, channel bandwidth / centre / peak"
+    citation = "Subramanian et al., NeurIPS 2023; Gavrikov & Keuper, CVPR 2024 (protocol B)"
+    Params = CriticalBandParams
+    default_datasets = ("imagenet-sample",)
+
+    @property
+    def reference(self) -> str:
+        return self.params.reference or DEFAULT_REFERENCE[self.params.protocol]
+
+    def run(self, ctx: ProbeContext) -> ProbeOutput:
+        p = self.params
+        if p.adaptive and p.protocol == "A":
+            raise BiasbenchError("adaptive mode needs protocol B (protocol A shows each image one condition)")
+        grid = self._run_a(ctx) if p.protocol == "A" else self._run_b(ctx)
+        thresholds = grid.thresholds
+        if thresholds is None:
+            thresholds = find_thresholds(grid.accuracy, p.criterion, grid.reference)
+        fit = fit_channel(thresholds)
+        records = list(grid.records)
+        if grid.reference is not None:
+            records.append(Record("reference_accuracy", grid.reference / 100.0, 0, self.reference))
+        records += [Record("threshold", float(t), condition=f"band/{f}") for f, t in enumerate(thresholds)]
+        records += [
+            Record("bandwidth", fit.bandwidth),
+            Record("center_frequency", fit.center_frequency),
+            Record("peak_noise_sensitivity", fit.peak_noise_sensitivity),
+            Record("fit_degenerate", float(fit.degenerate)),
+        ]
+        notes = {
+            "protocol": p.protocol,
+            "reference": self.reference,
+            "criterion": p.criterion,
+            "fit": fit.as_dict(),
+            "evaluated_conditions": grid.evaluated,
+            "skipped": grid.skipped,
+        }
+        samples = pd.concat(grid.frames, ignore_index=True) if grid.frames else None
+        return ProbeOutput(records, samples, notes)
+
+    # ------------------------------------------------------------------ protocol B (1000-way, every image)
+    def _run_b(self, ctx: ProbeContext) -> _Grid:
+        p, grid = self.params, _Grid()
+        space = label_space_for(ctx.dataset)
+
+        stimuli = CriticalBandStimuli(ctx.seed, p.quantize_gray)
+        stimulus = stimuli.perturbation
+
+        def evaluate(requested: list[tuple[float, int]]) -> dict[tuple[float, int], float]:
+            """Run the requested noisy cells (plus the reference conditions on the first call)."""
+            conditions: dict = {}
+            if not grid.evaluated:
+                conditions[NOISE_FREE] = stimulus(0.0, 0)
+                if self.reference == "clean":
+                    conditions[CLEAN] = None
+            conditions.update({cell_condition(s, f): stimulus(s, f) for s, f in requested})
+            result = ctx.engine.run(
+                ctx.model,
+                ctx.dataset,
+                space.reducer(),
+                conditions=conditions,
+                transform=transform_for(ctx.dataset, ctx.model),
+                desc=f"{ctx.model.name} critical-band",
+            )
+            samples = [ctx.dataset.samples[i] for i in result.indices]
+            grid.frames.append(outputs_frame(ctx.dataset, result))
+            grid.evaluated += len(conditions)
+            grid.skipped = result.skipped
+            top1 = {
+                name: replace(
+                    space_accuracy_records(space, out["topk"].astype(np.int64)[:, :1], samples, name)[0],
+                    metric="accuracy",
+                )
+                for name, out in result.outputs.items()
+            }
+            if NOISE_FREE in top1:  # noise-free is band-independent: it fills the whole σ = 0 row
+                grid.add(top1[NOISE_FREE])
+                grid.accuracy[0, :] = 100.0 * top1[NOISE_FREE].value
+                if CLEAN in top1:
+                    grid.add(top1[CLEAN])
+                grid.reference = reference_accuracy(
+                    grid.accuracy,
+                    self.reference,
+                    noise_free=100.0 * top1[NOISE_FREE].value,
+                    clean=100.0 * top1[CLEAN].value if CLEAN in top1 else None,
+                )
+            for s, f in requested:
+                grid.add(top1[cell_condition(s, f)], s, f)
+            return {(s, f): float(grid.accuracy[NOISE_SDS.index(s), f]) for s, f in requested}
+
+        if p.adaptive:
+            grid.thresholds = bisect_thresholds(evaluate, p.criterion, lambda: grid.reference)
+        else:
+            evaluate([(s, f) for s in NOISE_SDS[1:] for f in BANDS])
+        return grid
+
+    # ------------------------------------------------------------------ protocol A (16-class, one condition)
+    def _run_a(self, ctx: ProbeContext) -> _Grid:
+        p, grid = self.params, _Grid()
+        dataset = relabel_to_categories16(ctx.dataset)
+        space = get_label_space("categories16")
+        conditions = {ASSIGNED: assigned_stimuli(ctx.seed, p.quantize_gray)}
+        if self.reference == "clean":
+            conditions[CLEAN] = None
+        result = ctx.engine.run(
+            ctx.model,
+            dataset,
+            space.reducer(),
+            conditions=conditions,
+            transform=transform_for(dataset, ctx.model),
+            desc=f"{ctx.model.name} critical-band A",
+        )
+        grid.skipped, grid.evaluated = result.skipped, len(conditions)
+        labels = np.array([dataset.samples[i].label for i in result.indices], dtype=np.int64)
+        sigmas, bands = assigned_conditions(result.indices, ctx.seed)
+        correct = result.outputs[ASSIGNED]["topk"][:, 0].astype(np.int64) == labels
+        for s in NOISE_SDS:
+            for f in BANDS:
+                cell = (sigmas == s) & (bands == f)
+                grid.add(proportion_record("accuracy", correct[cell], cell_condition(s, f)), s, f)
+        free = proportion_record("accuracy", correct[sigmas == 0], NOISE_FREE)
+        grid.add(free)
+        clean = None
+        if CLEAN in result.outputs:
+            rec = proportion_record("accuracy", result.outputs[CLEAN]["topk"][:, 0].astype(np.int64) == labels, CLEAN)
+            grid.add(rec)
+            clean = 100.0 * rec.value
+        grid.reference = reference_accuracy(grid.accuracy, self.reference, clean=clean, noise_free=100.0 * free.value)
+        grid.frames.append(outputs_frame(dataset, result, sigma=sigmas, band=bands))
+        return grid
