@@ -9,12 +9,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Sample
-from biasbench.data.label_maps import LabelSpace, label_space_for
+from biasbench.data.label_maps import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.stats import clopper_pearson
 from biasbench.store.records import Record
 
@@ -71,16 +70,10 @@ class Accuracy(Probe):
     version = 2
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        space = label_space_for(ctx.dataset)
-        result = ctx.engine.run(
-            ctx.model,
-            ctx.dataset,
-            space.reducer(),
-            transform=transform_for(ctx.dataset, ctx.model),
-            desc=f"{ctx.model.name} accuracy",
-        )
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} accuracy")
+        result, space = run.result, run.space
         topk = result.outputs[CLEAN]["topk"].astype(np.int64)
-        samples = [ctx.dataset.samples[i] for i in result.indices]
+        samples = run.samples
         records = space_accuracy_records(space, topk, samples)
         notes: dict = {"skipped": result.skipped, "label_space": space.name}
         if self.params.compat_last_batch:

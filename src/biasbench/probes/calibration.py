@@ -12,12 +12,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from biasbench.data.benchmarks import transform_for
-from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
 NLL_FLOOR = 1e-12  # keeps a zero label probability from giving an infinite NLL
@@ -97,16 +95,9 @@ class Calibration(Probe):
     default_datasets = ("imagenet-sample",)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        space = label_space_for(ctx.dataset)
-        result = ctx.engine.run(
-            ctx.model,
-            ctx.dataset,
-            space.reducer(),
-            transform=transform_for(ctx.dataset, ctx.model),
-            desc=f"{ctx.model.name} calibration",
-        )
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} calibration")
+        result, space, samples = run.result, run.space, run.samples
         out = result.outputs[CLEAN]
-        samples = [ctx.dataset.samples[i] for i in result.indices]
         topk = out["topk"].astype(np.int64)
         correct = space.hits(topk, samples, 1)
         records = calibration_records(

@@ -20,7 +20,6 @@ from collections import defaultdict
 
 import numpy as np
 
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset
 from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
@@ -28,7 +27,7 @@ from biasbench.errors import BiasbenchError
 from biasbench.perturb.corruptions import CORRUPTIONS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
 # AlexNet's errors averaged over severities 1-5 (Hendrycks & Dietterich, ICLR 2019, Appendix C).
@@ -155,16 +154,8 @@ class Corruption(Probe):
                 raise BiasbenchError(f"no generated corruption {name!r}; implemented: {', '.join(CORRUPTIONS)}")
         keys = [(c, s) for c in names for s in self.params.severities]
         conditions = {CLEAN: None} | {f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed) for c, s in keys}
-        space = label_space_for(ctx.dataset)
-        result = ctx.engine.run(
-            ctx.model,
-            ctx.dataset,
-            space.reducer(),
-            conditions=conditions,
-            transform=transform_for(ctx.dataset, ctx.model),
-            desc=f"{ctx.model.name} corruption",
-        )
-        samples = [ctx.dataset.samples[i] for i in result.indices]
+        run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} corruption")
+        result, space, samples = run.result, run.space, run.samples
 
         def top1(condition: str) -> Record:
             hits = space.hits(result.outputs[condition]["topk"].astype(np.int64), samples, 1)

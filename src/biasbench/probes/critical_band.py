@@ -31,7 +31,7 @@ from biasbench.analysis.critical_band_fit import (
 )
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
-from biasbench.data.label_maps import get_label_space, label_space_for
+from biasbench.data.label_maps import get_label_space
 from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine.inference import CLEAN
 from biasbench.engine.rng import sample_seed
@@ -39,7 +39,7 @@ from biasbench.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, make_stimuli
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.probes.spectral import format_value
 from biasbench.store.records import Record
 
@@ -170,7 +170,6 @@ class CriticalBand(Probe):
     # ------------------------------------------------------------------ protocol B (1000-way, every image)
     def _run_b(self, ctx: ProbeContext) -> _Grid:
         p, grid = self.params, _Grid()
-        space = label_space_for(ctx.dataset)
 
         stimuli = CriticalBandStimuli(ctx.seed, p.quantize_gray)
         stimulus = stimuli.perturbation
@@ -183,15 +182,8 @@ class CriticalBand(Probe):
                 if self.reference == "clean":
                     conditions[CLEAN] = None
             conditions.update({cell_condition(s, f): stimulus(s, f) for s, f in requested})
-            result = ctx.engine.run(
-                ctx.model,
-                ctx.dataset,
-                space.reducer(),
-                conditions=conditions,
-                transform=transform_for(ctx.dataset, ctx.model),
-                desc=f"{ctx.model.name} critical-band",
-            )
-            samples = [ctx.dataset.samples[i] for i in result.indices]
+            run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} critical-band")
+            result, space, samples = run.result, run.space, run.samples
             grid.frames.append(outputs_frame(ctx.dataset, result))
             grid.evaluated += len(conditions)
             grid.skipped = result.skipped

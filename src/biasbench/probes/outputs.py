@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from biasbench.data.datasets import Dataset
-from biasbench.engine.inference import EngineResult
+from biasbench.data.benchmarks import transform_for
+from biasbench.data.datasets import Dataset, Sample
+from biasbench.data.label_maps import LabelSpace, label_space_for
+from biasbench.engine.inference import EngineResult, Perturbation
+from biasbench.probes.base import ProbeContext
 
 
 def outputs_frame(dataset: Dataset, result: EngineResult, **extra: np.ndarray) -> pd.DataFrame:
@@ -31,3 +37,29 @@ def outputs_frame(dataset: Dataset, result: EngineResult, **extra: np.ndarray) -
 
 def labels_of(dataset: Dataset, indices: np.ndarray) -> np.ndarray:
     return np.array([dataset.samples[i].label for i in indices], dtype=np.int64)
+
+
+@dataclass
+class LabelledResult:
+    """An engine result with the dataset's label space and the evaluated samples, in evaluation order."""
+
+    result: EngineResult
+    space: LabelSpace
+    samples: list[Sample]
+
+
+def evaluate_labelled(
+    ctx: ProbeContext, conditions: Mapping[str, Perturbation | None] | None = None, desc: str = ""
+) -> LabelledResult:
+    """Run ``ctx.model`` over ``ctx.dataset`` under ``conditions`` with the dataset's label space (its
+    reducer and its transform: native resolution, border crops), the step every labelled probe shares."""
+    space = label_space_for(ctx.dataset)
+    result = ctx.engine.run(
+        ctx.model,
+        ctx.dataset,
+        space.reducer(),
+        conditions=conditions,
+        transform=transform_for(ctx.dataset, ctx.model),
+        desc=desc,
+    )
+    return LabelledResult(result, space, [ctx.dataset.samples[i] for i in result.indices])

@@ -14,13 +14,11 @@ from typing import Literal
 import numpy as np
 from pydantic import field_validator, model_validator
 
-from biasbench.data.benchmarks import transform_for
-from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.spectral import CUTOFFS, FILTERS, FourierFilterBank
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
 BIAS_CUTOFFS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -83,16 +81,8 @@ class Spectral(Probe):
         for kind in FILTERS:
             for c in p.cutoffs:
                 conditions[filter_condition(kind, c)] = bank.perturbation(c, kind)
-        space = label_space_for(ctx.dataset)
-        result = ctx.engine.run(
-            ctx.model,
-            ctx.dataset,
-            space.reducer(),
-            conditions=conditions,
-            transform=transform_for(ctx.dataset, ctx.model),
-            desc=f"{ctx.model.name} spectral",
-        )
-        samples = [ctx.dataset.samples[i] for i in result.indices]
+        run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} spectral")
+        result, space, samples = run.result, run.space, run.samples
 
         def top1(condition: str) -> Record:
             topk = result.outputs[condition]["topk"].astype(np.int64)[:, :1]
