@@ -33,22 +33,30 @@ def _grid(records) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def predicted_dataset(generated_root, tiny_model):
+def model224(tiny_model):
+    """The tiny model at the study's 224 px input, so its stimuli need no resize."""
+    from biasbench.models import Classifier, Preprocess
+
+    return Classifier(tiny_model.net, name="tiny-224", mean=(0.5,) * 3, std=(0.5,) * 3, preprocess=Preprocess())
+
+
+@pytest.fixture(scope="module")
+def predicted_dataset(generated_root, model224):
     """Six images relabelled with the tiny model's own noise-free decision (so noise-free accuracy is 100 %
     and noise lowers it: thresholds are not trivially flat), and the full protocol-B run on them."""
     dataset = get_dataset_spec("imagenet-sample").load(generated_root).head(6)
     noise_free = CriticalBandStimuli(seed=0).perturbation(0.0, 0)
-    result = Engine(ENGINE).run(tiny_model, dataset, imagenet_outputs, conditions={"nf": noise_free})
+    result = Engine(ENGINE).run(model224, dataset, imagenet_outputs, conditions={"nf": noise_free})
     decisions = result.outputs["nf"]["topk"][:, 0]
     relabelled = Dataset(
         dataset.spec,
         dataset.folder,
         tuple(Sample(s.path, int(d)) for s, d in zip(dataset.samples, decisions, strict=True)),
     )
-    return relabelled, _run(tiny_model, relabelled)
+    return relabelled, _run(model224, relabelled)
 
 
-def test_protocol_b_records(predicted_dataset, tiny_model):
+def test_protocol_b_records(predicted_dataset, model224):
     _, out = predicted_dataset
     conditions = [r.condition for r in out.records if r.metric == "accuracy"]
     assert len(conditions) == 29 and "noise-free" in conditions and "sigma/0.16/band/6" in conditions
@@ -60,9 +68,9 @@ def test_protocol_b_records(predicted_dataset, tiny_model):
     assert by[("fit_degenerate", "")] in (0.0, 1.0)
 
 
-def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, tiny_model):
+def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, model224):
     dataset, full = predicted_dataset
-    adaptive = _run(tiny_model, dataset, adaptive=True)
+    adaptive = _run(model224, dataset, adaptive=True)
     thresholds = {
         name: [r.value for r in out.records if r.metric == "threshold"]
         for name, out in (("full", full), ("adaptive", adaptive))
@@ -77,14 +85,14 @@ def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, ti
             assert r.value == full_acc[r.condition]
 
 
-def test_protocol_a_assigns_one_condition_per_image(generated_root, tiny_model):
+def test_protocol_a_assigns_one_condition_per_image(generated_root, model224):
     dataset = get_dataset_spec("imagenet-sample").load(generated_root)
     sixteen = relabel_to_categories16(dataset)
     assert len(sixteen) == 207  # members of the 16 categories, one image per ImageNet class
     assert {s.meta["imagenet_label"] for s in sixteen.samples if s.label == 0} == {404}  # airplane
     members = {s.meta["imagenet_label"] for s in sixteen.samples}
     subset = Dataset(dataset.spec, dataset.folder, tuple(s for s in dataset.samples if s.label in members)[:40])
-    out = _run(tiny_model, subset, protocol="A")
+    out = _run(model224, subset, protocol="A")
     cells = [r for r in out.records if r.metric == "accuracy" and r.condition.startswith("sigma/")]
     assert len(cells) == 35 and sum(r.n for r in cells) == 40
     sigmas, bands = assigned_conditions(np.arange(40), 0)  # seeded by the index in the 16-category view

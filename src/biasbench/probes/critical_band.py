@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from biasbench.analysis.critical_band_fit import (
     bisect_thresholds,
@@ -31,11 +32,13 @@ from biasbench.analysis.critical_band_fit import (
 )
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
+from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import get_label_space
 from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
-from biasbench.engine.inference import CLEAN
+from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.engine.rng import sample_seed
 from biasbench.errors import BiasbenchError
+from biasbench.models.wrapper import Classifier, Preprocess
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, make_stimuli
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
@@ -125,6 +128,30 @@ class _Grid:
             self.accuracy[NOISE_SDS.index(sigma), band] = 100.0 * record.value
 
 
+STIMULUS_SIZE = 224  # the study's stimuli are 224 x 224: 7 octave bands need a pyramid of 7 levels
+
+
+def stimulus_pipeline(
+    dataset: Dataset, model: Classifier, conditions: dict[str, Perturbation | None]
+) -> tuple[ImageTransform | None, dict[str, Perturbation | None]]:
+    """Stimuli are made at the study's 224 px (resize 256, centre crop 224, as its default transform) and then
+    resized to the model's input when that differs, so every model sees the same seven octave bands. Datasets
+    fed at native resolution keep their pixels."""
+    size = tuple(model.preprocess.input_size)
+    if dataset.spec.resize_policy != "model" or size == (STIMULUS_SIZE, STIMULUS_SIZE):
+        return None, conditions
+    base = Preprocess((STIMULUS_SIZE, STIMULUS_SIZE), 0.875, model.preprocess.interpolation)
+
+    def fit(perturb: Perturbation | None) -> Perturbation:
+        def apply(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+            x = x if perturb is None else perturb(x, indices)
+            return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+
+        return apply
+
+    return ImageTransform("model", base), {name: fit(c) for name, c in conditions.items()}
+
+
 @register_probe
 class CriticalBand(Probe):
     name = "critical-band"
@@ -182,7 +209,8 @@ class CriticalBand(Probe):
                 if self.reference == "clean":
                     conditions[CLEAN] = None
             conditions.update({cell_condition(s, f): stimulus(s, f) for s, f in requested})
-            run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} critical-band")
+            transform, conditions = stimulus_pipeline(ctx.dataset, ctx.model, conditions)
+            run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} critical-band", transform=transform)
             result, space, samples = run.result, run.space, run.samples
             grid.frames.append(outputs_frame(ctx.dataset, result))
             grid.evaluated += len(conditions)
@@ -223,12 +251,13 @@ class CriticalBand(Probe):
         conditions = {ASSIGNED: assigned_stimuli(ctx.seed, p.quantize_gray)}
         if self.reference == "clean":
             conditions[CLEAN] = None
+        transform, conditions = stimulus_pipeline(dataset, ctx.model, conditions)
         result = ctx.engine.run(
             ctx.model,
             dataset,
             space.reducer(),
             conditions=conditions,
-            transform=transform_for(dataset, ctx.model),
+            transform=transform or transform_for(dataset, ctx.model),
             desc=f"{ctx.model.name} critical-band A",
         )
         grid.skipped, grid.evaluated = result.skipped, len(conditions)

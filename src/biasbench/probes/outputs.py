@@ -10,6 +10,7 @@ import pandas as pd
 
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
+from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import LabelSpace, label_space_for
 from biasbench.engine.inference import EngineResult, Perturbation
 from biasbench.probes.base import ProbeContext
@@ -49,17 +50,21 @@ class LabelledResult:
 
 
 def evaluate_labelled(
-    ctx: ProbeContext, conditions: Mapping[str, Perturbation | None] | None = None, desc: str = ""
+    ctx: ProbeContext,
+    conditions: Mapping[str, Perturbation | None] | None = None,
+    desc: str = "",
+    transform: ImageTransform | None = None,
 ) -> LabelledResult:
     """Run ``ctx.model`` over ``ctx.dataset`` under ``conditions`` with the dataset's label space (its
-    reducer and its transform: native resolution, border crops), the step every labelled probe shares."""
+    reducer and its transform: native resolution, border crops, unless ``transform`` overrides it), the step
+    every labelled probe shares."""
     space = label_space_for(ctx.dataset)
     result = ctx.engine.run(
         ctx.model,
         ctx.dataset,
         space.reducer(),
         conditions=conditions,
-        transform=transform_for(ctx.dataset, ctx.model),
+        transform=transform or transform_for(ctx.dataset, ctx.model),
         desc=desc,
     )
     return LabelledResult(result, space, [ctx.dataset.samples[i] for i in result.indices])
