@@ -37,15 +37,15 @@ class DemoStep:
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep(("accuracy", "calibration"), ("imagenet-sample",)),
     DemoStep(("shape-bias",)),
-    DemoStep(("spectral",), ("imagenet-sample",), limit=48),
-    DemoStep(("critical-band",), ("imagenet-sample",), limit=32),
+    DemoStep(("spectral",), ("imagenet-sample",), limit=32),
+    DemoStep(("critical-band",), ("imagenet-sample",), limit=16),
     DemoStep(
-        ("corruption",), ("imagenet-sample",), limit=32,
+        ("corruption",), ("imagenet-sample",), limit=16,
         params={"corruption": {"mode": "generated",
                                "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"]}},
     ),
-    DemoStep(("adversarial",), ("imagenet-sample",), limit=16),
-    DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 16, "trials": 1}}),
+    DemoStep(("adversarial",), ("imagenet-sample",), limit=8),
+    DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 8, "trials": 1}}),
     DemoStep(("si-score",), ("si-score-samples",), params={"si-score": {"variant": "size", "mini": True}}),
 )
 
