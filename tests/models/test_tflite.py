@@ -112,3 +112,14 @@ def test_rounded_activations_track_litert(coral, model_id, expected):
     # measured: rounding every activation to its grid flips one coral photo of the smallest MobileNet (a near tie)
     model = load_model(f"tflite:{coral}/models/{model_id}.tflite?quantize_activations=true")
     assert litert_agreement(coral, model_id, model) == (expected, 13)
+
+
+@pytest.mark.realdata
+def test_global_pool_accepts_any_input_size(converted):
+    """The head's whole-map AVERAGE_POOL_2D becomes adaptive, so a 128-px model takes 224-px stimuli."""
+    with torch.no_grad():
+        for name, model in converted.items():
+            size = model.preprocess.input_size
+            x = torch.rand(1, 3, *size)
+            big = torch.nn.functional.interpolate(x, size=(224, 224), mode="nearest")
+            assert model(big).shape == (1, 1000), name

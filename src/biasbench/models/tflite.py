@@ -190,6 +190,18 @@ class AvgPoolOp(nn.Module):
         return FUSED_ACTIVATIONS[self.activation](summed / count)
 
 
+class GlobalAvgPoolOp(nn.Module):
+    """An AVERAGE_POOL_2D whose window covers the whole feature map (MobileNet's head): pooled adaptively, so
+    the converted model accepts any input size like a native torch CNN (e.g. 224 px cue-conflict stimuli)."""
+
+    def __init__(self, activation: int):
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return FUSED_ACTIVATIONS[self.activation](F.adaptive_avg_pool2d(x, 1))
+
+
 class AddOp(nn.Module):
     def __init__(self, activation: int):
         super().__init__()
@@ -324,9 +336,12 @@ def _build_fc(f: TfliteFile, op: OpInfo):
 @op_builder("AVERAGE_POOL_2D")
 def _build_avgpool(f: TfliteFile, op: OpInfo):
     o = f.options(op, "Pool2DOptions")
+    kernel = (o.FilterHeight(), o.FilterWidth())
+    _, height, width, _ = f.tensors[op.inputs[0]].shape
+    if kernel == (height, width) and tuple(f.tensors[op.outputs[0]].shape[1:3]) == (1, 1):
+        return GlobalAvgPoolOp(o.FusedActivationFunction()), [op.inputs[0]]
     same = o.Padding() == _tflite().Padding.SAME
-    module = AvgPoolOp((o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW()), same,
-                       o.FusedActivationFunction())
+    module = AvgPoolOp(kernel, (o.StrideH(), o.StrideW()), same, o.FusedActivationFunction())
     return module, [op.inputs[0]]
 
 
