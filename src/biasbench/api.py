@@ -73,6 +73,8 @@ def run(
     refs = _model_refs(models)
     probe_objs = build_probes(list(probes), params or {})
     engine_obj = Engine(engine or EngineConfig())
+    if executor == "local":
+        engine_obj.device  # noqa: B018  (fail before any work when the requested device is absent here)
     root = resolve_data_root(data_root)
     jobs, resolved = plan_jobs(
         refs, probe_objs, list(datasets), data_root=root, seed=seed, limit=limit,

@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 
 import biasbench
 from biasbench.engine import EngineConfig
@@ -94,3 +95,18 @@ def test_killed_run_resumes_to_the_same_records(generated_root, tmp_path):
     subprocess.run(_cli(*args, "--out", str(clean), env=env), env=env, check=True, capture_output=True)
     pd.testing.assert_frame_equal(biasbench.load_results(killed), biasbench.load_results(clean))
     assert len(list((killed / "jobs").glob("*.json"))) == 4
+
+
+def test_requested_cuda_is_resolved_where_models_run(generated_root, tmp_path):
+    from biasbench.engine import Engine
+
+    config = EngineConfig(device="cuda", amp=True, progress=False)
+    assert config.precision == "amp-fp16"  # the key says what GPU workers will do, even on a CPU-only driver
+    assert EngineConfig(device="cpu", amp=True).precision == "fp32"
+    engine = Engine(config)  # building it asks nothing of this machine
+    if not torch.cuda.is_available():
+        with pytest.raises(BiasbenchError, match="no CUDA device"):
+            _ = engine.device
+        with pytest.raises(BiasbenchError, match="no CUDA device"):
+            biasbench.run([TINY_MODEL], ["accuracy"], tmp_path, data_root=generated_root, limit=2, engine=config)
+        assert not (tmp_path / "jobs").exists()

@@ -131,7 +131,7 @@ def test_tasks_are_model_groups_unless_slots_would_idle():
 
 def test_resource_requests():
     cpu = SimpleNamespace(device=SimpleNamespace(type="cpu"), config=EngineConfig(device="cpu"))
-    cuda = SimpleNamespace(device=SimpleNamespace(type="cuda"), config=EngineConfig(device="cpu"))
+    cuda = SimpleNamespace(config=EngineConfig(device="cuda"))  # a CPU-only driver planning GPU workers
     auto = SimpleNamespace(device=SimpleNamespace(type="cpu"), config=EngineConfig(device="auto"))
     assert _resources({"CPU": 16}, cpu, None, None) == {"num_cpus": 1, "num_gpus": 0}
     assert _resources({"CPU": 16, "GPU": 4}, cuda, None, None) == {"num_cpus": 4, "num_gpus": 1}

@@ -10,6 +10,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -55,8 +56,10 @@ class EngineConfig:
 
     @property
     def precision(self) -> str:
-        """Numerics that can change results (part of a job's key): fp32, or AMP fp16 on CUDA."""
-        return "amp-fp16" if self.amp and self.resolved_device().type == "cuda" else "fp32"
+        """Numerics that can change results (part of a job's key): fp32, or AMP fp16 on CUDA. Decided by the
+        requested device, not this machine's hardware, so a CPU-only head node plans GPU workers' jobs right."""
+        on_cuda = self.device.startswith("cuda") or (self.device == "auto" and torch.cuda.is_available())
+        return "amp-fp16" if self.amp and on_cuda else "fp32"
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -89,9 +92,14 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
-        self.device = self.config.resolved_device()
-        if self.config.amp and self.device.type != "cuda":
+
+    @cached_property
+    def device(self) -> torch.device:
+        """The device models run on, resolved where they run (a Ray driver without a GPU never asks)."""
+        device = self.config.resolved_device()
+        if self.config.amp and device.type != "cuda":
             warnings.warn("AMP is only used on CUDA; running in fp32", stacklevel=2)
+        return device
 
     def prepare(self, model: Classifier) -> Classifier:
         """Move the model to the device in eval mode (channels-last memory format when asked, on GPU)."""

@@ -126,7 +126,7 @@ def run_ray(
 def _resources(cluster: dict[str, float], engine: Engine, num_cpus, num_gpus) -> dict[str, float]:
     gpus = cluster.get("GPU", 0)
     # "auto" on a CPU-only driver still means GPUs when the cluster has them.
-    on_gpu = engine.device.type == "cuda" or (engine.config.device == "auto" and gpus > 0)
+    on_gpu = engine.config.device.startswith("cuda") or (engine.config.device == "auto" and gpus > 0)
     if num_gpus is None:
         num_gpus = 1 if on_gpu else 0
     if num_cpus is None:
