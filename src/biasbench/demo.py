@@ -16,10 +16,12 @@ from rich.console import Console
 import biasbench
 from biasbench.analysis.pipeline import analyse
 from biasbench.analysis.report import write_report
+from biasbench.analysis.selection import JobSelector
 from biasbench.data.root import resolve_data_root
 from biasbench.engine import EngineConfig
 from biasbench.errors import BiasbenchError
 from biasbench.models.zoo import load_zoo, zoo_categories
+from biasbench.store import ResultsStore
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         index="model", columns="key", values="value", aggfunc="first"
     )
     Console(width=300).print(table[[k for k in wanted if k in table.columns]].round(3).to_string())
-    analysis = analyse(records, zoo_categories(), n_boot=200)
+    selector = JobSelector(ResultsStore(args.out).manifests_by_job())  # one job per measurement
+    analysis = analyse(records, zoo_categories(), n_boot=200, selector=selector)
     report = write_report(analysis, Path(args.out) / "report.html", title="biasbench demo: offline model zoo")
     console.print(f"report: {report}; records: `biasbench results {args.out}`")
     return 1 if failed else 0

@@ -39,6 +39,9 @@ def make_records(rows: list[tuple]) -> pd.DataFrame:
     return frame[list(RECORD_COLUMNS)]
 
 
+CUTS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
 def synthetic_records(n_models: int = 5, seed: int = 0) -> pd.DataFrame:
     """Complete records (all score members, shape bias, spectral curves) for ``n_models`` models."""
     from biasbench.analysis.specs import SCORES
@@ -55,6 +58,11 @@ def synthetic_records(n_models: int = 5, seed: int = 0) -> pd.DataFrame:
         for c in (0.01, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.99):
             rows.append((model, "spectral", "imagenet-val", "ratio_to_clean", f"lowpass/{c}", min(1, c + 0.1 * i)))
             rows.append((model, "spectral", "imagenet-val", "ratio_to_clean", f"highpass/{c}", c * 0.1))
+        # the probe's own biases: mean ratio over the default bias cut-offs 0.1-0.5
+        rows.append(
+            (model, "spectral", "imagenet-val", "low_freq_bias", "", np.mean([min(1, c + 0.1 * i) for c in CUTS]))
+        )
+        rows.append((model, "spectral", "imagenet-val", "high_freq_bias", "", np.mean([c * 0.1 for c in CUTS])))
         for band in range(7):
             rows.append((model, "critical-band", "imagenet-val", "threshold", f"band/{band}", (band + i) % 5))
     return make_records(rows)

@@ -89,6 +89,33 @@ def test_cli_reproduce_gavrikov2024_prints_tables(released):
     assert "Spearman rho, total (n=48" in result.output and "Spearman rho, at (n=15" in result.output
 
 
+def test_paper_values_sit_under_compat_names_only(released):
+    """benchmark.csv's ReaL and PGD columns are the study's buggy values (METHODS §5.1-5.2): they must never
+    appear under the canonical metric names, so the canonical scores that need them are missing."""
+    from biasbench.analysis.scores import generalization_scores
+    from biasbench.analysis.specs import PAPER_SCORES
+
+    folder = released(*BVG)
+    csv, ref, _ = _independent(folder)
+    records = benchmark_records(folder / "benchmark.csv", read_categories(folder / "r50_categories.json").index)
+    keys = set(zip(records["probe"], records["dataset"], records["metric"], strict=True))
+    assert ("accuracy", "imagenet-real", "top1") not in keys
+    assert ("adversarial", "imagenet-val", "robust_accuracy") not in keys
+    real = records.query("metric == 'top1_compat_last_batch'").set_index("model")["value"]
+    pgd = records.query("metric == 'robust_accuracy_compat_denominator'").set_index("model")["value"]
+    assert (real * 100).to_dict() == pytest.approx(csv["top1_acc/imagenet-real"].to_dict())
+    assert (pgd * 100).to_dict() == pytest.approx(csv["top1_acc/PGD-40/low"].to_dict())
+    canonical = generalization_scores(records).values
+    assert canonical["id"].isna().all() and canonical["adversarial"].isna().all()
+    assert canonical["concepts"].notna().all()
+    paper = generalization_scores(records, PAPER_SCORES).values
+    for score in ("id", "robustness", "concepts", "adversarial"):
+        assert paper[score].to_dict() == pytest.approx(ref[score].to_dict(), abs=1e-9)
+    # the spectral biases are records too, made by the spectral probe's own formula
+    lfb = records.query("metric == 'low_freq_bias'").set_index("model")["value"]
+    assert lfb.to_dict() == pytest.approx(ref["low_freq_bias"].to_dict(), abs=1e-12)
+
+
 def test_records_conversion_keeps_float_cutoffs(released):
     folder = released(*BVG)
     records = benchmark_records(folder / "benchmark.csv", read_categories(folder / "r50_categories.json").index)
@@ -117,6 +144,15 @@ def test_layer_criticality_reference_numbers(released, tmp_path):
     assert (tmp_path / "figures" / "criticality_heatmap.svg").is_file()
     result = reproduce_layer_criticality(folder, n_boot=0)
     assert result.matrix.shape == (51, 54)
-    assert list(result.per_stage.columns) == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    # stages as the criticality probe assigns them (timm's ResNet groups), in network order
+    assert list(result.per_stage.columns) == ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    assert result.matrix.columns[0] == "conv1" and result.matrix.columns[-1] == "fc"
+    assert list(result.matrix.columns[1:4]) == ["layer1.0.conv1", "layer1.0.conv2", "layer1.0.conv3"]
+    per_layer = (1 - raw.groupby(["model_id", "layer"]).pred_cos_sim.mean()) * 100
+    stage = per_layer.index.get_level_values("layer").str.extract(r"model\.(layer\d|conv1|fc)")[0].to_numpy()
+    want_stage = per_layer.groupby([per_layer.index.get_level_values("model_id"), stage]).mean().unstack()
+    pd.testing.assert_frame_equal(
+        result.per_stage, want_stage.loc[result.per_stage.index, result.per_stage.columns], check_names=False
+    )
     corr = result.accuracy_correlation.set_index(["models", "method"])
     assert corr.at[("all", "spearman"), "n"] == 51 and corr.at[("without_at", "spearman"), "n"] == 36

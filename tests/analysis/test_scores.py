@@ -37,12 +37,18 @@ def test_incomplete_score_is_nan_with_note():
     assert any("ID of m0 is incomplete" in n and "imagenet-real" in n for n in derived.notes)
 
 
-def test_lpp_hpp_use_cutoffs_point1_to_point5_with_float_keys():
-    biases = bias_table(synthetic_records(2)).values
+def test_lfb_hfb_are_the_probes_own_records():
+    records = synthetic_records(2)
+    biases = bias_table(records).values
     # m1: lowpass ratio = min(1, c + 0.1) at c = .1 .2 .3 .4 .5 -> mean .4; highpass = 0.1 c -> 0.03
     assert biases.at["m1", "low_freq_bias"] == pytest.approx(0.4)
     assert biases.at["m1", "high_freq_bias"] == pytest.approx(0.03)
     assert biases.at["m0", "shape_bias"] == pytest.approx(0.2)
+    # a probe run with other bias_cutoffs reports another value: the analysis takes it, never recomputes
+    records.loc[(records["model"] == "m1") & (records["metric"] == "low_freq_bias"), "value"] = 0.77
+    assert bias_table(records).values.at["m1", "low_freq_bias"] == pytest.approx(0.77)
+    no_bias = records[records["metric"] != "low_freq_bias"]  # the curve alone does not give the bias
+    assert bias_table(no_bias).values["low_freq_bias"].isna().all()
 
 
 def test_missing_bias_noted():

@@ -84,6 +84,28 @@ def test_real_compat_last_batch_uses_only_the_last_batch():
     assert (rec.value, rec.n) == (1.0, 2)
 
 
+def test_accuracy_probe_compat_value_gets_its_own_metric(tmp_path, tiny_model):
+    from biasbench.data.datasets import get_dataset_spec
+    from biasbench.engine.inference import Engine, EngineConfig
+    from biasbench.probes import get_probe
+    from biasbench.probes.base import ProbeContext
+    from tests.conftest import make_imagenet_sample
+
+    make_imagenet_sample(tmp_path, count=10)
+    ds = get_dataset_spec("imagenet-sample").load(tmp_path, check_count=False)
+    ctx = ProbeContext(tiny_model, ds, Engine(EngineConfig(device="cpu", batch_size=10, progress=False)))
+    plain = {r.metric: r for r in get_probe("accuracy")().run(ctx).records}
+    probe = get_probe("accuracy").with_overrides({"compat_last_batch": True, "compat_batch_size": 4})
+    out = probe.run(ctx)
+    compat = {r.metric: r for r in out.records}
+    assert set(compat) == {"top1", "top5", "top1_compat_last_batch"}
+    assert compat["top1"] == plain["top1"] and compat["top5"] == plain["top5"]  # canonical = correct value
+    topk = np.stack(out.samples["topk"].to_numpy()).astype(np.int64)
+    labels = out.samples["label"].to_numpy()
+    assert compat["top1_compat_last_batch"].n == 2  # batches 4, 4, 2
+    assert compat["top1_compat_last_batch"].value == pytest.approx(np.mean(topk[8:, 0] == labels[8:]))
+
+
 def test_objectnet_many_to_one_mapping():
     space = objectnet_space({"alarm_clock": ("n02708093", "n03196217"), "banana": ("n07753592",)})
     assert space.columns == (409, 530, 954) and space.column_labels == (0, 0, 1)

@@ -7,10 +7,17 @@ import pytest
 import torch
 from torch import nn
 
+from biasbench.analysis.specs import PGD_LOW
 from biasbench.attacks import AttackConfig, run_attack
 from biasbench.attacks.gradient import random_start
 from biasbench.models.wrapper import Classifier
-from biasbench.probes.adversarial import AdversarialParams, compat_denominator, epsilon_label
+from biasbench.probes.adversarial import (
+    Adversarial,
+    AdversarialParams,
+    compat_denominator,
+    epsilon_label,
+    robust_records,
+)
 
 
 def linear_model(seed: int = 0, size: int = 8) -> Classifier:
@@ -91,6 +98,17 @@ def test_params_parse_fractions_and_compat_denominator():
     assert epsilon_label(0.5 / 255, "linf") == "0.5/255" and epsilon_label(0.25, "l2") == "0.25"
     assert compat_denominator(50_000, 128) == 50_048 and compat_denominator(50_000, 500) == 50_000
     assert np.isclose(1 - 9_200 / compat_denominator(50_000, 128), 0.81618, atol=1e-5)
+
+
+def test_compat_denominator_has_its_own_metric_and_robust_accuracy_stays_correct():
+    robust = np.arange(300) % 3 == 0  # 100 of 300 robust
+    plain = robust_records(robust, "c")
+    assert [(r.metric, r.value, r.n) for r in plain] == [("robust_accuracy", pytest.approx(1 / 3), 300)]
+    both = robust_records(robust, "c", compat_batch_size=128)  # 3 batches of 128 = 384
+    assert both[0] == plain[0]
+    assert (both[1].metric, both[1].value, both[1].n) == ("robust_accuracy_compat_denominator", 100 / 384, 384)
+    # the analysis reads the study's default attack under the probe's own condition name
+    assert Adversarial().condition(AdversarialParams().configs(0)[0]) == PGD_LOW
 
 
 def test_autoattack_preset_configuration(setup, monkeypatch):

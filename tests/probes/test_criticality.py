@@ -33,10 +33,11 @@ from biasbench.probes.criticality import (
     DecodedImages,
     clean_outputs,
     forward_all,
+    layout_records,
     measure_layers,
     seeded_subset,
 )
-from biasbench.store.records import records_frame
+from biasbench.store.records import Record, records_frame
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(os.environ.get("BIASBENCH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -178,6 +179,8 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
         assert all(abs(va[k] - vb[k]) < 1e-6 for k in va)
     assert values(a, "mean_criticality")[""] == pytest.approx(np.mean(list(crit.values())))
     assert values(a, "stage_criticality") == pytest.approx(crit)  # one layer per top-level module
+    assert values(a, "layer_index") == {"conv1": 0, "unused": 1, "fc": 2}  # network order
+    assert values(a, "stage_index") == {"conv1": 0, "unused": 1, "fc": 2}
     assert a.notes["init"] == ["reset_parameters"] and a.notes["images"] == 8
     assert set(a.samples["condition"]) == {"clean", "conv1", "unused", "fc"}
 
@@ -230,3 +233,18 @@ def test_efficientnet_lite0_end_to_end():
     assert all(0 < v <= 100 for v in crit.values())
     assert out.notes["init"] == ["timm"]
     assert set(values(out, "stage_criticality")) == {"conv_head", "classifier"}
+
+
+def test_layout_records_average_stages_and_keep_network_order():
+    per_layer = {"conv1": 10.0, "layer1.0.conv1": 20.0, "layer1.0.conv2": 40.0, "layer2.0.conv1": 1.0, "fc": 5.0}
+    stages = {"conv1": "conv1", "layer1.0.conv1": "layer1", "layer1.0.conv2": "layer1", "layer2.0.conv1": "layer2"}
+    recs = layout_records(per_layer, {**stages, "fc": "fc"}, 7)
+    by = {(r.metric, r.condition): r.value for r in recs}
+    assert by[("mean_criticality", "")] == pytest.approx(76.0 / 5)
+    assert by[("stage_criticality", "layer1")] == pytest.approx(30.0)
+    assert [r.condition for r in recs if r.metric == "stage_index"] == ["conv1", "layer1", "layer2", "fc"]
+    assert by[("layer_index", "layer2.0.conv1")] == 3 and all(r.n == 7 for r in recs)
+    # the analysis orders layer columns by layer_index, not by name (fc would sort before layer1)
+    frame = records_frame([*recs, *(Record("criticality", v, 7, k) for k, v in per_layer.items())],
+                          model="m", probe="criticality", dataset="x", job="j")  # fmt: skip
+    assert list(criticality_matrix(frame).columns) == list(per_layer)

@@ -1,7 +1,9 @@
 """Layer-criticality analysis (Gavrikov et al. 2024, METHODS §7) from ``criticality`` records.
 
-One row per (model, layer): probe ``criticality``, metric ``criticality`` (percent), condition = layer
-module name. Both biasbench's own probe and the released results.csv (via ``released.py``) give this.
+Read from the probe's records (biasbench's own probe, or the released results.csv converted by
+``released.py`` through the same record-making code): per (model, layer) ``criticality`` (percent,
+condition = layer module name) and ``layer_index`` (network order); per (model, stage)
+``stage_criticality`` and ``stage_index``, with the stages the probe derived from timm's parameter groups.
 """
 
 from __future__ import annotations
@@ -12,25 +14,31 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from biasbench.analysis.correlation import correlate
-from biasbench.analysis.scores import normalise_records
+from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_per_model
+from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import AT_CATEGORY, CRITICALITY, IMAGENET_TOP1
 
-_STAGE = re.compile(r"(?:^|\.)layer(\d+)(?:\.|$)")
 _NUMBERS = re.compile(r"(\d+)")
+# Criticality numbers are read per model from one job (any dataset), all layers together.
+CRITICALITY_MEASUREMENT = ("metric",)
 
 
-def stage_of(layer: str) -> str:
-    """ResNet stage of a module name: ``layer3.0.conv1`` -> ``layer3``; the rest is ``stem`` or ``head``."""
-    match = _STAGE.search(layer)
-    if match:
-        return f"layer{match[1]}"
-    return "head" if re.search(r"(^|\.)(fc|head|classifier)(\.|$)", layer) else "stem"
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in _NUMBERS.split(name)]
 
 
-def _layer_order(layer: str) -> tuple:
-    # Network order: stem, stages by number, head; numeric parts compare as numbers (layer3.10 > layer3.9).
-    rank = {"stem": 0, "head": 2}.get(stage_of(layer), 1)
-    return rank, [int(t) if t.isdigit() else t for t in _NUMBERS.split(layer)]
+def _wide(records: pd.DataFrame, metric: str, order_metric: str) -> pd.DataFrame:
+    """Model x condition table of ``metric``, columns in the order of ``order_metric`` records (the probe's
+    network order), unknown ones last in natural order (layer3.10 after layer3.9)."""
+    probe = CRITICALITY[0]
+    rows = records[(records["probe"] == probe) & (records["metric"] == metric)]
+    table = rows.pivot(index="model", columns="condition", values="value")
+    order = records[(records["probe"] == probe) & (records["metric"] == order_metric)]
+    position = order.groupby("condition")["value"].mean()
+    columns = sorted(table.columns, key=lambda c: (position.get(c, float("inf")), _natural(c)))
+    table = table[columns]
+    table.columns.name = None
+    return table
 
 
 @dataclass
@@ -46,21 +54,33 @@ class CriticalityAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def criticality_matrix(records: pd.DataFrame) -> pd.DataFrame:
-    """Model x layer table of criticality (percent), layers in network order."""
-    probe, metric = CRITICALITY
-    rows = records[(records["probe"] == probe) & (records["metric"] == metric)]
-    matrix = rows.pivot_table(index="model", columns="condition", values="value", aggfunc="mean")
-    return matrix[sorted(matrix.columns, key=_layer_order)]
+def criticality_matrix(records: pd.DataFrame, metric: str = CRITICALITY[1]) -> pd.DataFrame:
+    """Model x layer table of ``metric`` (criticality in percent by default), layers in network order.
+    ``records`` must hold one job per model (``analyse_criticality`` selects it); duplicates are an error."""
+    return _wide(records, metric, "layer_index")
+
+
+def stage_matrix(records: pd.DataFrame) -> pd.DataFrame:
+    """Model x stage table of the probe's ``stage_criticality`` (percent), stages in network order."""
+    return _wide(records, "stage_criticality", "stage_index")
 
 
 def analyse_criticality(
-    records: pd.DataFrame, categories: pd.Series | None = None, *, n_boot: int = 1000, seed: int = 0
+    records: pd.DataFrame,
+    categories: pd.Series | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    selector: JobSelector | None = None,
 ) -> CriticalityAnalysis | None:
     """Heat-map matrix, model averages, per-category and per-stage means and the correlation of the model
     average with ImageNet top-1 (Spearman and Kendall, with and without adversarially trained models).
-    Returns None when there are no criticality records."""
+    Returns None when there are no criticality records. Each model's numbers come from one job, chosen by
+    ``selector`` (see ``biasbench.analysis.selection``)."""
+    selector = selector or JobSelector()
     records = normalise_records(records)
+    top1_all = imagenet_top1(records, selector)
+    records = selector.select(records[records["probe"] == CRITICALITY[0]], CRITICALITY_MEASUREMENT)
     matrix = criticality_matrix(records)
     if matrix.empty:
         return None
@@ -75,12 +95,11 @@ def analyse_criticality(
     matrix, cats = matrix.loc[rows], cats.loc[rows]
     mean = matrix.mean(axis=1)
     model_mean = pd.DataFrame({"model": rows, "category": cats.to_numpy(), "mean_criticality": mean.to_numpy()})
-    stages = pd.Series({layer: stage_of(layer) for layer in matrix.columns})
-    per_stage = matrix.T.groupby(stages, sort=False).mean().T
+    per_stage = stage_matrix(records).reindex(rows)
     per_category = matrix.groupby(cats, sort=False).mean().mean(axis=1).to_frame("mean_criticality")
     per_category = per_category.join(per_stage.groupby(cats, sort=False).mean())
     per_category.insert(0, "n_models", cats.value_counts())
-    top1 = imagenet_top1(records).reindex(rows)
+    top1 = top1_all.reindex(rows)
     if top1.isna().all():
         notes.append("No ImageNet top-1 records (accuracy/imagenet-val/top1): accuracy correlation skipped.")
     corr = []
@@ -92,11 +111,18 @@ def analyse_criticality(
     return CriticalityAnalysis(matrix, cats, model_mean, per_category, per_stage, accuracy_correlation, notes)
 
 
-def imagenet_top1(records: pd.DataFrame) -> pd.Series:
-    """ImageNet top-1 per model in percent from accuracy/imagenet-val/top1 records (fractions)."""
+def imagenet_top1(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.Series:
+    """ImageNet top-1 per model in percent from accuracy/imagenet-val/top1 records (fractions), one job per
+    model."""
     m = IMAGENET_TOP1
-    rows = records[(records["probe"] == m.probe) & (records["dataset"] == m.dataset) & (records["metric"] == m.metric)]
-    return rows.groupby("model")["value"].mean() * 100.0
+    records = normalise_records(records)
+    rows = records[
+        (records["probe"] == m.probe)
+        & (records["dataset"] == m.dataset)
+        & (records["metric"] == m.metric)
+        & (records["condition"] == m.condition)
+    ]
+    return one_per_model((selector or JobSelector()).select(rows, SCORE_MEASUREMENT)) * 100.0
 
 
 def layer_labels(layers: list[str]) -> list[str]:
@@ -108,4 +134,4 @@ def layer_labels(layers: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["CriticalityAnalysis", "analyse_criticality", "criticality_matrix", "layer_labels", "stage_of"]
+__all__ = ["CriticalityAnalysis", "analyse_criticality", "criticality_matrix", "layer_labels", "stage_matrix"]

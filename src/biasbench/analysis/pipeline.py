@@ -9,15 +9,42 @@ import pandas as pd
 
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
-from biasbench.analysis.scores import bias_table, generalization_scores, normalise_records
-from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
+from biasbench.analysis.scores import (
+    BIAS_MEASUREMENT,
+    SCORE_MEASUREMENT,
+    bias_table,
+    generalization_scores,
+    normalise_records,
+)
+from biasbench.analysis.selection import JobSelector
+from biasbench.analysis.specs import (
+    BIAS_NAMES,
+    BIASES,
+    CRITICAL_BAND_CURVE,
+    SCORE_NAMES,
+    SCORES,
+    SPECTRAL_CURVE,
+    ScoreSpec,
+)
+
+# Probes whose curves the report draws next to the biases they give: read from the bias's job.
+CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
+SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe for b in BIASES})
+
+
+def selected_records(records: pd.DataFrame, selector: JobSelector) -> pd.DataFrame:
+    """The records the report shows (probes of scores and biases): one job per model and measurement (per
+    dataset; for the curve probes, the one job their bias is read from)."""
+    per_dataset = selector.select(records[records["probe"].isin(SHOWN_PROBES)], SCORE_MEASUREMENT)
+    curves = per_dataset["probe"].isin(CURVE_PROBES)
+    return pd.concat([per_dataset[~curves], selector.select(per_dataset[curves], BIAS_MEASUREMENT)])
 
 
 @dataclass
 class Analysis:
     """Everything the report and the reproduction print or write."""
 
-    records: pd.DataFrame
+    records: pd.DataFrame  # the records read: one job per model and measurement
     categories: pd.Series
     scores: pd.DataFrame
     biases: pd.DataFrame
@@ -37,16 +64,23 @@ def analyse(
     seed: int = 0,
     alpha: float = 0.05,
     min_models: int = 3,
+    selector: JobSelector | None = None,
+    score_specs: tuple[ScoreSpec, ...] = SCORES,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
     Correlations use the subsets total / at / other and leave-one-category-out when ``categories`` are
     given (only total otherwise), both plain and partial on ImageNet top-1. Anything that cannot be
-    computed is explained in ``notes``.
+    computed is explained in ``notes``. ``selector`` chooses the one job per model and measurement that is
+    read (pass one built from the results' manifests and the user's preferences); ``score_specs`` are the
+    score definitions (``specs.PAPER_SCORES`` only to reproduce the paper's compat numbers).
     """
     records = normalise_records(records)
-    scores, biases = generalization_scores(records), bias_table(records)
-    notes = [*scores.notes, *biases.notes]
+    selector = selector or JobSelector()
+    scores = generalization_scores(records, score_specs, selector)
+    biases = bias_table(records, selector=selector)
+    criticality = analyse_criticality(records, categories, n_boot=n_boot, seed=seed, selector=selector)
+    notes = [*selector.notes, *scores.notes, *biases.notes]
     models = scores.values.index
     if categories is None:
         notes.append("No model categories given: only the 'total' subset is analysed (pass --categories).")
@@ -72,7 +106,7 @@ def analyse(
         )
     if left.shape[1] >= 2:
         bias_bias = bias_bias_matrix(left, n_boot=n_boot, seed=seed, alpha=alpha)
-    criticality = analyse_criticality(records, categories, n_boot=n_boot, seed=seed)
     if criticality is not None:
         notes.extend(criticality.notes)
+    records = selected_records(records, selector)
     return Analysis(records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import BIASES, IMAGENET_TOP1, SCORES, BiasSpec, Member, ScoreSpec
 
 _FLOAT_CONDITION = re.compile(r"^(?P<prefix>.*/)(?P<value>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
@@ -37,6 +38,25 @@ class Derived:
     notes: list[str] = field(default_factory=list)
 
 
+# The columns that identify one number besides model and probe. Scores name the dataset of each member;
+# a bias may come from any dataset, but only one per model (two are a conflict the selector reports).
+SCORE_MEASUREMENT = ("dataset", "metric", "condition")
+BIAS_MEASUREMENT = ("metric", "condition")
+
+
+def one_per_model(rows: pd.DataFrame) -> pd.Series:
+    """``value`` per model from rows already reduced to one job per model; refuses to average duplicates."""
+    duplicated = rows["model"].duplicated(keep=False)
+    if duplicated.any():
+        first = rows[duplicated].iloc[0]
+        raise ValueError(
+            f"{int(duplicated.sum())} records share model {first['model']!r} and key "
+            f"{first['probe']}/{first['dataset']}/{first['metric']}/{first['condition']!r} within one job; "
+            "a probe must emit each (metric, condition) once"
+        )
+    return rows.set_index("model")["value"]
+
+
 def _member_values(records: pd.DataFrame, member: Member) -> pd.Series:
     rows = records[
         (records["probe"] == member.probe)
@@ -44,7 +64,7 @@ def _member_values(records: pd.DataFrame, member: Member) -> pd.Series:
         & (records["metric"] == member.metric)
         & (records["condition"] == member.condition)
     ]
-    return rows.groupby("model")["value"].mean()
+    return one_per_model(rows)
 
 
 def _score(records: pd.DataFrame, spec: ScoreSpec, models: pd.Index, notes: list[str]) -> pd.Series:
@@ -57,46 +77,47 @@ def _score(records: pd.DataFrame, spec: ScoreSpec, models: pd.Index, notes: list
     return table.mean(axis=1, skipna=False) * spec.scale
 
 
-def generalization_scores(records: pd.DataFrame, scores: tuple[ScoreSpec, ...] = SCORES) -> Derived:
+def generalization_scores(
+    records: pd.DataFrame, scores: tuple[ScoreSpec, ...] = SCORES, selector: JobSelector | None = None
+) -> Derived:
     """ID / Robustness / Concepts / Adversarial in percent per model (Gavrikov & Keuper 2024, METHODS §5.3).
 
     Each score is the unweighted mean of its members' accuracies (fractions in the records) x 100. A score
     with a missing member is NaN and named in ``notes``. Also returns ``imagenet_top1`` (percent), the
-    accuracy used as the control in partial correlations.
+    accuracy used as the control in partial correlations. Each number is read from exactly one job per
+    model, chosen by ``selector`` (default: the rule of ``biasbench.analysis.selection``, no manifests).
     """
-    records = normalise_records(records)
+    selector = selector or JobSelector()
+    records = selector.select(normalise_records(records), SCORE_MEASUREMENT)
     models = pd.Index(sorted(records["model"].unique()), name="model")
     notes: list[str] = []
     table = pd.DataFrame({s.name: _score(records, s, models, notes) for s in scores}, index=models)
     table["imagenet_top1"] = _member_values(records, IMAGENET_TOP1).reindex(models) * 100.0
     for spec in scores:
         if table[spec.name].isna().all():
-            wanted = "; ".join(m.label for m in spec.members)
+            wanted = "; ".join(f"{m.label} {m.condition!r}" if m.condition else m.label for m in spec.members)
             notes.append(f"No model has a complete {spec.title} score (needs records {wanted}).")
     return Derived(table, notes)
 
 
-def _bias(records: pd.DataFrame, spec: BiasSpec, models: pd.Index, notes: list[str]) -> pd.Series:
-    rows = records[(records["probe"] == spec.probe) & (records["metric"] == spec.metric)]
-    table = rows.pivot_table(index="model", columns="condition", values="value", aggfunc="mean")
-    table = table.reindex(index=models, columns=list(spec.conditions))
-    for model, row in table.iterrows():
-        missing = [c for c, v in row.items() if pd.isna(v)]
-        if missing and len(missing) < len(row):
-            notes.append(f"{spec.title} of {model} is incomplete: missing conditions {', '.join(missing)}.")
-    return table.mean(axis=1, skipna=False)
+def _bias(records: pd.DataFrame, spec: BiasSpec) -> pd.Series:
+    rows = records[
+        (records["probe"] == spec.probe) & (records["metric"] == spec.metric) & (records["condition"] == spec.condition)
+    ]
+    return one_per_model(rows)
 
 
-def bias_table(records: pd.DataFrame, biases: tuple[BiasSpec, ...] = BIASES) -> Derived:
-    """Scalar biases per model (shape bias, LPP, HPP, critical-band BW/CF/PNS; METHODS §2-4).
-
-    LPP/HPP are the mean ratio-to-clean over the cut-offs 0.1-0.5 of ``spectral`` records; a bias with
-    any missing condition is NaN and named in ``notes``.
-    """
-    records = normalise_records(records)
+def bias_table(
+    records: pd.DataFrame, biases: tuple[BiasSpec, ...] = BIASES, selector: JobSelector | None = None
+) -> Derived:
+    """Scalar biases per model (shape bias, LFB/HFB, critical-band BW/CF/PNS; METHODS §2-4), each the
+    probe's own record (e.g. spectral's ``low_freq_bias``, the mean ratio-to-clean over its
+    ``bias_cutoffs``), read from exactly one job per model (see ``generalization_scores``)."""
+    selector = selector or JobSelector()
+    records = selector.select(normalise_records(records), BIAS_MEASUREMENT)
     models = pd.Index(sorted(records["model"].unique()), name="model")
     notes: list[str] = []
-    table = pd.DataFrame({b.name: _bias(records, b, models, notes) for b in biases}, index=models)
+    table = pd.DataFrame({b.name: _bias(records, b).reindex(models) for b in biases}, index=models)
     for spec in biases:
         if table[spec.name].isna().all():
             notes.append(f"No model has {spec.title}: run probe `{spec.probe}` (records metric `{spec.metric}`).")

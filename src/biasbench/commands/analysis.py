@@ -75,13 +75,25 @@ def report(
     ] = None,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
+    prefer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prefer",
+            help="Which job to read when several measure the same thing for a model: [PROBE:]FIELD=VALUE with "
+            "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
+            "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
+            "default parameters; anything else is an error naming the jobs.",
+        ),
+    ] = None,
 ) -> None:
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
     from biasbench.analysis.pipeline import analyse
     from biasbench.analysis.released import read_categories
     from biasbench.analysis.report import write_report
+    from biasbench.analysis.selection import JobSelector, parse_preferences
+    from biasbench.errors import BiasbenchError
     from biasbench.models.zoo import zoo_categories
-    from biasbench.store import load_results
+    from biasbench.store import ResultsStore, load_results
 
     records = load_results(directory)
     if categories:
@@ -89,7 +101,12 @@ def report(
     else:  # models named after zoo entries get their zoo category
         known = zoo_categories()
         cats = known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
-    analysis = analyse(records, cats, n_boot=n_boot, seed=seed)
+    try:
+        selector = JobSelector(ResultsStore(directory).manifests_by_job(), parse_preferences(prefer or ()))
+        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
+    except BiasbenchError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
     path = write_report(analysis, out or Path(directory) / "report.html")
     for note in analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

@@ -72,6 +72,15 @@ def layer_stages(net: nn.Module, layers: Sequence[str]) -> dict[str, str]:
     return stages
 
 
+def meta_network(architecture: str) -> nn.Module:
+    """A timm ``architecture`` built on the meta device: module names and stage groups, no weights or
+    memory (for naming the layers of released results, which come without the network)."""
+    from biasbench.models.sources import _timm
+
+    with torch.device("meta"):
+        return _timm().create_model(architecture, pretrained=False)
+
+
 # Builders of an untrained network of the same architecture, tried in order; each returns None when it
 # does not apply. The first two use the library's own initialisation, as the published study does.
 UntrainedBuilder = Callable[[Classifier], nn.Module | None]

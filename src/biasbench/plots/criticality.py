@@ -11,15 +11,14 @@ from biasbench.errors import BiasbenchError
 
 
 def criticality_matrix(records: pd.DataFrame, metric: str = "criticality") -> pd.DataFrame:
-    """Models × layers table of ``metric`` (percent) from the records of probe ``criticality``; layers keep
-    the order in which they first appear (network order)."""
+    """Models × layers table of ``metric`` (percent) from the records of probe ``criticality`` (one job per
+    model), layers in network order (the analysis' table)."""
+    from biasbench.analysis.criticality import criticality_matrix as analysis_matrix
+
     rows = records[(records["probe"] == "criticality") & (records["metric"] == metric)]
     if rows.empty:
         raise BiasbenchError(f"no '{metric}' records of probe 'criticality' to plot; run the criticality probe first")
-    layers = list(dict.fromkeys(rows["condition"].astype(str)))
-    models = list(dict.fromkeys(rows["model"].astype(str)))
-    table = rows.pivot_table(index="model", columns="condition", values="value", aggfunc="mean")
-    return table.reindex(index=models, columns=layers)
+    return analysis_matrix(records, metric)
 
 
 def criticality_heatmap(

@@ -2,13 +2,13 @@
 
 Default = the CVPR 2024 study's "PGD-40 low": L∞, ε = 0.5/255, 40 steps of absolute size 2/255, random
 start (seeded per sample). A sample is robust when it is classified correctly both clean and attacked.
-``compat_denominator`` reproduces the study's division by #batches × batch size (391 × 128 = 50,048).
+``compat_denominator`` adds the study's value, divided by #batches × batch size (391 × 128 = 50,048), as
+``robust_accuracy_compat_denominator``; ``robust_accuracy`` always holds the correct fraction.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +23,7 @@ from biasbench.errors import HeadSizeError
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import outputs_frame
+from biasbench.store.records import Record
 
 
 def parse_amount(value: object) -> float:
@@ -40,9 +41,22 @@ def epsilon_label(eps: float, norm: str) -> str:
     return f"{eps:g}"
 
 
+COMPAT_DENOMINATOR = "robust_accuracy_compat_denominator"
+
+
 def compat_denominator(n: int, batch_size: int) -> int:
     """The study's denominator: number of batches × batch size (50,000 images, batch 128 → 50,048)."""
     return math.ceil(n / batch_size) * batch_size if n else 0
+
+
+def robust_records(robust: np.ndarray, condition: str, compat_batch_size: int | None = None) -> list[Record]:
+    """``robust_accuracy`` (robust hits / images, exact 95% CI) and, with ``compat_batch_size``, the study's
+    ``robust_accuracy_compat_denominator`` (robust hits / (#batches x batch size))."""
+    records = [proportion_record("robust_accuracy", robust, condition)]
+    if compat_batch_size is not None:
+        denominator = compat_denominator(len(robust), compat_batch_size)
+        records.append(proportion_record(COMPAT_DENOMINATOR, robust, condition, denominator))
+    return records
 
 
 class AdversarialParams(ProbeParams):
@@ -81,6 +95,7 @@ class Adversarial(Probe):
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
     default_datasets = ("imagenet-val",)
+    version = 2  # v2: the compat value is robust_accuracy_compat_denominator; robust_accuracy stays correct
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
@@ -110,15 +125,9 @@ class Adversarial(Probe):
         samples = [ctx.dataset.samples[i] for i in result.indices]
         clean = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), samples, 1)
         records = [proportion_record("clean_accuracy", clean)]
-        n = len(samples)
+        compat = self.params.compat_batch_size if self.params.compat_denominator else None
         for name in configs:
             robust = clean & space.hits(result.outputs[name]["topk"].astype(np.int64), samples, 1)
-            exact = proportion_record("robust_accuracy", robust, name)
-            if self.params.compat_denominator:
-                records.append(replace(exact, metric="robust_accuracy_full"))
-                exact = proportion_record(
-                    "robust_accuracy", robust, name, compat_denominator(n, self.params.compat_batch_size)
-                )
-            records.append(exact)
+            records += robust_records(robust, name, compat)
         notes = {"skipped": result.skipped, "conditions": list(configs)}
         return ProbeOutput(records, outputs_frame(ctx.dataset, result), notes)

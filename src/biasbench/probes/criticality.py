@@ -94,6 +94,21 @@ def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=1).numpy()
 
 
+def layout_records(per_layer: dict[str, float], stages: dict[str, str], n: int) -> list[Record]:
+    """Model-level records from per-layer criticality (``per_layer`` in network order): ``mean_criticality``
+    (average over layers), ``stage_criticality`` (average over each stage's layers, condition = stage),
+    and the network order the analysis sorts by: ``layer_index`` (condition = layer) and ``stage_index``
+    (condition = stage), 0-based. The released layer-criticality data go through this function too."""
+    by_stage: dict[str, list[float]] = {}
+    for layer, value in per_layer.items():
+        by_stage.setdefault(stages[layer], []).append(value)
+    records = [Record("mean_criticality", float(np.mean(list(per_layer.values()))), n, "")]
+    records += [Record("stage_criticality", float(np.mean(v)), n, s) for s, v in by_stage.items()]
+    records += [Record("layer_index", float(i), n, layer) for i, layer in enumerate(per_layer)]
+    records += [Record("stage_index", float(i), n, stage) for i, stage in enumerate(by_stage)]
+    return records
+
+
 def criticality_records(
     cos: dict[str, np.ndarray],
     correct: dict[str, np.ndarray],
@@ -104,8 +119,7 @@ def criticality_records(
 
     ``criticality`` = (1 − mean over trials and images of cos) · 100; ``criticality_std`` = sample std over
     trials of the per-trial criticality (0 for one trial); ``accuracy_after_reset`` = mean top-1 over
-    trials and its ``accuracy_ratio`` to the clean top-1; ``mean_criticality`` (model average over
-    layers) and ``stage_criticality`` (average over each stage's layers).
+    trials and its ``accuracy_ratio`` to the clean top-1; then the model-level ``layout_records``.
     """
     records: list[Record] = []
     per_layer: dict[str, float] = {}
@@ -122,12 +136,7 @@ def criticality_records(
             Record("accuracy_ratio", acc / clean_top1 if clean_top1 else float("nan"), n, layer),
         ]
     n = next(iter(cos.values())).shape[1] if cos else 0
-    records.append(Record("mean_criticality", float(np.mean(list(per_layer.values()))), n, ""))
-    by_stage: dict[str, list[float]] = {}
-    for layer, value in per_layer.items():
-        by_stage.setdefault(stages[layer], []).append(value)
-    records += [Record("stage_criticality", float(np.mean(v)), n, s) for s, v in by_stage.items()]
-    return records
+    return records + layout_records(per_layer, stages, n)
 
 
 def measure_layers(
@@ -178,6 +187,7 @@ class Criticality(Probe):
     citation = "Gavrikov, Agnihotri, Keuper & Keuper, NeurIPS 2024 IAI workshop (arXiv 2410.14470)"
     Params = CriticalityParams
     default_datasets = ("imagenet-sample",)
+    version = 2  # v2: layer_index / stage_index records
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

@@ -37,9 +37,7 @@ class ResultsStore:
         """True when the job ``key`` finished (its manifest exists)."""
         return (self.jobs / f"{key}.json").is_file()
 
-    def write(
-        self, key: str, records: pd.DataFrame, samples: pd.DataFrame | None, manifest: dict[str, Any]
-    ) -> None:
+    def write(self, key: str, records: pd.DataFrame, samples: pd.DataFrame | None, manifest: dict[str, Any]) -> None:
         """Write one finished job atomically: shards first, the manifest (the completion mark) last."""
         self.jobs.mkdir(parents=True, exist_ok=True)
         _atomic(self.jobs / f"{key}.records.parquet", lambda p: records.to_parquet(p, index=False))
@@ -54,6 +52,10 @@ class ResultsStore:
     def manifests(self) -> list[dict[str, Any]]:
         """Manifests of every finished job."""
         return [json.loads(p.read_text()) for p in sorted(self.jobs.glob("*.json"))]
+
+    def manifests_by_job(self) -> dict[str, dict[str, Any]]:
+        """Manifests of every finished job, keyed by job key (the manifest's file name)."""
+        return {p.stem: json.loads(p.read_text()) for p in sorted(self.jobs.glob("*.json"))}
 
     def samples(self, key: str) -> pd.DataFrame:
         """Per-sample outputs of one job (empty frame if the probe kept none)."""
