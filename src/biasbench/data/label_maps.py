@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,7 +143,15 @@ class Categories16Space(LabelSpace):
 @dataclass(frozen=True)
 class RealSpace(LabelSpace):
     """ReaL: correct when the prediction is in the image's ReaL set (``sample.meta["real"]``); images whose
-    set is empty are left out of the accuracy (the original labels remain for NLL/Brier)."""
+    set is empty are left out (of accuracy and calibration alike).
+
+    The per-sample probabilities treat the set as one merged class ("the prediction is right"):
+    ``p_label`` = P(S) = Σ_{c∈S} p_c and ``sum_p2`` = Σ q² of the merged distribution
+    q = (P(S), p_c for c ∉ S), so NLL = −log P(S) and Brier = Σ q² − 2·P(S) + 1 = (1 − P(S))² + Σ_{c∉S} p_c².
+    With a one-label set both are the usual single-label values. ``label_sets`` holds the sets of the
+    dataset's samples in dataset order (``label_space_for(dataset)`` fills it)."""
+
+    label_sets: tuple[tuple[int, ...], ...] = field(default=(), repr=False, compare=False)
 
     def scored(self, samples: Sequence[Sample]) -> np.ndarray:
         return np.array([len(s.meta.get("real", ())) > 0 for s in samples], dtype=bool)
@@ -153,6 +161,35 @@ class RealSpace(LabelSpace):
             [bool(set(row[:k].tolist()) & set(s.meta.get("real", ()))) for row, s in zip(topk, samples, strict=True)],
             dtype=bool,
         )
+
+    def set_outputs(self, logits: torch.Tensor, labels: torch.Tensor, sets: torch.Tensor, k: int = 5) -> dict:
+        """``outputs`` with ``p_label`` and ``sum_p2`` of the merged set class; ``sets`` is (N, m), padded
+        with -1."""
+        out = self.outputs(logits, labels, k)
+        probs = self.probabilities(logits)
+        classes = torch.arange(probs.shape[1], device=probs.device)
+        member = (sets[:, :, None] == classes[None, None, :]).any(1)  # (N, C); -1 matches nothing
+        p_set = (probs * member).sum(1)
+        out["p_label"] = p_set
+        out["sum_p2"] = p_set * p_set + (probs * probs * ~member).sum(1)
+        return out
+
+    def reducer(self, k: int = 5) -> Callable:
+        if not self.label_sets:
+            raise DatasetError(
+                "the ReaL label space needs the dataset's ReaL sets; build it with label_space_for(dataset)"
+            )
+        width = max(1, max(len(s) for s in self.label_sets))
+        table = torch.full((len(self.label_sets), width), -1, dtype=torch.long)
+        for i, labels in enumerate(self.label_sets):
+            table[i, : len(labels)] = torch.tensor(labels, dtype=torch.long)
+        on_device: dict[torch.device, torch.Tensor] = {}
+
+        def reduce(logits: torch.Tensor, batch) -> dict[str, torch.Tensor]:
+            sets = on_device.setdefault(logits.device, table.to(logits.device))[batch.indices.to(logits.device)]
+            return self.set_outputs(logits, batch.labels, sets, k)
+
+        return reduce
 
 
 LABEL_SPACES: dict[str, Callable[[Dataset | None], LabelSpace]] = {}
@@ -186,8 +223,9 @@ def _imagenet(_: Dataset | None) -> LabelSpace:
 
 
 @register_label_space("imagenet-real")
-def _real(_: Dataset | None) -> LabelSpace:
-    return RealSpace("imagenet-real")
+def _real(dataset: Dataset | None) -> LabelSpace:
+    sets = tuple(tuple(int(c) for c in s.meta.get("real", ())) for s in dataset.samples) if dataset else ()
+    return RealSpace("imagenet-real", label_sets=sets)
 
 
 @register_label_space("categories16")

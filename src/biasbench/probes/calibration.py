@@ -3,21 +3,32 @@ log-likelihood and Brier score, derived from the per-sample outputs every accura
 (``topk_prob``, ``p_label``, ``sum_p2``), so they never need the model again (DESIGN.md principle 3).
 
 Brier = Σ_c (p_c − y_c)² = Σ_c p_c² − 2·p_label + 1 (multi-class form, in [0, 2]).
+
+Correctness is the label space's own rule, the one its accuracy uses, over the same images. For ReaL
+(multi-label): a prediction is correct when the arg-max is in the image's ReaL set S, images with an empty
+set are left out, and NLL/Brier treat S as one merged class: NLL = −log P(S) with P(S) = Σ_{c∈S} p_c, and
+Brier = (1 − P(S))² + Σ_{c∉S} p_c² (the label space stores P(S) as ``p_label`` and the merged Σ q² as
+``sum_p2``). So ECE compares confidence with ReaL accuracy, and a model that spreads its probability over
+several ReaL labels is not penalised for it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from biasbench.data.datasets import Sample
+from biasbench.data.label_maps import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
+SINGLE_LABEL = LabelSpace("single-label")  # correct = top-1 equals the label
 NLL_FLOOR = 1e-12  # keeps a zero label probability from giving an infinite NLL
 
 
@@ -67,18 +78,52 @@ def calibration_records(
     ]
 
 
-def calibration_from_outputs(frame: pd.DataFrame, *, n_bins: int = 15) -> list[Record]:
-    """Calibration records per condition from a stored per-sample table (columns ``condition``, ``label``,
-    ``topk``, ``topk_prob``, ``p_label``, ``sum_p2``), correctness = top-1 equals the label."""
+def space_calibration_records(
+    space: LabelSpace,
+    outputs: Mapping[str, np.ndarray],
+    samples: Sequence[Sample],
+    *,
+    n_bins: int = 15,
+    condition: str = "",
+) -> list[Record]:
+    """ece, nll and brier with the label space's notion of correctness (its top-1 ``hits``) over the images
+    its accuracy scores (ReaL: non-empty sets only), from engine outputs ``topk``, ``topk_prob``,
+    ``p_label`` and ``sum_p2`` in the order of ``samples``."""
+    keep = space.scored(samples)
+    kept = [s for s, k in zip(samples, keep, strict=True) if k]
+    topk = np.asarray(outputs["topk"]).astype(np.int64)[keep]
+    return calibration_records(
+        np.asarray(outputs["topk_prob"])[keep][:, 0],
+        space.hits(topk, kept, 1),
+        np.asarray(outputs["p_label"])[keep],
+        np.asarray(outputs["sum_p2"])[keep],
+        n_bins=n_bins,
+        condition=condition,
+    )
+
+
+def calibration_from_outputs(
+    frame: pd.DataFrame, *, n_bins: int = 15, space: LabelSpace | None = None, samples: Sequence[Sample] = ()
+) -> list[Record]:
+    """Calibration records per condition from a stored per-sample table (columns ``condition``, ``index``,
+    ``label``, ``topk``, ``topk_prob``, ``p_label``, ``sum_p2``). Without ``space``, correctness = top-1
+    equals the label (single-label spaces); with the job's ``space`` and its dataset's ``samples`` (indexed
+    by the table's ``index``), the space's rule as in ``space_calibration_records`` (needed for ReaL)."""
     records = []
     for condition, group in frame.groupby("condition", sort=False):
-        top1 = np.array([row[0] for row in group["topk"]])
-        conf = np.array([row[0] for row in group["topk_prob"]], dtype=np.float64)
-        correct = top1 == group["label"].to_numpy()
         cond = "" if condition == CLEAN else str(condition)
-        records += calibration_records(
-            conf, correct, group["p_label"].to_numpy(), group["sum_p2"].to_numpy(), n_bins=n_bins, condition=cond
-        )
+        outputs = {
+            "topk": np.stack(group["topk"].to_numpy()),
+            "topk_prob": np.stack(group["topk_prob"].to_numpy()).astype(np.float64),
+            "p_label": group["p_label"].to_numpy(),
+            "sum_p2": group["sum_p2"].to_numpy(),
+        }
+        if space is None:
+            rows = [Sample(path=None, label=int(y)) for y in group["label"]]  # type: ignore[arg-type]
+        else:
+            rows = [samples[i] for i in group["index"]]
+        rule = space or SINGLE_LABEL
+        records += space_calibration_records(rule, outputs, rows, n_bins=n_bins, condition=cond)
     return records
 
 
@@ -93,15 +138,12 @@ class Calibration(Probe):
     citation = "Guo et al., ICML 2017 (ECE); Brier 1950; robustness_metrics (Djolonga et al., CVPR 2021)"
     Params = CalibrationParams
     default_datasets = ("imagenet-sample",)
+    version = 2  # v2: ReaL correctness (arg-max in the set, empty sets excluded), NLL/Brier of the merged set
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         run = evaluate_labelled(ctx, desc=f"{ctx.model.name} calibration")
         result, space, samples = run.result, run.space, run.samples
         out = result.outputs[CLEAN]
-        topk = out["topk"].astype(np.int64)
-        correct = space.hits(topk, samples, 1)
-        records = calibration_records(
-            out["topk_prob"][:, 0], correct, out["p_label"], out["sum_p2"], n_bins=self.params.n_bins
-        )
-        records += space_accuracy_records(space, topk, samples)[:1]
+        records = space_calibration_records(space, out, samples, n_bins=self.params.n_bins)
+        records += space_accuracy_records(space, out["topk"].astype(np.int64), samples)[:1]
         return ProbeOutput(records, outputs_frame(ctx.dataset, result), {"label_space": space.name})
