@@ -123,7 +123,10 @@ def autoattack(
     try:
         import torchattacks
     except ImportError as e:
-        raise BiasbenchError("the autoattack preset needs the optional extra: pip install 'biasbench[attacks]'") from e
+        raise BiasbenchError(
+            "the autoattack preset needs torchattacks: pip install --no-deps torchattacks==3.5.1 (its requests pin "
+            "conflicts with other packages; `make venv` installs it this way)"
+        ) from e
     if cfg.epsilon == 0:
         return x.clone()
     norm = {"linf": "Linf", "l2": "L2"}[cfg.norm]
