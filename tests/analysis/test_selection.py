@@ -79,7 +79,14 @@ def test_bias_on_two_datasets_is_an_error_naming_both_jobs_until_preferred():
     with pytest.raises(JobSelectionError) as err:
         bias_table(records, selector=JobSelector(manifests))
     message = str(err.value)
-    for text in ("on-val", "on-sample", "dataset=imagenet-sample", "full dataset", "--prefer spectral:job=KEY"):
+    for text in (
+        "model m",
+        "on-val",
+        "on-sample",
+        "dataset=imagenet-sample",
+        "full dataset",
+        "--prefer spectral:job=KEY",
+    ):
         assert text in message
     chosen = JobSelector(manifests, {"spectral": {"dataset": "imagenet-val"}})
     assert bias_table(records, selector=chosen).values.at["m", "low_freq_bias"] == pytest.approx(0.6)
@@ -127,6 +134,7 @@ def test_parse_preferences():
         parse_preferences(["spectral:colour=red"])
     with pytest.raises(BiasbenchError, match="FIELD=VALUE"):
         parse_preferences(["dataset"])
+    assert parse_preferences(["accuracy:dataset=a:b"]) == {"accuracy": {"dataset": "a:b"}}
 
 
 def test_analyse_passes_the_selector_to_scores_biases_and_criticality():

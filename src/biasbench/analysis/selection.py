@@ -108,8 +108,8 @@ def parse_preferences(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """
     out: dict[str, dict[str, str]] = {}
     for item in items:
-        scope, _, assignment = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
-        name, sep, value = assignment.partition("=")
+        head, sep, value = item.partition("=")
+        scope, _, name = head.rpartition(":")
         name = name.strip()
         if not sep or not (name in PREFERENCE_FIELDS or name.startswith("params.")):
             raise BiasbenchError(
@@ -144,7 +144,7 @@ class JobSelector:
         chosen = [c for c in candidates if all(_text(c.value(k)) == _text(v) for k, v in wanted.items())]
         return chosen or candidates
 
-    def choose(self, probe: str, candidates: list[JobInfo]) -> JobInfo:
+    def choose(self, probe: str, candidates: list[JobInfo], model: str = "") -> JobInfo:
         """The one job to read among ``candidates`` (same model, same measurement), or a clear error."""
         if len(candidates) == 1:
             return candidates[0]
@@ -156,8 +156,9 @@ class JobSelector:
         if len(left) > 1:
             lines = "\n  ".join(c.describe() for c in left)
             raise JobSelectionError(
-                f"{len(left)} jobs measure the same {probe} numbers and none is preferred by the rule (newest "
-                f"probe version, full dataset, default parameters):\n  {lines}\nChoose one with "
+                f"{len(left)} jobs measure the same {probe} numbers{f' of model {model}' if model else ''} and "
+                "none is preferred by the rule (newest probe version, full dataset, default parameters):"
+                f"\n  {lines}\nChoose one with "
                 f"--prefer {probe}:job=KEY (or {probe}:dataset=NAME, {probe}:limit=N, {probe}:params.NAME=VALUE); "
                 f"in Python pass prefer={{'{probe}': {{'job': KEY}}}}."
             )
@@ -178,7 +179,7 @@ class JobSelector:
         for group, keys in jobs.items():
             model, probe = group[0], group[1]
             candidates = [self.info(k, probe, dataset_of.get(k, "")) for k in keys]
-            chosen = self.choose(probe, candidates)
+            chosen = self.choose(probe, candidates, model)
             chosen_rows.append((*group, chosen.key))
             if len(candidates) > 1:
                 ignored = "; ".join(c.describe() for c in candidates if c.key != chosen.key)
