@@ -17,6 +17,7 @@ from torch import nn
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
+from biasbench.errors import BiasbenchError
 from biasbench.models.layers import (
     LayerSelectionError,
     layer_stages,
@@ -248,3 +249,5 @@ def test_layout_records_average_stages_and_keep_network_order():
     frame = records_frame([*recs, *(Record("criticality", v, 7, k) for k, v in per_layer.items())],
                           model="m", probe="criticality", dataset="x", job="j")  # fmt: skip
     assert list(criticality_matrix(frame).columns) == list(per_layer)
+    with pytest.raises(BiasbenchError, match="several jobs"):  # two jobs of one model are never averaged
+        criticality_matrix(pd.concat([frame, frame.assign(job="k")]))

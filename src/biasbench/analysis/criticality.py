@@ -17,6 +17,7 @@ from biasbench.analysis.correlation import correlate
 from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_per_model
 from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import AT_CATEGORY, CRITICALITY, IMAGENET_TOP1
+from biasbench.errors import BiasbenchError
 
 _NUMBERS = re.compile(r"(\d+)")
 # Criticality numbers are read per model from one job (any dataset), all layers together.
@@ -32,6 +33,13 @@ def _wide(records: pd.DataFrame, metric: str, order_metric: str) -> pd.DataFrame
     network order), unknown ones last in natural order (layer3.10 after layer3.9)."""
     probe = CRITICALITY[0]
     rows = records[(records["probe"] == probe) & (records["metric"] == metric)]
+    duplicated = rows.duplicated(["model", "condition"])
+    if duplicated.any():
+        model = rows.loc[duplicated, "model"].iloc[0]
+        raise BiasbenchError(
+            f"{probe} records of model {model!r} come from several jobs ({', '.join(map(str, rows['job'].unique()))});"
+            " pick one per model first (biasbench.analysis.selection.JobSelector, or `report --prefer`)"
+        )
     table = rows.pivot(index="model", columns="condition", values="value")
     order = records[(records["probe"] == probe) & (records["metric"] == order_metric)]
     position = order.groupby("condition")["value"].mean()
