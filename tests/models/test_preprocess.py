@@ -258,3 +258,13 @@ def test_cache_key_and_job_key_cover_the_preprocessing(generated_root):
         [ModelRef(TINY_MODEL, module=load_model(TINY_MODEL))], probes, [], data_root=generated_root, limit=3
     )
     assert spec_jobs[0].key == module_jobs[0].key  # the spec's cheap preprocess equals the loaded model's
+
+
+@pytest.mark.realdata
+def test_tflite_keeps_crop_pct_0875_bilinear_with_timm_floor(data_root):
+    from tests.conftest import require
+
+    path = require(data_root, "coral-test-data/models/mobilenet_v1_0.5_160_quant.tflite")
+    pp = model_preprocess(f"tflite:{path}")
+    assert (pp.input_size, pp.crop_pct, pp.interpolation, pp.crop_mode) == ((160, 160), 0.875, "bilinear", "center")
+    assert pp.resize == (182, 182)  # floor(160 / 0.875); the former round() gave 183
