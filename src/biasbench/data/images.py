@@ -34,7 +34,8 @@ def decode_rgb(path) -> Image.Image:
 @lru_cache(maxsize=64)
 def eval_transform(preprocess: Preprocess) -> Callable[[Image.Image], torch.Tensor]:
     """timm's own evaluation transform for ``preprocess`` (``timm.data.transforms_imagenet_eval``: resize,
-    crop or pad per ``crop_mode``), ending in a uint8 tensor instead of ToTensor + Normalize."""
+    crop or pad per ``crop_mode``), ending in uint8 pixels instead of ToTensor + Normalize (its prefetcher
+    variant: a uint8 tensor in current timm, a uint8 CHW array where that step is still ``ToNumpy``)."""
     ensure_torchvision_importable()
     from timm.data.transforms_factory import transforms_imagenet_eval
 
@@ -44,14 +45,14 @@ def eval_transform(preprocess: Preprocess) -> Callable[[Image.Image], torch.Tens
         crop_mode=preprocess.crop_mode,
         interpolation=preprocess.interpolation,
         mean=tuple(v / 255 for v in preprocess.fill),  # timm pads "border" crops with round(255 * mean)
-        normalize=False,
+        use_prefetcher=True,
     )
 
 
 def model_pixels(image: Image.Image, preprocess: Preprocess) -> torch.Tensor:
     """The model's input crop of an RGB image as a uint8 tensor (3, H, W): exactly timm's evaluation
     transform before ToTensor's division by 255 and the normalisation (which the Classifier does)."""
-    return eval_transform(preprocess)(image).contiguous()
+    return torch.as_tensor(eval_transform(preprocess)(image)).contiguous()
 
 
 def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
