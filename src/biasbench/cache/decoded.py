@@ -36,7 +36,7 @@ from biasbench.data.root import user_cache_dir
 from biasbench.errors import BiasbenchError, CorruptImageError
 from biasbench.store.fingerprint import digest
 
-FORMAT = 1  # bump when the entry layout or the decoding changes
+FORMAT = 2  # bump when the entry layout or the decoding changes (2: timm's own eval transform, floor resize)
 DecodedBatch = tuple[torch.Tensor, torch.Tensor, list[int]]
 """(dataset indices, uint8 images (N,3,H,W), indices of undecodable files): what ``collate`` yields."""
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
 from biasbench.data.imagenet import NUM_CLASSES, wnid_to_index
-from biasbench.data.images import ImageTransform, decode_rgb, resize_center_crop, to_uint8_tensor
+from biasbench.data.images import ImageTransform, decode_rgb, model_pixels, to_uint8_tensor
 from biasbench.data.label_maps import objectnet_folder_wnids, real_labels, subset_wnids
 from biasbench.data.label_spaces import CATEGORIES16
 from biasbench.data.root import resolve_data_root
@@ -453,9 +453,7 @@ class BorderCropTransform(ImageTransform):
         image = decode_rgb(path)
         w, h = image.size
         image = image.crop((self.border, self.border, w - self.border, h - self.border))
-        if self.policy == "model":
-            image = resize_center_crop(image, self.preprocess)
-        return to_uint8_tensor(image)
+        return model_pixels(image, self.preprocess) if self.policy == "model" else to_uint8_tensor(image)
 
     @property
     def key(self) -> dict:

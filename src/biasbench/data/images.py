@@ -1,12 +1,15 @@
 """Decoding and preprocessing: image file → uint8 RGB tensor (3, H, W), decoded with Pillow.
 
-Preprocessing follows the model's own config (resize the shorter side, centre crop) unless a dataset is
-fed at its native resolution (cue-conflict, ImageNet-C), as the studies prescribe (METHODS.md §1.2).
+Preprocessing follows the model's own config, run by timm's own evaluation transform (resize, then a centre
+crop, squash or padded border crop), unless a dataset is fed at its native resolution (cue-conflict,
+ImageNet-C), as the studies prescribe (METHODS.md §1.2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -14,14 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 from biasbench.data.datasets import Dataset
 from biasbench.errors import CorruptImageError
+from biasbench.models.torchvision_shim import ensure_torchvision_importable
 from biasbench.models.wrapper import Preprocess
-
-_RESAMPLE = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "nearest": Image.Resampling.NEAREST,
-    "lanczos": Image.Resampling.LANCZOS,
-}
 
 
 def decode_rgb(path) -> Image.Image:
@@ -34,23 +31,32 @@ def decode_rgb(path) -> Image.Image:
         raise CorruptImageError(str(path), str(e) or type(e).__name__) from e
 
 
-def resize_center_crop(image: Image.Image, preprocess: Preprocess) -> Image.Image:
-    """Resize the shorter side to ``preprocess.resize`` and centre-crop to ``preprocess.input_size``."""
-    resample = _RESAMPLE.get(preprocess.interpolation, Image.Resampling.BILINEAR)
-    w, h = image.size
-    short = preprocess.resize
-    if w <= h:
-        new_w, new_h = short, int(short * h / w)
-    else:
-        new_w, new_h = int(short * w / h), short
-    image = image.resize((new_w, new_h), resample)
-    crop_h, crop_w = preprocess.input_size
-    # torchvision's CenterCrop rounding: top = round((H - h) / 2)
-    top, left = int(round((new_h - crop_h) / 2.0)), int(round((new_w - crop_w) / 2.0))
-    return image.crop((left, top, left + crop_w, top + crop_h))
+@lru_cache(maxsize=64)
+def eval_transform(preprocess: Preprocess) -> Callable[[Image.Image], torch.Tensor]:
+    """timm's own evaluation transform for ``preprocess`` (``timm.data.transforms_imagenet_eval``: resize,
+    crop or pad per ``crop_mode``), ending in uint8 pixels instead of ToTensor + Normalize (its prefetcher
+    variant: a uint8 tensor in current timm, a uint8 CHW array where that step is still ``ToNumpy``)."""
+    ensure_torchvision_importable()
+    from timm.data.transforms_factory import transforms_imagenet_eval
+
+    return transforms_imagenet_eval(
+        img_size=preprocess.input_size,
+        crop_pct=preprocess.crop_pct,
+        crop_mode=preprocess.crop_mode,
+        interpolation=preprocess.interpolation,
+        mean=tuple(v / 255 for v in preprocess.fill),  # timm pads "border" crops with round(255 * mean)
+        use_prefetcher=True,
+    )
+
+
+def model_pixels(image: Image.Image, preprocess: Preprocess) -> torch.Tensor:
+    """The model's input crop of an RGB image as a uint8 tensor (3, H, W): exactly timm's evaluation
+    transform before ToTensor's division by 255 and the normalisation (which the Classifier does)."""
+    return torch.as_tensor(eval_transform(preprocess)(image)).contiguous()
 
 
 def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB image at its own size as a uint8 tensor (3, H, W)."""
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
@@ -63,9 +69,7 @@ class ImageTransform:
 
     def __call__(self, path) -> torch.Tensor:
         image = decode_rgb(path)
-        if self.policy == "model":
-            image = resize_center_crop(image, self.preprocess)
-        return to_uint8_tensor(image)
+        return model_pixels(image, self.preprocess) if self.policy == "model" else to_uint8_tensor(image)
 
     @property
     def key(self) -> dict:

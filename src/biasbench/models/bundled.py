@@ -14,7 +14,15 @@ from pathlib import Path
 import torch
 
 from biasbench.errors import ModelLoadError, UnknownNameError
-from biasbench.models.sources import ModelSource, ModelSpec, _timm, _timm_classifier, register_source
+from biasbench.models.sources import (
+    ModelSource,
+    ModelSpec,
+    _timm,
+    _timm_classifier,
+    register_source,
+    timm_data_config,
+)
+from biasbench.models.wrapper import Preprocess
 from biasbench.store.fingerprint import digest, file_sha256
 
 BUNDLED = {
@@ -71,6 +79,10 @@ class BundledSource(ModelSource):
         net = _timm().create_model(arch, pretrained=False)
         net.load_state_dict(map_in_order(state, net.state_dict()))
         return _timm_classifier(net, spec, self.fingerprint(spec))
+
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        self._check(spec)
+        return Preprocess.from_timm_config(timm_data_config(arch=BUNDLED[spec.ref][2]))
 
     def fingerprint(self, spec: ModelSpec) -> str:
         self._check(spec)

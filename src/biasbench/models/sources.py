@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 import torch
 
 from biasbench.errors import BiasbenchError, ModelLoadError, UnknownNameError
-from biasbench.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, Classifier, Preprocess
+from biasbench.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, Classifier, Preprocess, mean_fill
 from biasbench.store.fingerprint import digest, file_sha256, state_dict_fingerprint
 
 
@@ -79,6 +79,10 @@ class ModelSource(ABC):
         """A cheap content fingerprint (without building the model where possible)."""
         return state_dict_fingerprint(self.load(spec))
 
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        """The model's preprocessing (it enters job keys); sources override this to avoid building the model."""
+        return self.load(spec).preprocess
+
     def names(self) -> list[str]:
         """Named models this source offers (for listings and suggestions); empty when open-ended."""
         return []
@@ -110,6 +114,12 @@ def model_fingerprint(spec: str | ModelSpec) -> str:
     return MODEL_SOURCES[parsed.source].fingerprint(parsed)
 
 
+def model_preprocess(spec: str | ModelSpec) -> Preprocess:
+    """The preprocessing ``load_model(spec)`` would use, built cheaply where the source can."""
+    parsed = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
+    return MODEL_SOURCES[parsed.source].preprocess(parsed)
+
+
 def seeded_init(spec: ModelSpec):
     """Fork the global RNG with a seed derived from the spec, so randomly initialised models are
     reproducible and building one leaves the caller's RNG state untouched."""
@@ -128,13 +138,29 @@ def _timm():
     return timm
 
 
+def timm_data_config(net: torch.nn.Module | None = None, arch: str | None = None) -> dict | None:
+    """timm's resolved evaluation data config (input_size, crop_pct, crop_mode, interpolation, mean, std) of a
+    built network, or of an architecture's pretrained weights (``name`` or ``name.tag``) without building it;
+    None when timm registers no pretrained config for ``arch``."""
+    timm = _timm()
+    if net is not None:
+        return timm.data.resolve_model_data_config(net)
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except RuntimeError as e:  # an unknown pretrained tag
+        raise UnknownNameError("timm pretrained tag", arch, timm.list_pretrained(arch.split(".")[0] + "*")) from e
+    if cfg is None:
+        return None
+    return timm.data.resolve_data_config({}, pretrained_cfg=cfg.to_dict())
+
+
 def _timm_classifier(net: torch.nn.Module, spec: ModelSpec, fingerprint: str) -> Classifier:
-    cfg = getattr(net, "pretrained_cfg", {}) or {}
+    cfg = timm_data_config(net)
     return Classifier(
         net,
         name=spec.text,
-        mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
-        std=tuple(cfg.get("std", IMAGENET_STD)),
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
         preprocess=Preprocess.from_timm_config(cfg),
         fingerprint=fingerprint,
     )
@@ -174,6 +200,10 @@ class TimmSource(ModelSource):
             return digest(["timm", spec.text, _timm().__version__])
         return super().fingerprint(spec)
 
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        cfg = timm_data_config(arch=spec.ref)
+        return Preprocess.from_timm_config(cfg) if cfg else super().preprocess(spec)
+
     def cached(self, spec: ModelSpec) -> bool | None:
         if not spec.flag("pretrained", True):
             return True
@@ -211,6 +241,9 @@ class HfHubSource(TimmSource):
     def fingerprint(self, spec: ModelSpec) -> str:
         return ModelSource.fingerprint(self, spec)
 
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        return ModelSource.preprocess(self, spec)  # the config lives in the repository: build the model
+
 
 @register_source
 class TorchvisionSource(ModelSource):
@@ -222,15 +255,7 @@ class TorchvisionSource(ModelSource):
         _timm()  # applies the torchvision import shim
         import torchvision.models as tvm
 
-        name, _, weights_name = spec.ref.partition(":")
-        if name not in tvm.list_models():
-            raise UnknownNameError("torchvision model", name, tvm.list_models())
-        weights = None
-        if weights_name and weights_name.lower() != "none":
-            enum = tvm.get_model_weights(name)
-            if weights_name not in enum.__members__:
-                raise UnknownNameError(f"{name} weights", weights_name, enum.__members__)
-            weights = enum[weights_name]
+        name, weights = self._weights(spec)
         rng = seeded_init(spec)
         try:
             net = tvm.get_model(name, weights=weights)
@@ -241,16 +266,29 @@ class TorchvisionSource(ModelSource):
             ) from e
         finally:
             rng.__exit__(None, None, None)
-        preprocess = Preprocess()
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        if weights is not None:
-            t = weights.transforms()
-            crop = int(t.crop_size[0])
-            preprocess = Preprocess((crop, crop), crop / int(t.resize_size[0]), t.interpolation.value)
-            mean, std = tuple(t.mean), tuple(t.std)
+        preprocess, mean, std = torchvision_preprocess(weights)
         return Classifier(
             net, name=spec.text, mean=mean, std=std, preprocess=preprocess, fingerprint=state_dict_fingerprint(net)
         )
+
+    @staticmethod
+    def _weights(spec: ModelSpec):
+        """(model name, weights enum member or None) of a spec."""
+        _timm()
+        import torchvision.models as tvm
+
+        name, _, weights_name = spec.ref.partition(":")
+        if name not in tvm.list_models():
+            raise UnknownNameError("torchvision model", name, tvm.list_models())
+        if not weights_name or weights_name.lower() == "none":
+            return name, None
+        enum = tvm.get_model_weights(name)
+        if weights_name not in enum.__members__:
+            raise UnknownNameError(f"{name} weights", weights_name, enum.__members__)
+        return name, enum[weights_name]
+
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        return torchvision_preprocess(self._weights(spec)[1])[0]
 
     def cached(self, spec: ModelSpec) -> bool | None:
         _timm()
@@ -264,6 +302,22 @@ class TorchvisionSource(ModelSource):
         except (KeyError, ValueError):
             return False
         return (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
+
+
+def torchvision_preprocess(weights) -> tuple[Preprocess, tuple[float, ...], tuple[float, ...]]:
+    """(preprocess, mean, std) of torchvision weights, from their own ``weights.transforms()``
+    (ImageClassification: resize the shorter side to resize_size, centre-crop crop_size). The resize is
+    expressed as timm's crop_pct = crop / resize, whose floor(crop / crop_pct) gives resize_size back for
+    every torchvision weight (tests/models/test_preprocess.py checks all of them). No weights: resize 256,
+    crop 224, bilinear, ImageNet mean/std, torchvision's classic recipe."""
+    if weights is None:
+        return Preprocess(), IMAGENET_MEAN, IMAGENET_STD
+    t = weights.transforms()
+    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
+    preprocess = Preprocess((crop, crop), crop / resize, t.interpolation.value, "center", mean_fill(t.mean))
+    if preprocess.resize != (resize, resize):
+        raise ModelLoadError(f"{weights}: resize {resize} / crop {crop} is not expressible as a timm crop_pct")
+    return preprocess, tuple(t.mean), tuple(t.std)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -312,6 +366,10 @@ class FileSource(ModelSource):
                 fingerprint=model.fingerprint,
             )
         return model
+
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        cfg = timm_data_config(arch=spec.options["arch"]) if "arch" in spec.options else None
+        return Preprocess.from_timm_config(cfg) if cfg else super().preprocess(spec)
 
     def fingerprint(self, spec: ModelSpec) -> str:
         return digest(["file", file_sha256(Path(os.path.expanduser(spec.ref))), sorted(spec.options.items())])

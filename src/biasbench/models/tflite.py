@@ -12,7 +12,8 @@ Conventions of the converted model:
 - Output: logits. A softmax that ends the graph (possibly followed by a QUANTIZE) is dropped, so the model
   returns the pre-softmax values. A 1001-way output (index 0 = "background", the TF-slim convention) is cut to
   the 1000 ImageNet classes.
-- Preprocess: the model's own input size, crop_pct 0.875, bilinear.
+- Preprocess: the model's own input size, crop_pct 0.875 (timm's rule: resize the shorter side to
+  floor(size / 0.875), e.g. 182 for a 160 input), centre crop, bilinear; ``?crop_pct=`` overrides it.
 - ``?quantize_activations=true`` rounds every activation to its integer grid (straight-through gradients) to
   follow the integer interpreter more closely; the default is the plain float graph.
 """

@@ -138,10 +138,13 @@ class ZooSource(ModelSource):
             name=spec.text,
             mean=mean,
             std=std,
-            preprocess=Preprocess(),  # every study model is evaluated with resize 256 / crop 224, bilinear
+            preprocess=self.preprocess(spec),
             fingerprint=_fingerprint(entry, paths),
             source={"zoo_id": entry.id, "files": [str(p) for p in paths], "format": fmt},
         )
+
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        return Preprocess()  # every study model is evaluated with resize 256 / crop 224, bilinear
 
     def fingerprint(self, spec: ModelSpec) -> str:
         entry = find_entry(spec)

@@ -1,7 +1,8 @@
 """The job plan: every (model, probe, dataset) triple of a study, each keyed by a content fingerprint.
 
-A job's key covers everything that can change its numbers: the model's weights fingerprint, the dataset's
-file list (after ``--limit``), the probe, its version and resolved parameters, the seed, the numeric
+A job's key covers everything that can change its numbers: the model's weights fingerprint, its
+preprocessing (every field of ``Preprocess`` plus the resize size it implies), the dataset's file list (after
+``--limit``), the probe, its version and resolved parameters, the seed, the numeric
 precision and biasbench's version. Finished keys are skipped, so a re-run or an extended study runs only
 what is new.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from biasbench import __version__
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.errors import BiasbenchError
-from biasbench.models.sources import model_fingerprint
+from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe
 from biasbench.store.fingerprint import digest
@@ -55,6 +56,11 @@ class ModelRef:
         if self.module is not None:
             return self.module.fingerprint or _module_fingerprint(self.module)
         return model_fingerprint(self.spec)
+
+    def preprocess(self) -> dict[str, Any]:
+        """The model's preprocessing as it enters job keys (``Preprocess.as_dict``)."""
+        preprocess = self.module.preprocess if self.module is not None else model_preprocess(self.spec)
+        return preprocess.as_dict()
 
 
 def _module_fingerprint(module: Classifier) -> str:
@@ -113,12 +119,14 @@ def plan_jobs(
     jobs = []
     for model in models:
         model_fp = model.fingerprint()
+        preprocess = model.preprocess()
         for probe in probes:
             params = probe.params_dict()
             for name in probe.datasets(tuple(datasets)):
                 parts = {
                     "name": model.name,
                     "model": model_fp,
+                    "preprocess": preprocess,
                     "dataset": data_fp[(name, limit)],
                     "probe": [probe.name, probe.version, params],
                     "seed": seed,
