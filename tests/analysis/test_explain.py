@@ -136,7 +136,8 @@ def test_explain_matches_independent_sklearn_cv_loco_and_deltas():
         top = s.loc[("top1+biases", reg, "lomo")]
         assert top["delta_r2"] == pytest.approx(top["r2"] - s.loc[("top1", reg, "lomo"), "r2"])
     assert s.loc[("biases", "ols", "loco"), "n_folds"] == 4
-    assert "0." in r2_table(result.summary).loc[("id", "biases"), "ols"]
+    ols = s.loc[("biases", "ols", "lomo")]
+    assert r2_table(result.summary).loc[("id", "biases"), "ols"] == f"{ols['r2']:.2f} ({ols['p_perm']:.3f})"
 
 
 def test_explain_is_deterministic_and_bootstraps_contain_the_estimate():
@@ -173,4 +174,60 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="not columns"):
         explain(scores, biases, cats, targets=["nope"])
     few = explain(scores.iloc[:5], biases.iloc[:5], cats, n_perm=0, n_boot=0)
-    assert few.summary.empty and any("id has 5 complete model(s)" in n for n in few.notes)
+    assert few.summary.empty and any("no bias is measured for >= 8 models" in n for n in few.notes)
+    sparse = scores.copy()
+    sparse.iloc[5:, 0] = np.nan  # biases for all 24 models, the score for 5
+    skipped = explain(sparse, biases, cats, n_perm=0, n_boot=0)
+    assert skipped.summary.empty and any("id has 5 complete model(s)" in n for n in skipped.notes)
+
+
+def _write_results(folder, n: int = 12):
+    """A results directory holding synthetic records of ``n`` models (one job shard)."""
+    from biasbench.store.results import ResultsStore
+
+    from .conftest import synthetic_records
+
+    records = synthetic_records(n)
+    ResultsStore(folder).write("synthetic", records, None, {"key": "synthetic"})
+    return records
+
+
+def test_cli_explain_and_informativeness(tmp_path):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from biasbench.commands.explain import register
+
+    app = typer.Typer()
+    register(app)
+    _write_results(tmp_path / "res")
+    result = CliRunner().invoke(app, ["explain", str(tmp_path / "res"), "--n-perm", "9", "--n-boot", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Out-of-sample R²" in result.output and "LOMO" in result.output
+    summary = pd.read_csv(tmp_path / "res" / "analysis" / "explain.csv")
+    assert set(summary["regressor"]) == {"ols", "ridge", "rank"} and (summary["n_perm"] == 9).all()
+    cats = tmp_path / "cats.json"
+    cats.write_text(json.dumps({"a": [f"m{i}" for i in range(0, 12, 2)], "b": [f"m{i}" for i in range(1, 12, 2)]}))
+    args = ["informativeness", str(tmp_path / "res"), "--categories", str(cats), "--n-boot", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Informativeness" in result.output
+    assert (tmp_path / "res" / "analysis" / "informativeness.csv").is_file()
+    missing = CliRunner().invoke(app, ["informativeness", str(tmp_path / "res")])
+    assert missing.exit_code == 2 and "--categories" in missing.output
+
+
+def test_report_has_explain_and_informativeness_sections(tmp_path):
+    from biasbench.analysis.pipeline import analyse
+    from biasbench.analysis.report import write_report
+
+    records = _write_results(tmp_path / "res")
+    cats = pd.Series({f"m{i}": "ab"[i % 2] for i in range(12)}, name="category")
+    analysis = analyse(records, cats, n_boot=5, n_perm=9, methods=("spearman",))
+    assert analysis.explained is not None and not analysis.explained.summary.empty
+    assert analysis.informativeness is not None and len(analysis.informativeness) >= 2
+    html = write_report(analysis, tmp_path / "report.html").read_text()
+    assert 'id="explain"' in html and 'id="informativeness"' in html
+    assert "explain_predicted_vs_true.png" in {p.name for p in (tmp_path / "figures").iterdir()}

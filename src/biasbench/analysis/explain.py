@@ -19,9 +19,11 @@ Definitions (tested in tests/analysis/test_explain.py):
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,19 @@ class Explained:
     predictions: pd.DataFrame
     importance: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+
+    def save(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write explain.csv (summary), explain_predictions.csv and explain_importance.csv into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tables = {
+            "explain": self.summary,
+            "explain_predictions": self.predictions,
+            "explain_importance": self.importance,
+        }
+        for stem, frame in tables.items():
+            frame.to_csv(folder / f"{stem}.csv", index=False)
+        return [folder / f"{stem}.csv" for stem in tables]
 
 
 def oos_r2(y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
@@ -92,10 +107,9 @@ def _bootstrap(y: np.ndarray, y_hat: np.ndarray, n_boot: int, rng: np.random.Gen
 
 
 def _feature_sets(biases: list[str], has_top1: bool) -> dict[str, list[str]]:
-    sets = {"biases": biases}
-    if has_top1:
-        sets |= {"top1": [TOP1], "top1+biases": [TOP1, *biases]}
-    return {name: cols for name, cols in sets.items() if cols}
+    if not biases:
+        return {}
+    return {"biases": biases, "top1": [TOP1], "top1+biases": [TOP1, *biases]} if has_top1 else {"biases": biases}
 
 
 def _coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -151,13 +165,16 @@ def explain(
     notes: list[str] = []
     used = [b for b in BIAS_NAMES if b in biases.columns and biases[b].notna().sum() >= min_models]
     has_top1 = TOP1 in scores.columns and scores[TOP1].notna().sum() >= min_models
-    if not has_top1:
+    if not has_top1 and used:
         notes.append("ImageNet top-1 is missing: only the 'biases' feature set is predicted.")
     sets = _feature_sets(used, has_top1)
+    if not sets:
+        notes.append(f"explain: no bias is measured for >= {min_models} models; nothing to predict from.")
+        targets = []
     summary, predictions, importance = [], [], []
     for target in targets:
         frame = scores[[target, *([TOP1] if has_top1 else [])]].join(biases[used]).dropna()
-        if len(frame) < min_models or not sets:
+        if len(frame) < min_models:
             notes.append(f"explain: {target} has {len(frame)} complete model(s) (< {min_models}); skipped.")
             continue
         cats = categories.reindex(frame.index).fillna("uncategorised") if categories is not None else None
@@ -199,7 +216,7 @@ def explain(
 
 
 def r2_table(summary: pd.DataFrame, scheme: str = "lomo") -> pd.DataFrame:
-    """Wide view: rows target x features, columns per regressor "R² (p)" for one validation scheme."""
+    """Wide view: rows target x features, columns per regressor "R² (permutation p)" for one validation scheme."""
     part = summary[summary["scheme"] == scheme]
-    cells = part.assign(cell=[f"{r:.2f} (p={p:.3f})" for r, p in zip(part["r2"], part["p_perm"], strict=True)])
+    cells = part.assign(cell=[f"{r:.2f} ({p:.3f})" for r, p in zip(part["r2"], part["p_perm"], strict=True)])
     return cells.pivot(index=["target", "features"], columns="regressor", values="cell")

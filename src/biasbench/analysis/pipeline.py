@@ -9,6 +9,8 @@ import pandas as pd
 
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
+from biasbench.analysis.explain import Explained, explain
+from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import bias_table, generalization_scores, normalise_records
 from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
 
@@ -26,6 +28,8 @@ class Analysis:
     stability: pd.DataFrame
     criticality: CriticalityAnalysis | None
     notes: list[str] = field(default_factory=list)
+    explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
+    informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
 
 
 def analyse(
@@ -37,12 +41,15 @@ def analyse(
     seed: int = 0,
     alpha: float = 0.05,
     min_models: int = 3,
+    n_perm: int = 1000,
+    informativeness_boot: int = 50,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
     Correlations use the subsets total / at / other and leave-one-category-out when ``categories`` are
     given (only total otherwise), both plain and partial on ImageNet top-1. Anything that cannot be
-    computed is explained in ``notes``.
+    computed is explained in ``notes``. ``n_perm`` permutations test the joint prediction (``explain``);
+    informativeness (with ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps.
     """
     records = normalise_records(records)
     scores, biases = generalization_scores(records), bias_table(records)
@@ -75,4 +82,14 @@ def analyse(
     criticality = analyse_criticality(records, categories, n_boot=n_boot, seed=seed)
     if criticality is not None:
         notes.extend(criticality.notes)
-    return Analysis(records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes)
+    explained = explain(scores.values, biases.values, categories, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    notes.extend(explained.notes)
+    info = None
+    if categories is not None:
+        info = category_informativeness(
+            scores.values.join(biases.values), cats, min(n_boot, informativeness_boot), seed
+        )
+    return Analysis(
+        records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
+        explained, info,
+    )  # fmt: skip
