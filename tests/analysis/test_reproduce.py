@@ -92,6 +92,7 @@ def test_cli_reproduce_gavrikov2024_prints_tables(released):
 
 
 def test_joint_prediction_on_the_48_models_matches_sklearn(released):
+    pytest.importorskip("sklearn")
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, cross_val_predict
 

@@ -45,3 +45,58 @@ def predicted_vs_true(
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
+
+
+def shape_bias_by_category(per_category: pd.DataFrame) -> Figure | None:
+    """model-vs-human's matrix plot: fraction of shape decisions per shape category (rows, ordered by the
+    humans), humans against each model; vertical lines mark each observer's overall shape bias."""
+    if per_category.empty:
+        return None
+    table = per_category.pivot(index="category", columns="observer", values="shape_bias")
+    overall = table.loc["all"] if "all" in table.index else None
+    table = table.drop(index="all", errors="ignore")
+    if "humans" in table.columns:
+        table = table.sort_values("humans")
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(table) + 1.8))
+    palette = plt.get_cmap("tab10").colors
+    models = [c for c in table.columns if c != "humans"]
+    y = np.arange(len(table))
+    for i, model in enumerate(models):
+        color = palette[i % 10]
+        ax.scatter(table[model], y, s=28, marker="o", color=color, label=model, zorder=3)
+        if overall is not None:
+            ax.axvline(overall[model], color=color, lw=0.8, alpha=0.7)
+    if "humans" in table.columns:
+        ax.scatter(table["humans"], y, s=60, marker="D", color="#c00000", label="humans", zorder=4)
+        if overall is not None:
+            ax.axvline(overall["humans"], color="#c00000", lw=1.2)
+    ax.set_yticks(y, table.index)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of 'shape' decisions (shape bias per category)")
+    ax.grid(axis="y", ls=":", alpha=0.4)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def error_consistency_bars(summary: pd.DataFrame) -> Figure | None:
+    """Mean error consistency κ with the human subjects per model and dataset; the dashed line is the
+    human-vs-human ceiling."""
+    if summary.empty:
+        return None
+    datasets = list(pd.unique(summary["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        part = summary[summary["dataset"] == dataset]
+        models = part[part["observer"] != "humans"]
+        ax.bar(range(len(models)), models["kappa"], color="#4c72b0")
+        ax.set_xticks(range(len(models)), models["observer"], rotation=60, ha="right", fontsize=7)
+        human = part.loc[part["observer"] == "humans", "kappa"]
+        if len(human):
+            ax.axhline(float(human.iloc[0]), color="#c00000", ls="--", lw=1, label="humans vs humans")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(dataset)
+        ax.set_ylabel("error consistency κ")
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig

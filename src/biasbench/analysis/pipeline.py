@@ -10,6 +10,7 @@ import pandas as pd
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
 from biasbench.analysis.explain import Explained, explain
+from biasbench.analysis.humans import HumanComparison
 from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import bias_table, generalization_scores, normalise_records
 from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
@@ -30,6 +31,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
     informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
+    humans: HumanComparison | None = None  # set by callers that have the results directory (humans.py)
 
 
 def analyse(

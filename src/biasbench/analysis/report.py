@@ -170,9 +170,36 @@ def _informativeness_section(a: Analysis, figs: _Figures) -> list[Section]:
     return [Section("informativeness", "Informativeness beyond ImageNet accuracy", text, [_html(a.informativeness)])]
 
 
+HUMANS_TEXT = (
+    "16-class decisions of the models against the human observers of model-vs-human (Geirhos et al., NeurIPS "
+    "2021), matched trial by trial on the image. Error consistency κ = (c_obs - c_exp) / (1 - c_exp) with "
+    "c_obs the fraction of trials both get right or both get wrong and c_exp = p1 p2 + (1 - p1)(1 - p2) "
+    "(Geirhos et al., NeurIPS 2020); a model's κ is its mean over the subjects, the humans' row the mean "
+    "over all subject pairs (the ceiling). Cue-conflict 'correct' = the shape category."
+)
+
+
+def _humans_section(a: Analysis, figs: _Figures) -> list[Section]:
+    h = a.humans
+    if h is None or h.summary.empty:
+        return []
+    from biasbench.analysis.comparison_figures import error_consistency_bars, shape_bias_by_category
+
+    section = Section(
+        "humans", "Models against humans", HUMANS_TEXT, [_html(h.summary.set_index(["dataset", "observer"]))]
+    )
+    fig = shape_bias_by_category(h.per_category)
+    if fig is not None:
+        section.figures.append(figs.add(fig, "shape_bias_by_category", "Shape bias per category: humans vs models"))
+    fig = error_consistency_bars(h.summary)
+    if fig is not None:
+        section.figures.append(figs.add(fig, "error_consistency", "Error consistency with the human subjects"))
+    return [section]
+
+
 SECTIONS = (
     _bias_sections, _correlation_sections, _bias_bias_section, _criticality_section, _explain_sections,
-    _informativeness_section,
+    _informativeness_section, _humans_section,
 )  # fmt: skip
 
 

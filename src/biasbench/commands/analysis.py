@@ -117,6 +117,7 @@ def report(
     seed: SeedOpt = 0,
 ) -> None:
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
+    from biasbench.analysis.humans import compare_results
     from biasbench.analysis.pipeline import analyse
     from biasbench.analysis.report import write_report
     from biasbench.store import load_results
@@ -124,6 +125,9 @@ def report(
     records = load_results(directory)
     cats = categories_for(records, categories)
     analysis = analyse(records, cats, n_boot=n_boot, seed=seed)
+    analysis.humans = compare_results(directory)  # model-vs-human comparison from the stored decisions
+    if analysis.humans is not None:
+        analysis.notes.extend(analysis.humans.notes)
     path = write_report(analysis, out or Path(directory) / "report.html")
     for note in analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
