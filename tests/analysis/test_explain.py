@@ -208,6 +208,13 @@ def test_cli_explain_and_informativeness(tmp_path):
     assert "Out-of-sample R²" in result.output and "LOMO" in result.output
     summary = pd.read_csv(tmp_path / "res" / "analysis" / "explain.csv")
     assert set(summary["regressor"]) == {"ols", "ridge", "rank"} and (summary["n_perm"] == 9).all()
+    assert set(summary["target"]) == {"id", "robustness", "concepts", "adversarial"}
+    args = ["explain", str(tmp_path / "res"), "--n-perm", "0", "--n-boot", "0", "--members", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    targets = set(pd.read_csv(tmp_path / "explain.csv")["target"])
+    assert {"accuracy/imagenet-a/top1", "corruption/imagenet-c/mean_accuracy", "id"} <= targets
+    assert "accuracy/imagenet-val/top1" not in targets  # that is the top-1 feature itself
     cats = tmp_path / "cats.json"
     cats.write_text(json.dumps({"a": [f"m{i}" for i in range(0, 12, 2)], "b": [f"m{i}" for i in range(1, 12, 2)]}))
     args = ["informativeness", str(tmp_path / "res"), "--categories", str(cats), "--n-boot", "2"]

@@ -19,8 +19,9 @@ CatOpt = Annotated[
 OutDirOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CSVs (default: DIR/analysis).")]
 
 
-def _load(directory: Path, categories: Path | None):
+def _load(directory: Path, categories: Path | None, members: bool = False):
     from biasbench.analysis.scores import bias_table, generalization_scores
+    from biasbench.analysis.specs import IMAGENET_TOP1, SCORES, ScoreSpec
     from biasbench.store import load_results
 
     try:
@@ -29,6 +30,10 @@ def _load(directory: Path, categories: Path | None):
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(2) from None
     scores, biases = generalization_scores(records), bias_table(records)
+    if members:  # every benchmark number behind a score becomes a target of its own (percent)
+        specs = tuple(ScoreSpec(m.label, m.label, (m,)) for s in SCORES for m in s.members if m != IMAGENET_TOP1)
+        extra = generalization_scores(records, specs)
+        scores.values = scores.values.join(extra.values[[s.name for s in specs]])
     return scores, biases, categories_for(records, categories)
 
 
@@ -39,14 +44,19 @@ def explain(
     n_perm: PermOpt = 1000,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
+    members: Annotated[
+        bool, typer.Option("--members", help="Also predict every benchmark behind the scores (e.g. ImageNet-A).")
+    ] = False,
 ) -> None:
     """Predict each generalization score across models from all biases jointly (OLS, ridge, ranks), from
     ImageNet top-1 alone and from both; out-of-sample R² (LOMO, LOCO) with permutation p-values."""
+    from biasbench.analysis.explain import TOP1
     from biasbench.analysis.explain import explain as explain_api
     from biasbench.commands.analysis import print_explained
 
-    scores, biases, cats = _load(directory, categories)
-    result = explain_api(scores.values, biases.values, cats, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    scores, biases, cats = _load(directory, categories, members)
+    targets = [c for c in scores.values.columns if c != TOP1 and scores.values[c].notna().any()]
+    result = explain_api(scores.values, biases.values, cats, targets=targets, n_perm=n_perm, n_boot=n_boot, seed=seed)
     for note in [*scores.notes, *biases.notes, *result.notes]:
         console.print(f"[yellow]note:[/yellow] {note}")
     print_explained(result, result.notes)
