@@ -238,3 +238,19 @@ def test_report_has_explain_and_informativeness_sections(tmp_path):
     html = write_report(analysis, tmp_path / "report.html").read_text()
     assert 'id="explain"' in html and 'id="informativeness"' in html
     assert "explain_predicted_vs_true.png" in {p.name for p in (tmp_path / "figures").iterdir()}
+
+
+@pytest.mark.parametrize("name", ["ols", "ridge", "rank"])
+def test_no_regressor_uses_the_held_out_target(name):
+    from biasbench.analysis.regressors import REGRESSORS
+
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=16)
+    cats = np.repeat(["a", "b", "c", "d"], 4)
+    for folds in (lomo_folds(16), loco_folds(cats)):
+        base = REGRESSORS[name](x, y[:, None], folds)[:, 0]
+        for test in folds[:2]:
+            garbage = y.copy()
+            garbage[test] = 1e6  # only the held-out targets change
+            pred = REGRESSORS[name](x, garbage[:, None], folds)[:, 0]
+            np.testing.assert_allclose(pred[test], base[test], rtol=1e-10, atol=1e-10)
