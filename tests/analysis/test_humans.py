@@ -99,6 +99,13 @@ def test_read_model_trials_from_stored_samples(tmp_path):
         "response": ["dog", "dog"],
     }
     assert notes == []
+    # accuracy jobs (edge / silhouette) keep the 16-class top-k; the decision is its first entry
+    topk = samples.drop(columns="decision").assign(topk=[[3, 7], [10, 3]])
+    for key in ("e1", "e2"):
+        store.write(key, pd.DataFrame(), topk.head(1 if key == "e1" else 2),
+                    {"job": key, "model": "net", "probe": "accuracy", "dataset": "edge"})  # fmt: skip
+    trials, notes = read_model_trials(tmp_path, "edge")
+    assert trials["response"].tolist() == ["bird", "dog"] and len(notes) == 1 and "2 accuracy jobs" in notes[0]
 
 
 @pytest.mark.realdata

@@ -29,6 +29,7 @@ import pandas as pd
 from biasbench.data.datasets import texture_of
 from biasbench.data.label_spaces import CATEGORIES16
 from biasbench.data.root import resolve_data_root
+from biasbench.engine.inference import CLEAN
 from biasbench.errors import DatasetError
 from biasbench.store.results import ResultsStore
 
@@ -111,7 +112,7 @@ def read_model_trials(results_dir: str | os.PathLike[str], dataset: str) -> tupl
         if len(candidates) > 1:
             notes.append(f"{model}: {len(candidates)} {probe} jobs on {dataset}; using the one with most samples.")
         samples = max(candidates, key=lambda c: (c[0], c[1]))[2]
-        samples = samples[samples["condition"] == "clean"] if "condition" in samples else samples
+        samples = samples[samples["condition"] == CLEAN] if "condition" in samples else samples
         decision = samples["decision"] if "decision" in samples else samples["topk"].map(lambda t: t[0])
         frames.append(
             pd.DataFrame(
