@@ -109,8 +109,9 @@ def test_read_model_trials_from_stored_samples(tmp_path):
 
 
 @pytest.mark.realdata
-def test_human_ceiling_against_the_raw_csvs(data_root, tmp_path):
-    folder = data_root / "model-vs-human-raw-data" / "raw-data" / "edge"
+@pytest.mark.parametrize("experiment", ["cue-conflict", "edge", "silhouette"])
+def test_human_ceiling_against_the_raw_csvs(data_root, tmp_path, experiment):
+    folder = data_root / "model-vs-human-raw-data" / "raw-data" / experiment
     if not folder.is_dir():
         pytest.skip("model-vs-human raw data not under the data root")
     # Independent: csv module, image id after the last "_", correct = response == category.
@@ -131,9 +132,11 @@ def test_human_ceiling_against_the_raw_csvs(data_root, tmp_path):
         kappas.append(((a == b).mean() - c_exp) / (1 - c_exp))
     humans = read_human_trials(folder)
     model = humans[humans["observer"] == "subject-01"].assign(observer="copy-of-subject-01")
-    result = compare(humans, model, "edge").summary.set_index("observer")
+    result = compare(humans, model, experiment).summary.set_index("observer")
     assert len(per_subject) == 10
     assert result.at["humans", "kappa"] == pytest.approx(np.mean(kappas), abs=1e-12)
+    ceiling = {"cue-conflict": 0.33105, "edge": 0.31844, "silhouette": 0.47571}  # the values the README quotes
+    assert result.at["humans", "kappa"] == pytest.approx(ceiling[experiment], abs=1e-5)
     # A model that answers exactly like subject-01 has κ = 1 with it, and its mean over subjects is
     # subject-01's own mean κ with the other nine plus that 1, over 10.
     pairs = list(combinations(sorted(per_subject), 2))
