@@ -111,6 +111,26 @@ def test_joint_prediction_on_the_48_models_matches_sklearn(released):
                 r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
                 assert summary.loc[(target, features, "ols", scheme), "r2"] == pytest.approx(r2, abs=1e-9)
     assert (summary["n_models"] == 48).all() and (summary.xs("loco", level="scheme")["n_folds"] == 7).all()
+    # The LOMO R² of the biases alone that the README quotes (OLS / ridge / rank).
+    quoted = {"id": (0.784, 0.799, 0.721), "robustness": (0.662, 0.645, 0.858),
+              "concepts": (0.209, 0.064, 0.083), "adversarial": (0.661, 0.662, 0.532)}  # fmt: skip
+    for target, values in quoted.items():
+        for reg, value in zip(("ols", "ridge", "rank"), values, strict=True):
+            assert summary.loc[(target, "biases", reg, "lomo"), "r2"] == pytest.approx(value, abs=5e-4)
+
+
+@pytest.mark.slow
+def test_joint_prediction_with_1000_permutations_is_fast(released):
+    import time
+
+    from biasbench.analysis.explain import explain
+
+    folder = released(*BVG)
+    a = reproduce_gavrikov2024(folder, n_boot=0, n_perm=0, methods=("spearman",)).analysis
+    start = time.process_time()
+    result = explain(a.scores, a.biases, a.categories, n_perm=1000, n_boot=0, seed=0)
+    assert time.process_time() - start < 60  # CPU seconds, so other load on the machine does not count
+    assert (result.summary["n_perm"] == 1000).all() and result.summary["p_perm"].min() == pytest.approx(1 / 1001)
 
 
 def test_records_conversion_keeps_float_cutoffs(released):
