@@ -16,7 +16,15 @@ from biasbench.analysis.explain import (
     permutation_p,
     r2_table,
 )
-from biasbench.analysis.regressors import ALPHAS, mid_ecdf, ols_cv, rank_cv, ridge_cv, ridge_fold
+from biasbench.analysis.regressors import (
+    ALPHAS,
+    mid_ecdf,
+    ols_cv,
+    ols_cv_closed_form,
+    rank_cv,
+    ridge_cv,
+    ridge_fold,
+)
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import LinearRegression, Ridge  # noqa: E402
@@ -254,3 +262,28 @@ def test_no_regressor_uses_the_held_out_target(name):
             garbage[test] = 1e6  # only the held-out targets change
             pred = REGRESSORS[name](x, garbage[:, None], folds)[:, 0]
             np.testing.assert_allclose(pred[test], base[test], rtol=1e-10, atol=1e-10)
+
+
+def test_closed_form_ols_cv_equals_refitting():
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
+    for folds in (lomo_folds(20), loco_folds(np.repeat(list("abcde"), 4))):
+        np.testing.assert_allclose(ols_cv_closed_form(x, y, folds), ols_cv(x, y, folds), atol=1e-10)
+
+
+def test_delta_p_detects_what_biases_add_beyond_top1():
+    from biasbench.analysis.explain import delta_p
+
+    rng = np.random.default_rng(11)
+    n = 30
+    top1, biases = rng.normal(size=n), rng.normal(size=(n, 2))
+    folds = lomo_folds(n)
+    informative = top1 + 2 * biases[:, 0] + 0.1 * rng.normal(size=n)
+    assert delta_p(top1, biases, informative, folds, 99, np.random.default_rng(0)) == pytest.approx(1 / 100)
+    accuracy_only = top1 + 0.1 * rng.normal(size=n)
+    assert delta_p(top1, biases, accuracy_only, folds, 99, np.random.default_rng(0)) > 0.1
+    scores, b, cats = _tables(n=24, seed=12, target=lambda bb, t, r: t + 5 * bb["bandwidth"].to_numpy())
+    summary = explain(scores, b, cats, targets=["id"], n_perm=19, n_boot=0).summary
+    rows = summary[summary["features"] == "top1+biases"].set_index(["regressor", "scheme"])
+    assert rows.loc[("ols", "lomo"), "p_delta"] == pytest.approx(1 / 20)
+    assert rows.loc[("ridge", "lomo"), "p_delta"] != rows.loc[("ridge", "lomo"), "p_delta"]  # NaN: OLS only

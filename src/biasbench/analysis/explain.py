@@ -12,7 +12,9 @@ Definitions (tested in tests/analysis/test_explain.py):
 - 95% CI of R² (and of Spearman ρ of predicted vs true): percentile bootstrap over models of the held-out
   predictions (the cross-validation is not re-run per resample).
 - Feature sets: ``biases`` (every bias measured for enough models), ``top1`` (ImageNet top-1 alone) and
-  ``top1+biases``; ``delta_r2`` = R²(top1+biases) - R²(top1), what the biases add to accuracy.
+  ``top1+biases``; ``delta_r2`` = R²(top1+biases) - R²(top1), what the biases add to accuracy. For OLS,
+  ``p_delta`` tests it by permuting the rows of the bias block across models (top-1 and the score stay
+  paired): p = (1 + #{R²(top1 + permuted biases) >= R²(top1+biases)}) / (1 + B).
 - Importance: standardised OLS coefficients on the full sample with bootstrap CIs, and drop-one ΔR² =
   R²(all features) - R²(all but this one) under LOMO, per regressor.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from biasbench.analysis.regressors import REGRESSORS
+from biasbench.analysis.regressors import REGRESSORS, ols_cv_closed_form
 from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
 
 TOP1 = "imagenet_top1"
@@ -37,7 +39,7 @@ FEATURE_SETS = ("biases", "top1", "top1+biases")
 SCHEMES = ("lomo", "loco")
 SUMMARY_COLUMNS = (
     "target", "features", "regressor", "scheme", "r2", "r2_ci_low", "r2_ci_high", "spearman",
-    "spearman_ci_low", "spearman_ci_high", "p_perm", "delta_r2", "n_models", "n_folds", "n_perm",
+    "spearman_ci_low", "spearman_ci_high", "p_perm", "delta_r2", "p_delta", "n_models", "n_folds", "n_perm",
 )  # fmt: skip
 
 
@@ -137,6 +139,18 @@ def _importance(target: str, name: str, frame: pd.DataFrame, cols: list[str], y:
     return rows
 
 
+def delta_p(
+    top1: np.ndarray, biases: np.ndarray, y: np.ndarray, folds: list[np.ndarray], n_perm: int, rng: np.random.Generator
+) -> float:
+    """Permutation p of the OLS R² of top-1 + biases against biases shuffled across models (see module doc)."""
+    observed = oos_r2(y, ols_cv_closed_form(np.column_stack([top1, biases]), y, folds))
+    null = []
+    for _ in range(n_perm):
+        x = np.column_stack([top1, biases[rng.permutation(len(y))]])
+        null.append(oos_r2(y, ols_cv_closed_form(x, y, folds)))
+    return permutation_p(float(observed), np.array(null))
+
+
 def explain(
     scores: pd.DataFrame,
     biases: pd.DataFrame,
@@ -210,6 +224,9 @@ def explain(
         for row in summary:
             if row["target"] == target and row["features"] == "top1+biases":
                 row["delta_r2"] = row["r2"] - r2_of["top1", row["regressor"], row["scheme"]]
+                if row["regressor"] == "ols" and n_perm:
+                    top1, rest = frame[TOP1].to_numpy(float), frame[used].to_numpy(float)
+                    row["p_delta"] = delta_p(top1, rest, y, schemes[row["scheme"]], n_perm, rng)
     summary_frame = pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS))
     predictions_frame = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
     return Explained(summary_frame, predictions_frame, pd.DataFrame(importance), notes)

@@ -53,6 +53,20 @@ def ols_cv(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray]) -> np.ndar
     return out
 
 
+def ols_cv_closed_form(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray]) -> np.ndarray:
+    """The same held-out OLS predictions as ``ols_cv`` from one full-sample fit: with the hat matrix H of
+    [1, x] and residuals e = y - H y, deleting fold G gives the held-out residuals (I - H_GG)⁻¹ e_G
+    (e_i / (1 - h_ii) for one model). Exact while every training fold keeps the design's full rank."""
+    z = _with_intercept(x)
+    hat = z @ np.linalg.pinv(z)
+    residual = y - hat @ y
+    out = np.empty_like(y, dtype=float)
+    for test in folds:
+        block = np.eye(len(test)) - hat[np.ix_(test, test)]
+        out[test] = y[test] - np.linalg.solve(block, residual[test])
+    return out
+
+
 def ridge_fold(
     xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, alphas: np.ndarray = ALPHAS
 ) -> tuple[np.ndarray, np.ndarray]:

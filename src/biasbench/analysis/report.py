@@ -146,9 +146,10 @@ def _explain_sections(a: Analysis, figs: _Figures) -> list[Section]:
         if scheme in set(e.summary["scheme"]):
             section.tables.append(f"<p>{scheme.upper()}</p>" + r2_table(e.summary, scheme).to_html(border=0))
     delta = e.summary.dropna(subset=["delta_r2"]).pivot(
-        index=["target", "regressor"], columns="scheme", values="delta_r2"
+        index=["target", "regressor"], columns="scheme", values=["delta_r2", "p_delta"]
     )
-    section.tables.append("<p>ΔR² of biases beyond ImageNet top-1</p>" + _html(delta))
+    caption = "<p>ΔR² of biases beyond ImageNet top-1 (p_delta: OLS, bias rows permuted across models)</p>"
+    section.tables.append(caption + _html(delta))
     fig = predicted_vs_true(e.predictions, e.summary)
     if fig is not None:
         section.figures.append(figs.add(fig, "explain_predicted_vs_true", "Held-out ridge predictions (LOMO)"))
