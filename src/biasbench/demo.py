@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 import biasbench
+from biasbench.analysis.humans import compare_results
 from biasbench.analysis.pipeline import analyse
 from biasbench.analysis.report import write_report
 from biasbench.analysis.selection import JobSelector
@@ -39,6 +40,7 @@ class DemoStep:
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep(("accuracy", "calibration"), ("imagenet-sample",)),
     DemoStep(("shape-bias",)),
+    DemoStep(("accuracy",), ("edge", "silhouette")),  # 16-class decisions for the comparison with humans
     DemoStep(("spectral",), ("imagenet-sample",), limit=32),
     DemoStep(("critical-band",), ("imagenet-sample",), limit=16),
     DemoStep(
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     Console(width=300).print(table[[k for k in wanted if k in table.columns]].round(3).to_string())
     selector = JobSelector(ResultsStore(args.out).manifests_by_job())  # one job per measurement
     analysis = analyse(records, zoo_categories(), n_boot=200, selector=selector)
+    analysis.humans = compare_results(args.out, args.data_root)
     report = write_report(analysis, Path(args.out) / "report.html", title="biasbench demo: offline model zoo")
     console.print(f"report: {report}; records: `biasbench results {args.out}`")
     return 1 if failed else 0

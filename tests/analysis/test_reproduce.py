@@ -44,7 +44,7 @@ def _independent(folder):
 
 def test_tv_resnet50_baseline_numbers(released):
     folder = released(*BVG)
-    result = reproduce_gavrikov2024(folder, n_boot=0)
+    result = reproduce_gavrikov2024(folder, n_boot=0, n_perm=0)
     a = result.analysis
     assert len(a.scores) == 48
     assert a.scores.loc["tv_resnet50", ["id", "robustness", "concepts", "adversarial"]].round(2).tolist() == [
@@ -83,10 +83,54 @@ def test_cli_reproduce_gavrikov2024_prints_tables(released):
     app = typer.Typer()
     register(app)
     result = CliRunner().invoke(
-        app, ["reproduce", "gavrikov2024", "--data", str(folder), "--n-boot", "0", "--method", "spearman"]
+        app,
+        ["reproduce", "gavrikov2024", "--data", str(folder), "--n-boot", "0", "--method", "spearman", "--n-perm", "9"],
     )
     assert result.exit_code == 0, result.output
     assert "Spearman rho, total (n=48" in result.output and "Spearman rho, at (n=15" in result.output
+    assert "Out-of-sample R² (permutation p), LOMO, n=48" in result.output and "LOCO, n=48" in result.output
+
+
+def test_joint_prediction_on_the_48_models_matches_sklearn(released):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, cross_val_predict
+
+    folder = released(*BVG)
+    a = reproduce_gavrikov2024(folder, n_boot=0, n_perm=99, methods=("spearman",)).analysis
+    summary = a.explained.summary.set_index(["target", "features", "regressor", "scheme"])
+    x, top1 = a.biases.to_numpy(), a.scores[["imagenet_top1"]].to_numpy()
+    groups = pd.factorize(a.categories.reindex(a.scores.index))[0]
+    for target in ("id", "robustness", "concepts", "adversarial"):
+        y = a.scores[target].to_numpy()
+        for features, design in (("biases", x), ("top1", top1)):
+            for scheme, cv in (("lomo", LeaveOneOut()), ("loco", LeaveOneGroupOut())):
+                pred = cross_val_predict(
+                    LinearRegression(), design, y, cv=cv, groups=groups if scheme == "loco" else None
+                )
+                r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+                assert summary.loc[(target, features, "ols", scheme), "r2"] == pytest.approx(r2, abs=1e-9)
+    assert (summary["n_models"] == 48).all() and (summary.xs("loco", level="scheme")["n_folds"] == 7).all()
+    # The LOMO R² of the biases alone that the README quotes (OLS / ridge / rank).
+    quoted = {"id": (0.784, 0.799, 0.721), "robustness": (0.662, 0.645, 0.858),
+              "concepts": (0.209, 0.064, 0.083), "adversarial": (0.661, 0.662, 0.532)}  # fmt: skip
+    for target, values in quoted.items():
+        for reg, value in zip(("ols", "ridge", "rank"), values, strict=True):
+            assert summary.loc[(target, "biases", reg, "lomo"), "r2"] == pytest.approx(value, abs=5e-4)
+
+
+@pytest.mark.slow
+def test_joint_prediction_with_1000_permutations_is_fast(released):
+    import time
+
+    from biasbench.analysis.explain import explain
+
+    folder = released(*BVG)
+    a = reproduce_gavrikov2024(folder, n_boot=0, n_perm=0, methods=("spearman",)).analysis
+    start = time.process_time()
+    result = explain(a.scores, a.biases, a.categories, n_perm=1000, n_boot=0, seed=0)
+    assert time.process_time() - start < 60  # CPU seconds, so other load on the machine does not count
+    assert (result.summary["n_perm"] == 1000).all() and result.summary["p_perm"].min() == pytest.approx(1 / 1001)
 
 
 def test_paper_values_sit_under_compat_names_only(released):

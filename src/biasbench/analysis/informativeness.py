@@ -119,3 +119,21 @@ def informativeness(
             }
         )
     return pd.DataFrame(rows).sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def category_informativeness(
+    table: pd.DataFrame, categories: pd.Series, n_boot: int = 200, seed: int = 0, min_models: int = 8
+) -> pd.DataFrame | None:
+    """Informativeness of each bias column of ``table`` (``BIAS_NAMES``) beyond ImageNet top-1 for
+    predicting the model category; None when top-1, the biases or enough categorised models are missing."""
+    from biasbench.analysis.specs import BIAS_NAMES
+
+    base = "imagenet_top1"
+    metrics = [b for b in BIAS_NAMES if b in table.columns and table[b].notna().sum() >= min_models]
+    if base not in table.columns or not metrics:
+        return None
+    known = categories[categories != "uncategorised"]
+    complete = table[[base, *metrics]].dropna().index.intersection(known.index)
+    if len(complete) < min_models or (known[complete].value_counts() >= 2).sum() < 2:
+        return None
+    return informativeness(table, known, base, metrics, n_boot=n_boot, seed=seed)

@@ -9,6 +9,9 @@ import pandas as pd
 
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
+from biasbench.analysis.explain import Explained, explain
+from biasbench.analysis.humans import HumanComparison
+from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import (
     BIAS_MEASUREMENT,
     SCORE_MEASUREMENT,
@@ -53,6 +56,9 @@ class Analysis:
     stability: pd.DataFrame
     criticality: CriticalityAnalysis | None
     notes: list[str] = field(default_factory=list)
+    explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
+    informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
+    humans: HumanComparison | None = None  # set by callers that have the results directory (humans.py)
 
 
 def analyse(
@@ -66,6 +72,8 @@ def analyse(
     min_models: int = 3,
     selector: JobSelector | None = None,
     score_specs: tuple[ScoreSpec, ...] = SCORES,
+    n_perm: int = 1000,
+    informativeness_boot: int = 50,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
@@ -74,6 +82,8 @@ def analyse(
     computed is explained in ``notes``. ``selector`` chooses the one job per model and measurement that is
     read (pass one built from the results' manifests and the user's preferences); ``score_specs`` are the
     score definitions (``specs.PAPER_SCORES`` only to reproduce the paper's compat numbers).
+    ``n_perm`` permutations test the joint prediction (``explain``); informativeness (with ``categories``)
+    uses min(``n_boot``, ``informativeness_boot``) bootstraps.
     """
     records = normalise_records(records)
     selector = selector or JobSelector()
@@ -108,5 +118,15 @@ def analyse(
         bias_bias = bias_bias_matrix(left, n_boot=n_boot, seed=seed, alpha=alpha)
     if criticality is not None:
         notes.extend(criticality.notes)
+    explained = explain(scores.values, biases.values, categories, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    notes.extend(explained.notes)
+    info = None
+    if categories is not None:
+        info = category_informativeness(
+            scores.values.join(biases.values), cats, min(n_boot, informativeness_boot), seed
+        )
     records = selected_records(records, selector)
-    return Analysis(records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes)
+    return Analysis(
+        records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
+        explained, info,
+    )  # fmt: skip

@@ -125,7 +125,83 @@ def _criticality_section(a: Analysis, figs: _Figures) -> list[Section]:
     return [section]
 
 
-SECTIONS = (_bias_sections, _correlation_sections, _bias_bias_section, _criticality_section)
+EXPLAIN_TEXT = (
+    "Each score predicted across models from all biases jointly, from ImageNet top-1 alone and from both. "
+    "Out-of-sample R² = 1 - Σ(y - ŷ)² / Σ(y - ȳ)², ŷ from a fit that never saw the model (LOMO) or its "
+    "category (LOCO), ȳ the mean over all models; p = (1 + #{permuted R² ≥ R²}) / (1 + B) with the score "
+    "shuffled across models; ΔR² = R²(top1+biases) - R²(top1). Regressors: OLS on standardised biases, ridge "
+    "(penalty by leave-one-out inside each training fold), OLS on ranks. Cells: R² (p)."
+)
+
+
+def _explain_sections(a: Analysis, figs: _Figures) -> list[Section]:
+    e = a.explained
+    if e is None or e.summary.empty:
+        return []
+    from biasbench.analysis.comparison_figures import predicted_vs_true
+    from biasbench.analysis.explain import r2_table
+
+    section = Section("explain", "Do the biases explain generalization jointly?", EXPLAIN_TEXT)
+    for scheme in ("lomo", "loco"):
+        if scheme in set(e.summary["scheme"]):
+            section.tables.append(f"<p>{scheme.upper()}</p>" + r2_table(e.summary, scheme).to_html(border=0))
+    delta = e.summary.dropna(subset=["delta_r2"]).pivot(
+        index=["target", "regressor"], columns="scheme", values=["delta_r2", "p_delta"]
+    )
+    caption = "<p>ΔR² of biases beyond ImageNet top-1 (p_delta: OLS, bias rows permuted across models)</p>"
+    section.tables.append(caption + _html(delta))
+    fig = predicted_vs_true(e.predictions, e.summary)
+    if fig is not None:
+        section.figures.append(figs.add(fig, "explain_predicted_vs_true", "Held-out ridge predictions (LOMO)"))
+    if not e.importance.empty:
+        imp = e.importance[(e.importance["features"] == "biases") & (e.importance["regressor"] == "ridge")]
+        section.tables.append("<p>Importance (standardised OLS coefficients, 95% bootstrap CI; "
+                              "drop-one ΔR² under LOMO ridge)</p>" + _html(imp.drop(columns=["features"])))  # fmt: skip
+    return [section]
+
+
+def _informativeness_section(a: Analysis, figs: _Figures) -> list[Section]:
+    if a.informativeness is None or a.informativeness.empty:
+        return []
+    text = (
+        "Informativeness (Djolonga et al., CVPR 2021): leave-one-model-out accuracy of predicting the model "
+        "category by multinomial logistic regression from ImageNet top-1 plus one bias; gain over top-1 alone "
+        "with a bootstrap interval over models."
+    )
+    return [Section("informativeness", "Informativeness beyond ImageNet accuracy", text, [_html(a.informativeness)])]
+
+
+HUMANS_TEXT = (
+    "16-class decisions of the models against the human observers of model-vs-human (Geirhos et al., NeurIPS "
+    "2021), matched trial by trial on the image. Error consistency κ = (c_obs - c_exp) / (1 - c_exp) with "
+    "c_obs the fraction of trials both get right or both get wrong and c_exp = p1 p2 + (1 - p1)(1 - p2) "
+    "(Geirhos et al., NeurIPS 2020); a model's κ is its mean over the subjects, the humans' row the mean "
+    "over all subject pairs (the ceiling). Cue-conflict 'correct' = the shape category."
+)
+
+
+def _humans_section(a: Analysis, figs: _Figures) -> list[Section]:
+    h = a.humans
+    if h is None or h.summary.empty:
+        return []
+    from biasbench.analysis.comparison_figures import error_consistency_bars, shape_bias_by_category
+
+    section = Section(
+        "humans", "Models against humans", HUMANS_TEXT, [_html(h.summary.set_index(["dataset", "observer"]))]
+    )
+    fig = shape_bias_by_category(h.per_category)
+    if fig is not None:
+        section.figures.append(figs.add(fig, "shape_bias_by_category", "Shape bias per category: humans vs models"))
+    fig = error_consistency_bars(h.summary)
+    if fig is not None:
+        section.figures.append(figs.add(fig, "error_consistency", "Error consistency with the human subjects"))
+    return [section]
+
+
+SECTIONS = (
+    _bias_sections, _correlation_sections, _bias_bias_section, _criticality_section, _explain_sections,
+    _informativeness_section, _humans_section,
+)  # fmt: skip
 
 
 def write_report(analysis: Analysis, out_html: str | Path, title: str = "biasbench report") -> Path:

@@ -48,15 +48,25 @@ def reproduce_gavrikov2024(
     n_boot: int = 1000,
     seed: int = 0,
     methods: Sequence[str] = ("spearman", "kendall", "pearson"),
+    n_perm: int = 1000,
 ) -> Gavrikov2024:
     """Scores, biases and masked Spearman tables (Total / AT / Other) of the 48 ResNet-50s from the
     released ``benchmark.csv``. The scores read the paper's variants of the ReaL and PGD numbers
-    (``PAPER_SCORES``), as the paper computed them. With ``out``: correlations.csv, scores/biases CSVs,
-    figures (PNG + SVG) and report.html."""
+    (``PAPER_SCORES``), as the paper computed them; plus the joint prediction of each score from all biases
+    (``n_perm`` permutations). With ``out``: correlations.csv, scores/biases CSVs, explain*.csv, figures
+    (PNG + SVG) and report.html."""
     folder = released_dir(GAVRIKOV2024, data, ("benchmark.csv", CATEGORIES_FILE))
     categories = read_categories(folder / CATEGORIES_FILE)
     records = benchmark_records(folder / "benchmark.csv", categories.index)  # only the study's 48 models
-    analysis = analyse(records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES)
+    analysis = analyse(
+        records,
+        categories,
+        methods=methods,
+        n_boot=n_boot,
+        seed=seed,
+        score_specs=PAPER_SCORES,
+        n_perm=n_perm,
+    )
     tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
     bias_bias = wide(analysis.bias_bias, "total", value="rho")
     if out is not None:
@@ -66,6 +76,10 @@ def reproduce_gavrikov2024(
         analysis.bias_bias[CORRELATION_COLUMNS].to_csv(out / "bias_bias.csv", index=False)
         analysis.stability.to_csv(out / "loco_stability.csv", index=False)
         analysis.scores.join(analysis.biases).join(analysis.categories).to_csv(out / "models.csv")
+        if analysis.explained is not None:
+            analysis.explained.save(out)
+        if analysis.informativeness is not None:
+            analysis.informativeness.to_csv(out / "informativeness.csv", index=False)
         write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024")
     return Gavrikov2024(analysis, tables, bias_bias)
 

@@ -18,6 +18,17 @@ DataOpt = Annotated[
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write CSVs, figures (PNG+SVG) and report here.")]
 BootOpt = Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs (0 = none).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+PermOpt = Annotated[int, typer.Option("--n-perm", help="Permutations testing each joint-prediction R² (0 = none).")]
+PreferOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prefer",
+        help="Which job to read when several measure the same thing for a model: [PROBE:]FIELD=VALUE with "
+        "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
+        "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
+        "default parameters; anything else is an error naming the jobs.",
+    ),
+]
 
 
 def _print_matrix(frame: pd.DataFrame, title: str, digits: int = 2) -> None:
@@ -38,20 +49,67 @@ def gavrikov2024(
     method: Annotated[
         list[str] | None, typer.Option("--method", help="spearman, kendall, pearson (repeat; default all).")
     ] = None,
+    n_perm: PermOpt = 1000,
 ) -> None:
     """Reproduce Gavrikov & Keuper (CVPR 2024) from the released benchmark.csv: masked Spearman tables
     (Total / AT / Other; p >= 0.05 shown as 0), bias-bias matrix, scatter rows and the HTML report."""
     from biasbench.analysis.reproduce import reproduce_gavrikov2024
 
     result = reproduce_gavrikov2024(
-        data, out, n_boot=n_boot, seed=seed, methods=method or ("spearman", "kendall", "pearson")
+        data, out, n_boot=n_boot, seed=seed, methods=method or ("spearman", "kendall", "pearson"), n_perm=n_perm
     )
     for subset, matrix in result.tables.items():
         n = int(result.analysis.correlations.query("subset == @subset")["n"].max())
         _print_matrix(matrix, f"Spearman rho, {subset} (n={n}; p >= 0.05 shown as 0)")
     _print_matrix(result.bias_bias, "Bias-bias Spearman rho (all 48 models)")
+    print_explained(result.analysis.explained, result.analysis.notes)
     if out is not None:
         console.print(f"Wrote correlations.csv, figures and report.html to {out}")
+
+
+def print_explained(e, notes: list[str]) -> None:
+    """The joint-prediction tables of an ``Explained`` (R² and permutation p per score, feature set,
+    regressor, scheme), or the notes saying why there is none."""
+    from biasbench.analysis.explain import r2_table
+
+    if e is None or e.summary.empty:
+        console.print("No joint prediction: " + "; ".join(n for n in notes if n.startswith("explain")))
+        return
+    for scheme in ("lomo", "loco"):
+        if scheme in set(e.summary["scheme"]):
+            table = r2_table(e.summary, scheme).reset_index()
+            table.columns = [str(c) for c in table.columns]
+            _print_text(
+                table, f"Out-of-sample R² (permutation p), {scheme.upper()}, n={int(e.summary['n_models'].max())}"
+            )
+
+
+def _print_text(frame: pd.DataFrame, title: str) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+def categories_for(records: pd.DataFrame, path: Path | None) -> pd.Series | None:
+    """Model categories: the JSON file at ``path``, else zoo categories of models named after zoo entries."""
+    from biasbench.analysis.released import read_categories
+    from biasbench.models.zoo import zoo_categories
+
+    if path:
+        return read_categories(path)
+    known = zoo_categories()
+    return known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
+
+
+def selector_for(directory: Path, prefer: list[str] | None):
+    """The job selector of a results directory (its manifests) with the user's ``--prefer`` choices."""
+    from biasbench.analysis.selection import JobSelector, parse_preferences
+    from biasbench.store import ResultsStore
+
+    return JobSelector(ResultsStore(directory).manifests_by_job(), parse_preferences(prefer or ()))
 
 
 def layer_criticality(data: DataOpt = None, out: OutOpt = None, n_boot: BootOpt = 1000, seed: SeedOpt = 0) -> None:
@@ -75,38 +133,25 @@ def report(
     ] = None,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
-    prefer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--prefer",
-            help="Which job to read when several measure the same thing for a model: [PROBE:]FIELD=VALUE with "
-            "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
-            "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
-            "default parameters; anything else is an error naming the jobs.",
-        ),
-    ] = None,
+    prefer: PreferOpt = None,
 ) -> None:
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
+    from biasbench.analysis.humans import compare_results
     from biasbench.analysis.pipeline import analyse
-    from biasbench.analysis.released import read_categories
     from biasbench.analysis.report import write_report
-    from biasbench.analysis.selection import JobSelector, parse_preferences
     from biasbench.errors import BiasbenchError
-    from biasbench.models.zoo import zoo_categories
-    from biasbench.store import ResultsStore, load_results
+    from biasbench.store import load_results
 
     records = load_results(directory)
-    if categories:
-        cats = read_categories(categories)
-    else:  # models named after zoo entries get their zoo category
-        known = zoo_categories()
-        cats = known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
+    cats = categories_for(records, categories)
     try:
-        selector = JobSelector(ResultsStore(directory).manifests_by_job(), parse_preferences(prefer or ()))
-        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
+        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector_for(directory, prefer))
     except BiasbenchError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
+    analysis.humans = compare_results(directory)  # model-vs-human comparison from the stored decisions
+    if analysis.humans is not None:
+        analysis.notes.extend(analysis.humans.notes)
     path = write_report(analysis, out or Path(directory) / "report.html")
     for note in analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

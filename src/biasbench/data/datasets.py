@@ -205,3 +205,38 @@ class ImageNetSample(DatasetSpec):
                 raise DatasetError(f"{path} is listed in labels.csv but missing")
             samples.append(Sample(path, label))
         return samples
+
+
+class _ShapeStimuli(DatasetSpec):
+    """Geirhos et al.'s 160 shape-only stimuli, ``<category>/<category><i>.png`` in 16 folders (224 px)."""
+
+    label_space = "categories16"
+    expected_count = 160
+    resize_policy = "native"
+    obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/), CC BY 4.0."
+    citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+
+    def list_samples(self, folder: Path) -> list[Sample]:
+        index = {c: i for i, c in enumerate(CATEGORIES16)}
+        samples = []
+        for path in image_files(folder):
+            if path.parent.name not in index:
+                raise DatasetError(f"{path}: folder {path.parent.name!r} is not a 16-class category; {self.layout}")
+            samples.append(Sample(path, index[path.parent.name]))
+        return samples
+
+
+@register_dataset
+class Edge(_ShapeStimuli):
+    name = "edge"
+    summary = "Geirhos et al. edge drawings (160 images, 16 categories; model-vs-human 'edge')"
+    locations = ("texture-vs-shape/stimuli/edges", "edges")
+    layout = "<category>/<category><i>.png in 16 folders (airplane ... truck), 10 each"
+
+
+@register_dataset
+class Silhouette(_ShapeStimuli):
+    name = "silhouette"
+    summary = "Geirhos et al. filled silhouettes (160 images, 16 categories; model-vs-human 'silhouette')"
+    locations = ("texture-vs-shape/stimuli/filled-silhouettes", "silhouette")
+    layout = "<category>/<category><i>.png in 16 folders (airplane ... truck), 10 each"
