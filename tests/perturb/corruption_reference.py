@@ -124,9 +124,7 @@ def hendrycks_elastic(image: np.ndarray, severity: int, jitter: np.ndarray, fiel
     src = np.float32([centre + third, [centre[0] + third, centre[1] - third], centre - third])
     affine = cv2.getAffineTransform(src, src + jitter.astype(np.float32))
     x = cv2.warpAffine(x, affine, (w, h), borderMode=cv2.BORDER_REFLECT_101)
-    dx, dy = (
-        (gaussian(f, sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)[..., None] for f in field
-    )
+    dx, dy = ((gaussian(f, sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)[..., None] for f in field)
     cols, rows, chans = np.meshgrid(np.arange(w), np.arange(h), np.arange(3))
     coords = (rows + dy).reshape(-1), (cols + dx).reshape(-1), chans.reshape(-1)
     return np.clip(map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape), 0, 1) * 255

@@ -9,7 +9,7 @@ from PIL import Image
 
 from biasbench.perturb.corruptions.draws import Draws
 from biasbench.perturb.corruptions.filters import gaussian_filter
-from biasbench.perturb.corruptions.registry import jpeg_roundtrip, register_corruption, to_uint8
+from biasbench.perturb.corruptions.registry import jpeg_roundtrip, register_corruption
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
