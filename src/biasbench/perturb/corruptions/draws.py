@@ -47,4 +47,4 @@ class Draws:
 
 def uniform(g: torch.Generator, shape: Sequence[int], low: float, high: float) -> torch.Tensor:
     """float64 draws uniform on [low, high) from ``g`` (NumPy's ``uniform(low, high, shape)``)."""
-    return low + (high - low) * torch.rand(tuple(shape), generator=g, dtype=torch.float64)
+    return torch.rand(tuple(shape), generator=g, dtype=torch.float64).mul_(high - low).add_(low)
