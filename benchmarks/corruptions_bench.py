@@ -61,7 +61,8 @@ def main() -> None:
     print(f"{len(x)} images {tuple(x.shape[-2:])} on {args.device}, torch threads {torch.get_num_threads()}")
     total = 0.0
     for name in CORRUPTIONS:
-        times = [timed(lambda s=s: get_corruption(name)(x, s, idx), args.repeat) for s in args.severities]
+        corruption = get_corruption(name)
+        times = [timed(lambda s=s, c=corruption: c(x, s, idx), args.repeat) for s in args.severities]
         total += sum(times)
         print(f"{name:18s} " + " ".join(f"s{s}: {t:6.3f}s" for s, t in zip(args.severities, times, strict=True)))
     print(f"{'all':18s} {total:.2f}s")
