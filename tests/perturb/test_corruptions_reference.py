@@ -71,7 +71,7 @@ def reference_call(ic, name: str, severity: int, monkeypatch) -> Callable[[np.nd
             from biasbench.perturb.corruptions.blur import shuffle_order
 
             shape = (iterations, len(shuffle_order(h, w, delta)), 2)
-            pairs = list(draws.integers(-delta, delta, shape, "offsets")[i].reshape(-1, 2).numpy())
+            pairs = list(draws.integers(-delta, delta, shape, "offsets", torch.int8)[i].reshape(-1, 2).long().numpy())
             fakes["randint"] = lambda low, high=None, size=None: pairs.pop(0)
         elif name == "motion_blur":
             fakes["uniform"] = replay.uniform_stream("angle")

@@ -38,32 +38,47 @@ def shuffle_order(h: int, w: int, delta: int) -> np.ndarray:
 
 
 def glass_shuffle(h: int, w: int, delta: int, offsets: np.ndarray) -> np.ndarray:
-    """The source pixel of every position after ImageNet-C's "local shuffle".
+    """The source pixel of every position after ImageNet-C's "local shuffle", for a batch of images.
 
-    ``offsets`` (iterations, positions, 2) holds the (dx, dy) drawn per visited position. The original's
-    ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on NumPy views is not a swap: the second assignment copies
-    back the already overwritten pixel, so each step is ``x[h, w] = x[h', w']``. This reproduces that.
+    ``offsets`` (..., iterations, positions, 2) holds the (dx, dy) drawn per visited position; the result is
+    (..., h·w) flat source indices. The original's ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on NumPy views
+    is not a swap: the second assignment copies back the already overwritten pixel, so each step is
+    ``x[h, w] = x[h', w']``, a sequential loop. It is resolved here without the loop: a step reads the value
+    an earlier step of the same pass wrote (if its source was visited before) or the pass's input, so each
+    pass is a forest of read chains whose roots pointer doubling finds in O(log length) vectorised rounds.
     """
-    source = list(range(h * w))
-    order = shuffle_order(h, w, delta).tolist()
-    for step in offsets:
-        targets = (np.asarray(order) + step[:, 1] * w + step[:, 0]).tolist()
-        for p, q in zip(order, targets, strict=True):
-            source[p] = source[q]
-    return np.asarray(source)
+    order = shuffle_order(h, w, delta)
+    steps = len(order)
+    rank = np.full(h * w, steps, dtype=np.int64)  # visiting step of every position (steps = never visited)
+    rank[order] = np.arange(steps)
+    lead = offsets.shape[:-3]
+    source = np.broadcast_to(np.arange(h * w), (*lead, h * w)).copy()
+    step = np.arange(steps)
+    for offset in np.moveaxis(offsets, -3, 0):
+        reads = order + offset[..., 1] * w + offset[..., 0]  # (..., steps) flat positions read
+        earlier = rank[reads]
+        parent = np.where(earlier < step, earlier, step)  # a step whose read was written earlier in this pass
+        while True:
+            grand = np.take_along_axis(parent, parent, -1)
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        roots = np.take_along_axis(reads, parent, -1)  # the input position each chain finally reads
+        np.put_along_axis(source, np.broadcast_to(order, roots.shape), np.take_along_axis(source, roots, -1), -1)
+    return source
 
 
 @register_corruption("glass_blur", ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)))
 def glass_blur(x: torch.Tensor, c: tuple[float, int, int], draws: Draws) -> torch.Tensor:
     """Gaussian blur (σ = c[0]), truncation to 8 bits, c[2] passes of local pixel copying within ±c[1] px
-    (sequential, on the CPU; the random offsets of all passes are drawn at once), Gaussian blur again."""
+    (on the CPU, vectorised over the batch; see :func:`glass_shuffle`), Gaussian blur again."""
     sigma, delta, iterations = c
     n, _, h, w = x.shape
     x8 = torch.round(x.detach().cpu().double() * 255) / 255  # ImageNet-C corrupts 8-bit images
     q = torch.floor(gaussian_filter(x8, sigma, "nearest") * 255).clamp(0, 255) / 255
     positions = len(shuffle_order(h, w, delta))
-    offsets = draws.integers(-delta, delta, (iterations, positions, 2), "offsets").numpy()
-    sources = torch.from_numpy(np.stack([glass_shuffle(h, w, delta, o) for o in offsets]))
+    offsets = draws.integers(-delta, delta, (iterations, positions, 2), "offsets", torch.int8).numpy()
+    sources = torch.from_numpy(glass_shuffle(h, w, delta, offsets))
     shuffled = torch.gather(q.reshape(n, 3, h * w), 2, sources[:, None, :].expand(n, 3, h * w)).reshape(q.shape)
     return gaussian_filter(shuffled, sigma, "nearest").to(x.device, x.dtype)
 

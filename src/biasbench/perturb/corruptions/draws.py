@@ -40,9 +40,12 @@ class Draws:
         """(N, *shape) float64 draws, uniform on [low, high), on the CPU."""
         return torch.stack([uniform(g, shape, low, high) for g in self.generators(tag)])
 
-    def integers(self, low: int, high: int, shape: Sequence[int], tag: str) -> torch.Tensor:
-        """(N, *shape) int64 draws, uniform on {low, …, high − 1}, on the CPU."""
-        return torch.stack([torch.randint(low, high, tuple(shape), generator=g) for g in self.generators(tag)])
+    def integers(
+        self, low: int, high: int, shape: Sequence[int], tag: str, dtype: torch.dtype = torch.int64
+    ) -> torch.Tensor:
+        """(N, *shape) integer draws, uniform on {low, …, high − 1}, on the CPU."""
+        gens = self.generators(tag)
+        return torch.stack([torch.randint(low, high, tuple(shape), generator=g, dtype=dtype) for g in gens])
 
 
 def uniform(g: torch.Generator, shape: Sequence[int], low: float, high: float) -> torch.Tensor:
