@@ -111,7 +111,7 @@ def test_glass_shuffle_copies_rather_than_swaps():
     """ImageNet-C's ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on NumPy views: the second pixel keeps its value."""
     h = w = 6
     delta = 1
-    offsets = np.random.default_rng(0).integers(-delta, delta, (2, len(shuffle_order(h, w, delta)), 2))
+    offsets = np.random.default_rng(0).integers(-delta, delta, (2, len(shuffle_order(h, w, delta)), 2), dtype=np.int8)
     image = np.arange(h * w * 3).reshape(h, w, 3)
     it = iter(offsets.reshape(-1, 2))
     for _ in range(2):

@@ -55,6 +55,7 @@ def glass_shuffle(h: int, w: int, delta: int, offsets: np.ndarray) -> np.ndarray
     source = np.broadcast_to(np.arange(h * w), (*lead, h * w)).copy()
     step = np.arange(steps)
     for offset in np.moveaxis(offsets, -3, 0):
+        offset = offset.astype(np.int64)
         reads = order + offset[..., 1] * w + offset[..., 0]  # (..., steps) flat positions read
         earlier = rank[reads]
         parent = np.where(earlier < step, earlier, step)  # a step whose read was written earlier in this pass
