@@ -139,3 +139,16 @@ def test_bad_input_named():
         c(torch.zeros(1, 1, 8, 8), 1, torch.arange(1))
     with pytest.raises(KeyError, match="unknown corruption"):
         get_corruption("hail")
+
+
+def test_frost_without_imagecorruptions_names_the_install(monkeypatch):
+    from biasbench.errors import BiasbenchError
+    from biasbench.perturb.corruptions import weather
+
+    monkeypatch.setattr(weather.importlib.util, "find_spec", lambda name: None)
+    weather.frost_texture.cache_clear()
+    try:
+        with pytest.raises(BiasbenchError, match="pip install imagecorruptions"):
+            get_corruption("frost")(smooth_images(1), 1, torch.arange(1))
+    finally:
+        weather.frost_texture.cache_clear()
