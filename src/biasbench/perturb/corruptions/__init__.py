@@ -1,6 +1,7 @@
 """On-the-fly common corruptions: all 19 of Hendrycks & Dietterich's ImageNet-C (15 standard + 4 extra),
 with ImageNet-C's 224-px severity parameters (``make_imagenet_c.py``), batched in torch where the operation
-allows it (glass blur's pixel copying, pixelate, JPEG and spatter's water drops run per image on the CPU).
+allows it (on the CPU: glass blur's pixel copying, vectorised over the batch; pixelate, JPEG and spatter's
+water drops per image with PIL / OpenCV).
 
 Every random draw is seeded by (seed, dataset index, corruption, severity), so results do not depend on batch
 size or device. These are re-implementations checked against the ``imagecorruptions`` package (tests): they
