@@ -79,8 +79,8 @@ def relative_mce(accuracy: dict[SetKey, float], clean_accuracy: float) -> float:
 
 
 def covers(accuracy: dict[SetKey, float], corruptions) -> bool:
-    """Whether every one of ``corruptions`` was measured at all five severities."""
-    return {(c, s) for c in corruptions for s in SEVERITIES} <= set(accuracy)
+    """Whether every one of ``corruptions`` (a non-empty set) was measured at all five severities."""
+    return bool(corruptions) and {(c, s) for c in corruptions for s in SEVERITIES} <= set(accuracy)
 
 
 def subset_label(mode: str, keys) -> str:
