@@ -30,7 +30,18 @@ from tests.perturb.corruption_reference import (
 SEED = 3
 N_IMAGES = 2
 
-EXACT_TOLERANCE = 1.0  # max |Δ| in 8-bit levels, over both images and all five severities, with shared draws
+# max |Δ| in 8-bit levels over both images and all five severities, with shared draws: float rounding only
+# (measured ≤ 0.005). OpenCV < 5 rounds warpAffine's source coordinates to 1/32 px, which moves elastic_transform's
+# affine step by up to ~3 levels at sharp edges (0.05 on average).
+EXACT_TOLERANCE = 0.01
+
+
+def tolerance(name: str) -> float:
+    if name == "elastic_transform":
+        import cv2
+
+        return EXACT_TOLERANCE if int(cv2.__version__.split(".")[0]) >= 5 else 4.0
+    return EXACT_TOLERANCE
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +147,7 @@ def agreement(ic, name: str, images: np.ndarray, severity: int, monkeypatch) -> 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 def test_matches_reference_with_shared_draws(name, images, ic, monkeypatch):
     worst = [agreement(ic, name, images, s, monkeypatch) for s in range(1, 6)]
-    assert max(worst) <= EXACT_TOLERANCE, worst
+    assert max(worst) <= tolerance(name), worst
 
 
 def labelled_images(root, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,4 +193,5 @@ def test_efficientnet_accuracy_drop_matches_imagecorruptions(data_root, ic):
         ref = np.stack([np.asarray(getattr(ic, name)(Image.fromarray(a), severity), np.float32) for a in images])
         theirs = top1(torch.from_numpy(np.clip(ref, 0, 255) / 255).permute(0, 3, 1, 2))
         assert clean - mine > 0.05 and clean - theirs > 0.05, (name, clean, mine, theirs)  # the corruption bites
+        print(f"{name} {severity}: clean {clean:.3f}, ours {mine:.3f}, imagecorruptions {theirs:.3f}")
         assert abs(mine - theirs) <= ACCURACY_TOLERANCE, (name, clean, mine, theirs)
