@@ -4,6 +4,7 @@ Times each of the 19 corruptions on one batch of real 224-px sample images (rand
 root) at the given severities, on the chosen device, best of ``--repeat`` runs.
 
 Usage: python benchmarks/corruptions_bench.py [--batch-size 32] [--severities 3] [--device cpu] [--repeat 1]
+       [--threads N]  (on a shared, loaded machine one thread gives the stabler numbers)
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def main() -> None:
     parser.add_argument("--severities", type=int, nargs="+", default=[3])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     x = sample_batch(args.batch_size).to(args.device)
     idx = torch.arange(len(x))
     print(f"{len(x)} images {tuple(x.shape[-2:])} on {args.device}, torch threads {torch.get_num_threads()}")
