@@ -59,7 +59,7 @@ HEADLINE = (
     ("accuracy", "top1"), ("calibration", "ece"), ("shape-bias", "shape_bias"), ("spectral", "low_freq_bias"),
     ("spectral", "high_freq_bias"), ("critical-band", "bandwidth"), ("critical-band", "center_frequency"),
     ("corruption", "mean_accuracy"), ("adversarial", "robust_accuracy"), ("criticality", "mean_criticality"),
-    ("si-score", "mean_group_top1"),
+    ("si-score", "mean_group_top1"), ("corruption", "mean_accuracy_subset"),
 )
 
 

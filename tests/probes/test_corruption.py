@@ -1,60 +1,27 @@
-"""Generated corruptions (determinism, severity ordering), on-disk ImageNet-C records, mCE arithmetic."""
+"""The corruption probe: on-disk ImageNet-C records, generated records and their names, mCE arithmetic."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.imagenet import imagenet_wnids
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.perturb.corruptions import CORRUPTIONS, get_corruption
 from biasbench.probes import get_probe
 from biasbench.probes.base import ProbeContext
-from biasbench.probes.corruption import ALEXNET_CLEAN_ERROR, ALEXNET_ERRORS, mean_corruption_error, relative_mce
+from biasbench.probes.corruption import (
+    ALEXNET_CLEAN_ERROR,
+    ALEXNET_ERRORS,
+    mean_corruption_error,
+    relative_mce,
+    summary_records,
+)
 from tests.conftest import make_imagenet_sample
 from tests.fixtures_layouts import make_corruptions
 
 ENGINE = Engine(EngineConfig(device="cpu", batch_size=8, progress=False))
-
-
-def smooth_images(n: int = 4, size: int = 64) -> torch.Tensor:
-    """Natural-ish images in [0,1]: colour gradients plus low-frequency random texture (so that coarser
-    pixelation and stronger blur lose more, as on photographs)."""
-    g = torch.Generator().manual_seed(0)
-    t = torch.linspace(0, 1, size)
-    base = (t[None, :] + t[:, None]) / 2
-    x = torch.stack([base, base.flip(0), base.flip(1)])[None].repeat(n, 1, 1, 1)
-    texture = torch.nn.functional.interpolate(torch.rand(n, 3, 12, 12, generator=g), size=(size, size), mode="bilinear")
-    return (0.5 * x + 0.5 * texture).clamp(0, 1)
-
-
-@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
-def test_corruption_shape_range_and_per_sample_determinism(name):
-    x = smooth_images()
-    idx = torch.arange(10, 14)
-    c = get_corruption(name)
-    assert len(c.params) == 5
-    out = c(x, 3, idx, seed=0)
-    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
-    assert not torch.allclose(out, x)
-    # a sample's corruption depends on its index, not on the batch it is in
-    assert torch.allclose(c(x[1:3], 3, idx[1:3], seed=0), out[1:3], atol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(set(CORRUPTIONS) - {"saturate"}))  # saturate's levels are not ordered
-def test_distortion_grows_with_severity(name):
-    x, idx = smooth_images(), torch.arange(4)
-    mse = [float(((get_corruption(name)(x, s, idx) - x) ** 2).mean()) for s in range(1, 6)]
-    assert mse[-1] > mse[0] and sum(b >= a for a, b in zip(mse, mse[1:], strict=False)) >= 3, mse
-
-
-def test_noise_seeded_by_seed_and_index():
-    x, idx = smooth_images(2), torch.tensor([0, 1])
-    gn = get_corruption("gaussian_noise")
-    assert torch.equal(gn(x, 2, idx, 0), gn(x, 2, idx, 0))
-    assert not torch.equal(gn(x, 2, idx, 0), gn(x, 2, idx, 1))
 
 
 def test_mce_is_one_for_alexnet_and_relative_mce():
@@ -75,9 +42,10 @@ def test_ondisk_records(tmp_path, tiny_model):
     rec = {(r.metric, r.condition): r for r in out.records}
     sets = [rec[("top1", f"ondisk/{c}/{s}")] for c in ("fog", "gaussian_noise") for s in (1, 5)]
     assert all(r.n == 2 for r in sets)
-    assert rec[("mean_accuracy", "ondisk")].value == pytest.approx(np.mean([r.value for r in sets]))
-    assert rec[("mean_accuracy", "ondisk")].n == 8
-    assert rec[("mce", "ondisk")].n == 2 and ("relative_mce", "ondisk") not in rec
+    subset = rec[("mean_accuracy_subset", "ondisk/fog+gaussian_noise/severities=1,5")]
+    assert subset.value == pytest.approx(np.mean([r.value for r in sets])) and subset.n == 8
+    assert rec[("mce_subset", "ondisk/fog+gaussian_noise/severities=1,5")].n == 2
+    assert not {"mean_accuracy", "mce", "relative_mce", "relative_mce_subset"} & {m for m, _ in rec}
     assert set(out.samples["corruption"]) == {"fog", "gaussian_noise"} and set(out.samples["severity"]) == {1, 5}
     with pytest.raises(Exception, match="does not fit"):
         get_probe("corruption").with_overrides({"mode": "generated"}).run(ProbeContext(tiny_model, ds, ENGINE))
@@ -93,8 +61,28 @@ def test_generated_records(tmp_path, tiny_model):
     conds = {r.condition for r in out.records if r.metric == "top1"}
     assert conds == {f"generated/{c}/{s}" for c in ("contrast", "jpeg_compression") for s in (1, 2)}
     metrics = {r.metric for r in out.records}
-    assert {"clean_accuracy", "mean_accuracy", "mce", "relative_mce", "ce", "corruption_accuracy"} <= metrics
+    assert {"clean_accuracy", "mean_accuracy_subset", "mce_subset", "relative_mce_subset", "ce"} <= metrics
+    assert not {"mean_accuracy", "mce", "relative_mce"} & metrics  # a 2-corruption subset is never "the" mCE
+    subset = next(r for r in out.records if r.metric == "mean_accuracy_subset")
+    assert subset.condition == "generated/contrast+jpeg_compression/severities=1,2"
     assert set(out.samples["condition"]) == conds | {"clean"}
+    assert out.notes["save_as"] == "jpeg85" and out.notes["corruptions"] == ["contrast", "jpeg_compression"]
+    with pytest.raises(Exception, match="save_as"):
+        get_probe("corruption").with_overrides({"save_as": "png"}).run(ProbeContext(tiny_model, ds, ENGINE))
+
+
+def test_canonical_names_only_on_the_complete_set():
+    full = {(c, s): 0.5 for c in IMAGENET_C_CORRUPTIONS for s in range(1, 6)}
+    names = {r.metric: r.condition for r in summary_records("generated", full, 10, 0.8, IMAGENET_C_CORRUPTIONS)}
+    assert names["mean_accuracy"] == names["mce"] == names["relative_mce"] == "generated"
+    standard = {k: v for k, v in full.items() if k[0] in ALEXNET_ERRORS}  # the 15: canonical mCE, subset mean
+    names = {r.metric: r.condition for r in summary_records("generated", standard, 10, 0.8, IMAGENET_C_CORRUPTIONS)}
+    assert names["mce"] == "generated" and "mean_accuracy" not in names
+    assert names["mean_accuracy_subset"] == "generated/" + "+".join(sorted(ALEXNET_ERRORS))
+    partial = {k: v for k, v in full.items() if k != ("fog", 3)}  # one set missing: nothing canonical
+    metrics = {r.metric for r in summary_records("generated", partial, 10, 0.8, IMAGENET_C_CORRUPTIONS)}
+    assert {"mean_accuracy_subset", "mce_subset", "relative_mce_subset"} <= metrics
+    assert not {"mean_accuracy", "mce", "relative_mce"} & metrics
 
 
 @pytest.mark.realdata

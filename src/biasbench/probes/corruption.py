@@ -1,10 +1,20 @@
 """``corruption``: accuracy under common corruptions, either read from disk (ImageNet-C / ImageNet-C-bar,
-fed at their stored 224 px) or generated on the fly (seeded per image, see ``biasbench.perturb.corruptions``).
+fed at their stored 224 px) or generated on the fly (all 19 ImageNet-C corruptions, seeded per image, see
+``biasbench.perturb.corruptions``).
 
 The two modes give different numbers (JPEG round trip, implementations, RNG; ANCHORS.md §3 pitfall 9), so
 every record carries its mode in the condition: ``ondisk/<corruption>/<severity>`` or ``generated/…``.
 
-Scalars (METHODS.md §5.1, CONTAMINATION_AND_META.md §B.3):
+Generated images are stored as ``save_as`` before the model sees them: ``jpeg85`` (default: 8-bit, then a
+quality-85 JPEG round trip, exactly how the released ImageNet-C files were written, so generated numbers are
+comparable to on-disk ones; the round trip matters: on sample images it changes gaussian-noise images by ~26
+8-bit levels on average, smooth corruptions by 1-3), ``uint8`` (8-bit only) or
+``float`` (the corruption as computed).
+
+Scalars (METHODS.md §5.1, CONTAMINATION_AND_META.md §B.3), under their canonical names only when computed on
+the complete set (every corruption of the benchmark — ImageNet-C's 19, C-bar's 10 — at all 5 severities; for
+mCE the 15 standard corruptions at all 5 severities). A partial set gives ``<name>_subset`` instead, with the
+corruptions (and severities, when not all 5) in the condition, so a subset is never mistaken for the benchmark:
 - ``mean_accuracy``: unweighted mean top-1 over all corruption × severity sets (the CVPR 2024 study's
   ImageNet-C / C-bar number: 19 × 5 and 10 × 5 sets).
 - ``mce``: mean over corruptions of E_c / E_c^AlexNet, with E_c the error averaged over severities (only
@@ -20,11 +30,12 @@ from collections import defaultdict
 
 import numpy as np
 
+from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
 from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.errors import BiasbenchError
-from biasbench.perturb.corruptions import CORRUPTIONS, corruption_perturbation
+from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
@@ -40,6 +51,7 @@ ALEXNET_ERRORS: dict[str, float] = {
 ALEXNET_CLEAN_ERROR = 0.4348
 
 SetKey = tuple[str, int]  # (corruption, severity)
+SEVERITIES = (1, 2, 3, 4, 5)
 
 
 def corruption_errors(accuracy: dict[SetKey, float]) -> dict[str, float]:
@@ -67,10 +79,29 @@ def relative_mce(accuracy: dict[SetKey, float], clean_accuracy: float) -> float:
     return float(np.mean(rel)) if rel else math.nan
 
 
+def covers(accuracy: dict[SetKey, float], corruptions) -> bool:
+    """Whether every one of ``corruptions`` (a non-empty set) was measured at all five severities."""
+    return bool(corruptions) and {(c, s) for c in corruptions for s in SEVERITIES} <= set(accuracy)
+
+
+def subset_label(mode: str, keys) -> str:
+    """``<mode>/<c1>+<c2>…`` (+ ``/severities=…`` unless all five): the condition of a subset aggregate."""
+    names = sorted({c for c, _ in keys})
+    severities = sorted({s for _, s in keys})
+    label = f"{mode}/{'+'.join(names)}"
+    return label if tuple(severities) == SEVERITIES else f"{label}/severities={','.join(map(str, severities))}"
+
+
 def summary_records(
-    mode: str, accuracy: dict[SetKey, float], n_images: int, clean_accuracy: float | None
+    mode: str,
+    accuracy: dict[SetKey, float],
+    n_images: int,
+    clean_accuracy: float | None,
+    benchmark: tuple[str, ...],
 ) -> list[Record]:
-    """Per-corruption accuracy and CE, then mean_accuracy, mce and relative_mce for one mode."""
+    """Per-corruption accuracy and CE, then mean_accuracy, mce and relative_mce for one mode. The aggregates
+    keep their canonical names only on the complete set (``benchmark`` × 5 severities; the 15 standard
+    corruptions × 5 for mCE), else they are named ``*_subset`` with the subset in the condition."""
     records = []
     errors = corruption_errors(accuracy)
     mce, ce = mean_corruption_error(accuracy)
@@ -78,19 +109,27 @@ def summary_records(
         records.append(Record("corruption_accuracy", 1.0 - e, n_images, f"{mode}/{c}"))
         if c in ce:
             records.append(Record("ce", ce[c], n_images, f"{mode}/{c}"))
-    records.append(Record("mean_accuracy", float(np.mean(list(accuracy.values()))), n_images, mode))
+    mean = float(np.mean(list(accuracy.values())))
+    if covers(accuracy, benchmark):
+        records.append(Record("mean_accuracy", mean, n_images, mode))
+    else:
+        records.append(Record("mean_accuracy_subset", mean, n_images, subset_label(mode, accuracy)))
     if ce:
-        records.append(Record("mce", mce, len(ce), mode))
+        standard = [k for k in accuracy if k[0] in ALEXNET_ERRORS]
+        full = covers(accuracy, ALEXNET_ERRORS)
+        suffix, condition = ("", mode) if full else ("_subset", subset_label(mode, standard))
+        records.append(Record("mce" + suffix, mce, len(ce), condition))
         if clean_accuracy is not None:
-            records.append(Record("relative_mce", relative_mce(accuracy, clean_accuracy), len(ce), mode))
+            records.append(Record("relative_mce" + suffix, relative_mce(accuracy, clean_accuracy), len(ce), condition))
     return records
 
 
 class CorruptionParams(ProbeParams):
     mode: str = "auto"  # "auto": on disk for ImageNet-C/C-bar, generated otherwise
-    corruptions: tuple[str, ...] = ()  # () = all (all on disk, or every implemented generated corruption)
-    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    corruptions: tuple[str, ...] = ()  # () = all (all on disk, or all 19 generated ImageNet-C corruptions)
+    severities: tuple[int, ...] = SEVERITIES
     clean_top1: float | None = None  # on-disk mode: the model's clean val top-1 for relative mCE
+    save_as: str = "jpeg85"  # generated mode: "jpeg85" (as the ImageNet-C files), "uint8" or "float"
 
 
 @register_probe
@@ -99,6 +138,7 @@ class Corruption(Probe):
     summary = "accuracy under common corruptions (ImageNet-C/C-bar on disk, or generated): mean, mCE, rel. mCE"
     citation = "Hendrycks & Dietterich, ICLR 2019; Mintun et al., NeurIPS 2021 (C-bar)"
     Params = CorruptionParams
+    version = 2  # all 19 generated corruptions, seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
     default_datasets = ("imagenet-sample",)
 
     def mode(self, dataset: Dataset) -> str:
@@ -138,22 +178,29 @@ class Corruption(Probe):
             rec = proportion_record("top1", hits[groups[key]], f"ondisk/{key[0]}/{key[1]}")
             records.append(rec)
             accuracy[key] = rec.value
-        records += summary_records("ondisk", accuracy, len(kept), self.params.clean_top1)
+        benchmark = tuple(getattr(ctx.dataset.spec, "corruptions", ()))
+        records += summary_records("ondisk", accuracy, len(kept), self.params.clean_top1, benchmark)
         frame = outputs_frame(
             dataset,
             result,
             corruption=np.array([s.meta["corruption"] for s in kept]),
             severity=np.array([s.meta["severity"] for s in kept]),
         )
-        return ProbeOutput(records, frame, {"skipped": result.skipped, "mode": "ondisk"})
+        notes = {"skipped": result.skipped, "mode": "ondisk", "sets": [f"{c}/{s}" for c, s in sorted(groups)]}
+        return ProbeOutput(records, frame, notes)
 
     def run_generated(self, ctx: ProbeContext) -> ProbeOutput:
-        names = self.params.corruptions or tuple(CORRUPTIONS)
+        names = self.params.corruptions or IMAGENET_C_CORRUPTIONS
         for name in names:
             if name not in CORRUPTIONS:
                 raise BiasbenchError(f"no generated corruption {name!r}; implemented: {', '.join(CORRUPTIONS)}")
+        save_as = self.params.save_as
+        if save_as not in SAVE_AS:
+            raise BiasbenchError(f"corruption save_as {save_as!r} is not one of {', '.join(SAVE_AS)}")
         keys = [(c, s) for c in names for s in self.params.severities]
-        conditions = {CLEAN: None} | {f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed) for c, s in keys}
+        conditions = {CLEAN: None} | {
+            f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed, save_as) for c, s in keys
+        }
         run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} corruption")
         result, space, samples = run.result, run.space, run.samples
 
@@ -168,7 +215,6 @@ class Corruption(Probe):
             rec = top1(f"generated/{c}/{s}")
             records.append(rec)
             accuracy[(c, s)] = rec.value
-        records += summary_records("generated", accuracy, len(samples), clean.value)
-        return ProbeOutput(
-            records, outputs_frame(ctx.dataset, result), {"skipped": result.skipped, "mode": "generated"}
-        )
+        records += summary_records("generated", accuracy, len(samples), clean.value, IMAGENET_C_CORRUPTIONS)
+        notes = {"skipped": result.skipped, "mode": "generated", "save_as": save_as, "corruptions": list(names)}
+        return ProbeOutput(records, outputs_frame(ctx.dataset, result), notes)
