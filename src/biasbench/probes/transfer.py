@@ -98,12 +98,14 @@ class Transfer(Probe):
             Record("val_top1", val_scores[probe.alpha], int(round(is_train.sum() * p.val_fraction))),
             Record("feature_dim", float(features.shape[1])),
         ]
-        samples = pd.DataFrame({
-            "index": rows[~is_train],
-            "file": [str(dataset.samples[i].path.relative_to(dataset.folder)) for i in rows[~is_train]],
-            "label": labels[~is_train],
-            "prediction": predictions,
-            "condition": CLEAN,
-        })
+        samples = pd.DataFrame(
+            {
+                "index": rows[~is_train],
+                "file": [str(dataset.samples[i].path.relative_to(dataset.folder)) for i in rows[~is_train]],
+                "label": labels[~is_train],
+                "prediction": predictions,
+                "condition": CLEAN,
+            }
+        )
         notes = {"group": dataset.spec.group, "skipped": result.skipped, "train_examples": int(is_train.sum())}
         return ProbeOutput(records, samples, notes)
