@@ -93,7 +93,21 @@ def test_resolution_probe_end_to_end(sample, tiny_model):
     accuracy = get_probe("accuracy")().run(ProbeContext(tiny_model, sample, Engine(ENGINE)))
     top1 = {r.metric: r.value for r in accuracy.records}["top1"]
     assert by[("top1", f"naive/{native}")].value == top1
-    assert "calibration_overlap" in out.notes
+    assert out.notes["calibration"] == "imagenet-sample (8 seeded random images)"
+    assert "calibration_overlap" not in out.notes  # 8 random images of 1000 miss the 12 evaluated ones
+    overlap = _run(tiny_model, sample, resolutions=[32], protocols=["bn"], calibration_images=1000)
+    assert overlap.notes["calibration_overlap"].startswith("12 calibration images")
+
+
+def test_calibration_images_are_a_seeded_spread_subset(sample, generated_root):
+    from biasbench.probes.resolution import calibration_subset
+
+    ctx = ProbeContext(None, sample, Engine(ENGINE), seed=3)
+    subset = calibration_subset("imagenet-sample", 50, ctx)
+    labels = [s.label for s in subset.samples]
+    assert len(labels) == 50 and labels == sorted(labels) and max(labels) > 500  # not the first 50 classes
+    assert labels == [s.label for s in calibration_subset("imagenet-sample", 50, ctx).samples]
+    assert len(calibration_subset("imagenet-sample", 5000, ctx)) == 1000
 
 
 def test_models_without_batchnorm_get_the_naive_protocol_with_a_note(sample):
@@ -103,6 +117,7 @@ def test_models_without_batchnorm_get_the_naive_protocol_with_a_note(sample):
     assert "no BatchNorm" in out.notes["bn"]
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_efficientnet_lite0_resolution_sweep(data_root):
     from biasbench.models import load_model

