@@ -110,6 +110,15 @@ def test_calibration_images_are_a_seeded_spread_subset(sample, generated_root):
     assert len(calibration_subset("imagenet-sample", 5000, ctx)) == 1000
 
 
+def test_bad_parameters_are_refused():
+    from biasbench.errors import BiasbenchError
+
+    with pytest.raises(BiasbenchError, match="resolutions"):
+        get_probe("resolution").with_overrides({"resolutions": [0, 224]})
+    with pytest.raises(BiasbenchError, match="protocols"):
+        get_probe("resolution").with_overrides({"protocols": ["fixres-head"]})
+
+
 def test_models_without_batchnorm_get_the_naive_protocol_with_a_note(sample):
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 1000))
     out = _run(Classifier(net, name="nobn"), sample, resolutions=[16])

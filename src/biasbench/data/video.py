@@ -7,7 +7,9 @@ Every frame becomes a :class:`Sample` with ``meta``: ``key`` (``<folder>/<frame>
 reviewed neighbours as ``(frame offset, key)`` pairs. ``Sample.label`` is the first valid label.
 
 Label spaces max-merge the 1000 ImageNet logits into the video classes (the original ``merge_op='max'``); a
-class without ImageNet members (YTBB's "none") can never be predicted, as the original's ``-1e10`` on it.
+class without ImageNet members can never be predicted. The original subtracts 1e10 from YTBB index 22 ("none")
+and would give any other member-less class a logit of 0; the two agree when 22 is the only class without
+members in ``rev_class_idx_map.json`` (not verified against the released file).
 """
 
 from __future__ import annotations

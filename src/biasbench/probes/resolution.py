@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from biasbench.data.benchmarks import BorderCropTransform
 from biasbench.data.datasets import Dataset, get_dataset_spec
@@ -104,7 +104,7 @@ def calibration_subset(name: str, count: int, ctx: ProbeContext) -> Dataset:
 
 
 class ResolutionParams(ProbeParams):
-    resolutions: tuple[int, ...] = Field(DEFAULT_RESOLUTIONS, min_length=1)
+    resolutions: tuple[PositiveInt, ...] = Field(DEFAULT_RESOLUTIONS, min_length=1)
     protocols: tuple[Literal["naive", "bn"], ...] = ("naive", "bn")
     calibration: str = "imagenet-sample"  # dataset whose images re-estimate BatchNorm statistics
     calibration_images: int = Field(256, ge=1)

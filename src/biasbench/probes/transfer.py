@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform
@@ -30,7 +30,7 @@ class TransferParams(ProbeParams):
     shots: int = Field(1000, ge=4)  # labelled training examples in total (VTAB-1k: 1000)
     max_test: int | None = Field(None, ge=1)  # score on a seeded subset of the test split (None: all of it)
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # held out to choose the ridge strength (VTAB: 200/1000)
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    alphas: tuple[NonNegativeFloat, ...] = Field(DEFAULT_ALPHAS, min_length=1)  # ridge strengths tried
 
 
 def _pick(indices: np.ndarray, count: int | None, rng: np.random.Generator) -> np.ndarray:
