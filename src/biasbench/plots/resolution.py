@@ -38,6 +38,9 @@ def resolution_figure(records: pd.DataFrame) -> Figure | None:
             best = line.loc[line["top1"].idxmax()]
             ax.plot(best["resolution"], 100 * best["top1"], "*", ms=11, color=drawn.get_color())
         ax.set_xscale("log", base=2)
+        ticks = sorted(curves.loc[curves["dataset"] == dataset, "resolution"].unique())
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("test resolution r [px]")
         ax.set_ylabel("top-1 [%]")
         ax.set_title(dataset)
