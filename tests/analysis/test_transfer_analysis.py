@@ -152,3 +152,4 @@ def test_report_has_robustness_transfer_and_resolution_sections(tmp_path):
     html = write_report(analysis, tmp_path / "report.html").read_text()
     assert 'id="robustness-transfer"' in html and 'id="resolution"' in html
     assert (tmp_path / "figures" / "resolution.png").is_file()
+    assert (tmp_path / "figures" / "robustness_transfer.png").is_file()

@@ -137,8 +137,12 @@ def _robustness_transfer_section(a: Analysis, figs: _Figures) -> list[Section]:
         "Spearman rho across models (95% bootstrap CIs in the table below). Residual = mean robustness minus "
         "ImageNet top-1 (difference) or its OLS residual on ImageNet top-1, correlated with transfer."
     )
-    tables = [_html(rho_matrix(pairs, table.columns), 2), _html(residual_table(table), 3), _html(pairs, 3)]
-    return [Section("robustness-transfer", "Robustness vs transfer (Djolonga et al. 2021)", text, tables)]
+    from biasbench.plots.transfer import rho_heatmap
+
+    matrix = rho_matrix(pairs, table.columns)
+    figure = figs.add(rho_heatmap(matrix), "robustness_transfer", "Spearman rho: ImageNet, robustness, transfer")
+    tables = [_html(matrix, 2), _html(residual_table(table), 3), _html(pairs, 3)]
+    return [Section("robustness-transfer", "Robustness vs transfer (Djolonga et al. 2021)", text, tables, [figure])]
 
 
 def _resolution_section(a: Analysis, figs: _Figures) -> list[Section]:
