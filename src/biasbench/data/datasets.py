@@ -117,7 +117,10 @@ class DatasetSpec(ABC):
 DATASETS: dict[str, DatasetSpec] = {}
 # Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
 BUILTIN_DATASET_MODULES = (
-    "biasbench.data.benchmarks", "biasbench.data.si_score", "biasbench.data.transfer", "biasbench.data.video",
+    "biasbench.data.benchmarks",
+    "biasbench.data.si_score",
+    "biasbench.data.transfer",
+    "biasbench.data.video",
 )
 
 
