@@ -87,3 +87,69 @@ def make_objectnet(root: Path, per_class: int = 2) -> Path:
         json.dumps({"Alarm clock": "analog clock; digital clock", "Banana": "banana"})
     )
     return folder
+
+
+VID_CLASSES = {"0": ["n02691156", "airplane"], "1": ["n01503061", "bird"]}
+VID_WNID_MAP = {"n02690373": "n02691156", "n04552348": "n02691156", "n01530575": "n01503061"}
+
+
+def make_imagenet_vid_robust(root: Path) -> Path:
+    """imagenet_vid_ytbb_robust/imagenet-vid-robust: val/<snippet>/<frame>.JPEG, metadata/{labels,pmsets}.json,
+    misc/{wnid_map,imagenet_vid_class_index}.json. Two classes; anchor A (000010) with neighbours at -5 and +4
+    and a multi-label neighbour, anchor B without neighbours; an unlabelled frame that is not a sample."""
+    folder = root / "imagenet_vid_ytbb_robust" / "imagenet-vid-robust"
+    labels = {
+        "val/snipA/000010.JPEG": [0],
+        "val/snipA/000005.JPEG": [0],
+        "val/snipA/000014.JPEG": [0, 1],
+        "val/snipB/000020.JPEG": [1],
+    }
+    for key in [*labels, "val/snipA/000030.JPEG"]:
+        tiny_image(folder / key)
+    pmsets = {"val/snipA/000010.JPEG": ["val/snipA/000005.JPEG", "val/snipA/000014.JPEG"], "val/snipB/000020.JPEG": []}
+    (folder / "metadata").mkdir(parents=True)
+    (folder / "metadata" / "labels.json").write_text(json.dumps(labels))
+    (folder / "metadata" / "pmsets.json").write_text(json.dumps(pmsets))
+    (folder / "misc").mkdir(parents=True)
+    (folder / "misc" / "wnid_map.json").write_text(json.dumps(VID_WNID_MAP))
+    (folder / "misc" / "imagenet_vid_class_index.json").write_text(json.dumps(VID_CLASSES))
+    return folder
+
+
+YTBB_NAMES = {str(i): f"class{i}" for i in range(24)}
+YTBB_MEMBERS = {"3": [404, 895], "5": [1], "23": [2], "0": [0]}  # 22 ("none") has no ImageNet member
+
+
+def make_ytbb_robust(root: Path) -> Path:
+    """imagenet_vid_ytbb_robust/ytbb-robust: ytbb_videos/<ytid>_<ms>/frame-<i>.jpg and the WiSE-FT metadata.
+    vidA: good anchor (review adds class3; CSV label 22 → 23 after the swap), neighbours -5 and +2 similar, -1
+    dissimilar; vidB: good anchor, no neighbours; vidC: anchor marked bad; vidD: flagged bad-anchor."""
+    folder = root / "imagenet_vid_ytbb_robust" / "ytbb-robust"
+    frames = {"vidA_1000": (5, 9, 10, 12), "vidB_2000": (10,), "vidC_3000": (10,), "vidD_4000": (10, 11)}
+    for video, numbers in frames.items():
+        for n in numbers:
+            tiny_image(folder / "ytbb_videos" / video / f"frame-{n}.jpg")
+    meta = folder / "metadata"
+    meta.mkdir(parents=True)
+    anchor_names = ["good", "bad", "unsure", "class3"]
+    anchors = [
+        {"key": "/x/ytbb_videos/vidA_1000/frame-10.jpg", "labels": [0, 3]},
+        {"key": "/x/ytbb_videos/vidB_2000/frame-10.jpg", "labels": [2]},  # first annotation: unsure ...
+        {"key": "/x/ytbb_videos/vidB_2000/frame-10.jpg", "labels": [0]},  # ... the last one wins: good
+        {"key": "/x/ytbb_videos/vidC_3000/frame-10.jpg", "labels": [0, 1]},
+        {"key": "/x/ytbb_videos/vidD_4000/frame-10.jpg", "labels": [0]},
+    ]
+    (meta / "anchor_labels.json").write_text(json.dumps({"labels": anchor_names, "annotations": anchors}))
+    pmk_names = ["similar", "dissimilar", "bad-anchor", "correct"]
+    pmk = [
+        {"key": "vidA_1000/frame-10.jpg,vidA_1000/frame-12.jpg", "labels": [0, 3]},
+        {"key": "vidA_1000/frame-10.jpg,vidA_1000/frame-5.jpg", "labels": [0]},
+        {"key": "vidA_1000/frame-10.jpg,vidA_1000/frame-9.jpg", "labels": [0, 1]},
+        {"key": "vidD_4000/frame-10.jpg,vidD_4000/frame-11.jpg", "labels": [0, 2]},
+    ]
+    (meta / "pmk_labels.json").write_text(json.dumps({"labels": pmk_names, "annotations": pmk}))
+    rows = ["ytid,time_ms,label", "vidA,1000,22", "vidB,2000,5", "vidC,3000,5", "vidD,4000,5"]
+    (meta / "ytbb_robustness_test_anchors_full.csv").write_text("\n".join(rows) + "\n")
+    (meta / "ytbb_class_index.json").write_text(json.dumps(YTBB_NAMES))
+    (meta / "rev_class_idx_map.json").write_text(json.dumps(YTBB_MEMBERS))
+    return folder

@@ -198,9 +198,43 @@ def _humans_section(a: Analysis, figs: _Figures) -> list[Section]:
     return [section]
 
 
+def _robustness_transfer_section(a: Analysis, figs: _Figures) -> list[Section]:
+    """Djolonga et al. (2021): Spearman matrix over ImageNet, robustness and transfer; residual analysis."""
+    from biasbench.analysis.transfer import meta_table, residual_table, rho_matrix, spearman_matrix
+
+    table = meta_table(a.records)
+    if not any(c.startswith("transfer") for c in table.columns) or len(table) < 3:
+        return []
+    pairs = spearman_matrix(table)
+    text = (
+        "Spearman rho across models (95% bootstrap CIs in the table below). Residual = mean robustness minus "
+        "ImageNet top-1 (difference) or its OLS residual on ImageNet top-1, correlated with transfer."
+    )
+    from biasbench.plots.transfer import rho_heatmap
+
+    matrix = rho_matrix(pairs, table.columns)
+    figure = figs.add(rho_heatmap(matrix), "robustness_transfer", "Spearman rho: ImageNet, robustness, transfer")
+    tables = [_html(matrix, 2), _html(residual_table(table), 3), _html(pairs, 3)]
+    return [Section("robustness-transfer", "Robustness vs transfer (Djolonga et al. 2021)", text, tables, [figure])]
+
+
+def _resolution_section(a: Analysis, figs: _Figures) -> list[Section]:
+    from biasbench.plots.resolution import resolution_figure
+
+    fig = resolution_figure(a.records)
+    if fig is None:
+        return []
+    best = a.records[(a.records["probe"] == "resolution") & (a.records["metric"] == "best_resolution")]
+    table = best.pivot_table(index="model", columns=["dataset", "condition"], values="value")
+    caption = "Top-1 against test resolution (solid: naive, dashed: BatchNorm re-estimated; star: best r)"
+    figure = figs.add(fig, "resolution", caption)
+    return [Section("resolution", "Test resolution", "Best resolution per dataset and protocol.", [_html(table, 0)],
+                    [figure])]  # fmt: skip
+
+
 SECTIONS = (
     _bias_sections, _correlation_sections, _bias_bias_section, _criticality_section, _explain_sections,
-    _informativeness_section, _humans_section,
+    _informativeness_section, _humans_section, _robustness_transfer_section, _resolution_section,
 )  # fmt: skip
 
 

@@ -116,7 +116,12 @@ class DatasetSpec(ABC):
 
 DATASETS: dict[str, DatasetSpec] = {}
 # Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
-BUILTIN_DATASET_MODULES = ("biasbench.data.benchmarks", "biasbench.data.si_score")
+BUILTIN_DATASET_MODULES = (
+    "biasbench.data.benchmarks",
+    "biasbench.data.si_score",
+    "biasbench.data.transfer",
+    "biasbench.data.video",
+)
 
 
 def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:

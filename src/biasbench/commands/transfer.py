@@ -1,0 +1,50 @@
+"""CLI: ``biasbench robustness-transfer DIR`` — Djolonga et al. (2021)'s analysis of a results directory:
+Spearman matrix over ImageNet top-1, robustness metrics and transfer, and the residual analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from biasbench.commands.analysis import _print_matrix
+
+console = Console()
+
+
+def robustness_transfer(
+    directory: Annotated[Path, typer.Argument(help="A biasbench results directory with transfer records.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write meta_table.csv, spearman.csv, residual.csv.")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs (0 = none).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Spearman rho across models between ImageNet top-1, every robustness metric and transfer (task and group
+    means), and rho(mean robustness − ImageNet top-1, transfer) with its OLS-residual variant."""
+    from biasbench.analysis.transfer import meta_table, residual_table, rho_matrix, spearman_matrix
+    from biasbench.store import load_results
+
+    table = meta_table(load_results(directory))
+    if table.empty:
+        console.print("[yellow]no ImageNet, robustness or transfer records found[/yellow]")
+        raise typer.Exit(1)
+    _print_matrix(table, f"Per-model values ({len(table)} models)", 3)
+    pairs = spearman_matrix(table, n_boot=n_boot, seed=seed)
+    _print_matrix(rho_matrix(pairs, table.columns), "Spearman rho across models")
+    residual = residual_table(table, n_boot=n_boot, seed=seed)
+    if residual.empty:
+        console.print("[yellow]residual analysis needs ImageNet top-1, a robustness metric and transfer[/yellow]")
+    else:
+        _print_matrix(residual.set_index(["residual", "transfer"]), "Residual robustness vs transfer (Spearman)", 3)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "meta_table.csv")
+        pairs.to_csv(out / "spearman.csv", index=False)
+        residual.to_csv(out / "residual.csv", index=False)
+        console.print(f"Wrote meta_table.csv, spearman.csv and residual.csv to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``robustness-transfer`` to the ``biasbench`` app."""
+    app.command("robustness-transfer")(robustness_transfer)
