@@ -20,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from biasbench.engine.reductions import row_sum
 from biasbench.engine.rng import seeded_randn
 from biasbench.perturb.pyramid import band_limit, band_limit_and_finest, pyramid_height
 
@@ -55,17 +56,9 @@ def grayscale(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
 
 
 def image_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean over each image's pixels, (N, C, H, W) → (N, C, 1, 1), as a pairwise sum built from elementwise
-    additions only: every image's bits depend on its own pixels alone, whatever the batch size or device
-    (a library reduction may split the sum differently for different batch sizes)."""
-    flat = t.flatten(-2)
-    count = flat.shape[-1]
-    width = 1 << max(count - 1, 0).bit_length()
-    flat = torch.nn.functional.pad(flat, (0, width - count))  # zeros add exactly
-    while width > 1:
-        width //= 2
-        flat = flat[..., :width] + flat[..., width:]
-    return (flat / count).unsqueeze(-1)
+    """Mean over each image's pixels, (N, C, H, W) → (N, C, 1, 1), bit-identical at any batch size
+    (``row_sum``)."""
+    return (row_sum(t.flatten(-2)) / (t.shape[-2] * t.shape[-1]))[..., None, None]
 
 
 def reduce_contrast(gray: torch.Tensor, contrast: float = CONTRAST, mean: float = MEAN_LUMINANCE) -> torch.Tensor:

@@ -80,6 +80,7 @@ class Adversarial(Probe):
     summary = "robust top-1 under PGD (L∞/L2), FGSM or AutoAttack; default the study's PGD-40, ε = 0.5/255"
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
+    version = 2  # 2: random starts from the counter-based per-sample generator (engine/rng.py)
     default_datasets = ("imagenet-val",)
 
     def condition(self, cfg: AttackConfig) -> str:
