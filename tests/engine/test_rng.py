@@ -24,11 +24,19 @@ KAT = [
 ]
 
 
+@pytest.mark.parametrize("unsigned", [True, False])
 @pytest.mark.parametrize(("counter", "key", "expected"), KAT)
-def test_philox4x32_10_matches_the_random123_known_answers(counter, key, expected):
+def test_philox4x32_10_matches_the_random123_known_answers(counter, key, expected, unsigned):
     t = lambda v: torch.tensor([v], dtype=torch.int64)  # noqa: E731
-    out = philox4x32([t(c) for c in counter], [t(k) for k in key])
+    out = philox4x32([t(c) for c in counter], [t(k) for k in key], unsigned=unsigned)
     assert tuple(int(w) for w in out) == expected
+
+
+def test_both_multiplications_give_the_same_words():
+    block = torch.arange(5000).unsqueeze(0)
+    counter, key = (block, block * 3 + 1, block ^ 0xFFFF0000, block + 2**31), (torch.tensor([[9], [2**32 - 1]]),) * 2
+    for a, b in zip(philox4x32(counter, key), philox4x32(counter, key, unsigned=False), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_normals_follow_the_documented_box_muller_transform():
@@ -114,3 +122,17 @@ def test_bad_indices_are_rejected():
     with pytest.raises(ValueError, match="1-D"):
         seeded_randn((2,), 0, torch.zeros(2, 2, dtype=torch.int64), "x")
     assert seeded_randn((2, 3), 0, [], "x").shape == (0, 2, 3)
+
+
+@pytest.mark.skipif(
+    __import__("os").environ.get("BIASBENCH_COMPILE_RNG") != "1", reason="set BIASBENCH_COMPILE_RNG=1 (compiles)"
+)
+def test_compiled_core_gives_the_eager_words():
+    from biasbench.engine import rng
+
+    assert isinstance(rng._philox_kernel(), __import__("functools").partial)
+    idx = torch.arange(5)
+    block = torch.arange(300).unsqueeze(0)
+    counter, key = (block, block * 0 + 1, block * 0 + 2, block * 0 + 3), (idx.unsqueeze(1), idx.unsqueeze(1) * 7)
+    for got, want in zip(rng._philox_kernel()(counter, key), philox4x32(counter, key), strict=True):
+        assert torch.equal(got, want)
