@@ -6,15 +6,18 @@ written in plain torch int64 operations so that one vectorised call draws a whol
 own device. Every intermediate value stays below 2^49, so no operation overflows int64 and the 32-bit
 words are the same on every device and at every batch size.
 
-Stream layout: the Philox key of sample ``i`` is its dataset index (low and high 32-bit words); the
-counter is (block, h0, h1, h2) where (h0, h1, h2) are 96 bits of a BLAKE2b hash of (seed, *condition),
-computed once per call on the host, and ``block`` numbers the 4-word blocks of that sample's draw. Word
-``j`` of a sample's draw is word ``j % 4`` of block ``j // 4``.
+Stream layout: the Philox key is (h0, h1) and the counter is (block, i_lo, i_hi, h2), where (h0, h1, h2) are
+96 bits of a BLAKE2b hash of (seed, *condition), computed once per call on the host, (i_lo, i_hi) are the
+32-bit words of the sample's dataset index, and ``block`` numbers the 4-word blocks of that sample's draw.
+Word ``j`` of a sample's draw is word ``j % 4`` of block ``j // 4``. (Keeping the key a host constant lets
+every round's key XOR run as a scalar operation; Philox is a keyed bijection of the counter, so distinct
+(index, block) pairs never share a block within a stream.)
 
-On a CPU the ~220 int64 operations per block run as separate eager kernels (≈ 1.5 ms per 224² image on one
-core, several times torch's own mt19937); ``BIASBENCH_COMPILE_RNG=1`` compiles the integer core with
-``torch.compile`` (a one-off compile of tens of seconds, then ≈ 10× faster). Integer arithmetic is exact, so
-compiled and eager words are identical.
+Cost: ≈ 220 int64 operations per block of four words, run as eager kernels. On a GPU the whole batch is one
+pass per operation. On a CPU the batch is cut into pieces of ``CPU_CHUNK`` elements so each operation stays
+in cache (the words do not depend on the cut); that is still several times the cost of torch's own mt19937
+per image. ``BIASBENCH_COMPILE_RNG=1`` compiles the integer core with ``torch.compile`` (a one-off compile of
+tens of seconds, then ≈ 10× faster on a CPU); integer arithmetic is exact, so the words are identical.
 
 Uniforms: word w → (w >> (32 − m)) · 2^−m with m = min(32, mantissa bits + 1 of the dtype) (24 for
 float32), exactly representable, in [0, 1).
@@ -32,7 +35,7 @@ import functools
 import hashlib
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -40,6 +43,7 @@ MASK32 = 0xFFFFFFFF
 PHILOX_M = (0xD2511F53, 0xCD9E8D57)  # round multipliers
 PHILOX_W = (0x9E3779B9, 0xBB67AE85)  # Weyl key increments
 PHILOX_ROUNDS = 10
+CPU_CHUNK = 1 << 14  # int64 elements per operation on a CPU: 128 KiB, so each pass stays in cache
 
 Words = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -60,15 +64,15 @@ def sample_generator(seed: int, index: int, *condition: object, device: str | to
 
 
 def stream_words(seed: int, *condition: object) -> tuple[int, int, int]:
-    """The three 32-bit counter words that select the stream of (seed, *condition): a BLAKE2b hash of its
-    ``repr``, computed once on the host."""
+    """The three 32-bit words (key h0, h1; counter h2) that select the stream of (seed, *condition): a
+    BLAKE2b hash of its ``repr``, computed once on the host."""
     digest = hashlib.blake2b(repr((int(seed), *condition)).encode(), digest_size=12).digest()
     return tuple(int.from_bytes(digest[4 * k : 4 * k + 4], "little") for k in range(3))  # type: ignore[return-value]
 
 
-def _mulhilo_split(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _mulhilo(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
     """High and low 32-bit words of a·m for an int64 tensor ``a`` < 2^32 and a constant m < 2^32, from two
-    32×16-bit products (each < 2^48), so nothing overflows int64. Works wherever int64 does."""
+    32×16-bit products (each < 2^48), so nothing overflows int64. In-place on fresh tensors only."""
     high = a * (m >> 16)
     low = high & 0xFFFF
     low <<= 16
@@ -79,40 +83,18 @@ def _mulhilo_split(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]
     return high, low
 
 
-def _mulhilo_unsigned(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same words from one uint64 product (a·m < 2^64, so it is exact), reinterpreted as int64 for the
-    shift torch lacks for uint64: half the operations of ``_mulhilo_split``."""
-    p = (a.view(torch.uint64) * m).view(torch.int64)
-    return (p >> 32) & MASK32, p & MASK32
-
-
-@functools.cache
-def _unsigned_multiply_works(device_type: str) -> bool:
-    """Whether this torch build multiplies uint64 tensors on ``device_type`` (and gets it right)."""
-    a = torch.tensor([0xFFFFFFFF, 0x243F6A88, 7], dtype=torch.int64, device=device_type)
-    try:
-        got = _mulhilo_unsigned(a, PHILOX_M[0])
-    except (RuntimeError, NotImplementedError, TypeError):
-        return False
-    want = _mulhilo_split(a, PHILOX_M[0])
-    return all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
-
-
 def philox4x32(
-    counter: Sequence[torch.Tensor], key: Sequence[torch.Tensor], rounds: int = PHILOX_ROUNDS, unsigned: bool = True
+    counter: Sequence[torch.Tensor], key: Sequence[torch.Tensor | int], rounds: int = PHILOX_ROUNDS
 ) -> Words:
-    """Philox4x32-``rounds`` on int64 tensors holding unsigned 32-bit words (broadcast against each other).
-    Returns the four output words; matches the Random123 known-answer vectors. ``unsigned`` uses uint64
-    products where the device supports them; either way the words are exact and identical."""
+    """Philox4x32-``rounds`` on int64 tensors holding unsigned 32-bit words (broadcast against each other;
+    the key may be Python ints). Returns the four output words; matches the Random123 known answers."""
     c0, c1, c2, c3 = counter
     k0, k1 = key
-    unsigned = unsigned and _unsigned_multiply_works(c0.device.type)
-    mulhilo = _mulhilo_unsigned if unsigned else _mulhilo_split
     for r in range(rounds):
         if r:
             k0, k1 = (k0 + PHILOX_W[0]) & MASK32, (k1 + PHILOX_W[1]) & MASK32
-        hi0, lo0 = mulhilo(c0, PHILOX_M[0])
-        hi1, lo1 = mulhilo(c2, PHILOX_M[1])
+        hi0, lo0 = _mulhilo(c0, PHILOX_M[0])
+        hi1, lo1 = _mulhilo(c2, PHILOX_M[1])
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return c0, c1, c2, c3
 
@@ -121,7 +103,7 @@ def philox4x32(
 def _philox_kernel() -> Callable[..., Words]:
     """``philox4x32``, compiled when ``BIASBENCH_COMPILE_RNG=1`` (module docstring)."""
     if os.environ.get("BIASBENCH_COMPILE_RNG") == "1":
-        return functools.partial(torch.compile(philox4x32, dynamic=True), unsigned=False)
+        return torch.compile(philox4x32, dynamic=True)
     return philox4x32
 
 
@@ -137,22 +119,40 @@ def _index_tensor(indices: torch.Tensor | Sequence[int], device: torch.device) -
     return idx
 
 
-def random_words(
-    count: int, seed: int, indices: torch.Tensor | Sequence[int], *condition: object, device: str | torch.device = "cpu"
-) -> torch.Tensor:
-    """The first ``count`` 32-bit words (int64 values in [0, 2^32)) of each sample's stream, (N, count),
-    generated on ``device``."""
+def _word_chunks(
+    count: int, seed: int, indices: torch.Tensor | Sequence[int], condition: tuple, device: str | torch.device
+) -> Iterator[tuple[int, Words]]:
+    """Blocks 0 … ⌈count/4⌉ − 1 of each sample's stream as (first word, the four (N, blocks) output words),
+    in one piece on an accelerator and in cache-sized pieces on a CPU."""
     device = torch.device(device)
     idx = _index_tensor(indices, device)
     blocks = -(-count // 4)
     if blocks > MASK32 + 1:
         raise ValueError(f"{count} words per sample exceed the 2^34 a Philox stream provides")
     h0, h1, h2 = stream_words(seed, *condition)
-    key = ((idx & MASK32).unsqueeze(1), (idx >> 32).unsqueeze(1))
-    block = torch.arange(blocks, dtype=torch.int64, device=device).unsqueeze(0)
-    counter = (block, torch.full_like(block, h0), torch.full_like(block, h1), torch.full_like(block, h2))
-    words = _philox_kernel()(counter, key)
-    return torch.stack(words, dim=-1).reshape(len(idx), 4 * blocks)[:, :count]
+    index_lo, index_hi = (idx & MASK32).unsqueeze(1), (idx >> 32).unsqueeze(1)
+    tag = torch.full_like(index_lo, h2)
+    step = max(1, CPU_CHUNK // max(len(idx), 1)) if device.type == "cpu" else max(blocks, 1)
+    for start in range(0, blocks, step):
+        block = torch.arange(start, min(start + step, blocks), dtype=torch.int64, device=device).unsqueeze(0)
+        yield 4 * start, _philox_kernel()((block, index_lo, index_hi, tag), (h0, h1))
+
+
+def _interleave(planes: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(N, B) planes p0 … p3 → (N, 4B) with p0[:, b], p1[:, b], p2[:, b], p3[:, b] at 4b … 4b + 3."""
+    n, width = planes[0].shape
+    return torch.stack(tuple(planes), dim=-1).view(n, 4 * width)
+
+
+def random_words(
+    count: int, seed: int, indices: torch.Tensor | Sequence[int], *condition: object, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """The first ``count`` 32-bit words (int64 values in [0, 2^32)) of each sample's stream, (N, count),
+    generated on ``device``."""
+    out = torch.empty((len(indices), count + (-count) % 4), dtype=torch.int64, device=device)
+    for first, words in _word_chunks(count, seed, indices, condition, device):
+        out[:, first : first + 4 * words[0].shape[1]] = _interleave(words)
+    return out[:, :count]
 
 
 def seeded_rand(
@@ -171,6 +171,16 @@ def seeded_rand(
     return ((words >> (32 - bits)).double() * 2.0**-bits).to(dtype).reshape(len(words), *shape)
 
 
+def _box_muller(words: Words, dtype: torch.dtype) -> torch.Tensor:
+    """Normals from one piece of words (module docstring), computed in float64, interleaved in ``dtype``."""
+    normals = []
+    for u, v in ((words[0], words[1]), (words[2], words[3])):
+        radius = torch.sqrt(-2.0 * torch.log((u.double() + 1.0) * 2.0**-32))
+        angle = (2.0 * math.pi * 2.0**-32) * v.double()
+        normals += [(radius * torch.cos(angle)).to(dtype), (radius * torch.sin(angle)).to(dtype)]
+    return _interleave(normals)
+
+
 def seeded_randn(
     shape: Sequence[int],
     seed: int,
@@ -181,13 +191,10 @@ def seeded_randn(
 ) -> torch.Tensor:
     """Standard-normal values of ``shape`` for each sample in ``indices``, (N, *shape), by Box–Muller from
     the sample's Philox stream (module docstring). Sample i's noise depends only on (seed, indices[i],
-    condition), and is generated on ``device`` in one vectorised call."""
+    condition), and is generated on ``device``."""
     shape = tuple(shape)
     count = math.prod(shape)
-    padded = count + (-count) % 4
-    words = random_words(padded, seed, indices, *condition, device=device).double()
-    pairs = words.view(len(words), padded // 2, 2)  # (w0, w1), (w2, w3), ...
-    radius = torch.sqrt(-2.0 * torch.log((pairs[..., 0] + 1.0) * 2.0**-32))
-    angle = (2.0 * math.pi * 2.0**-32) * pairs[..., 1]
-    normals = torch.stack((radius * torch.cos(angle), radius * torch.sin(angle)), dim=-1)
-    return normals.reshape(len(words), padded)[:, :count].to(dtype).reshape(len(words), *shape)
+    out = torch.empty((len(indices), count + (-count) % 4), dtype=dtype, device=device)
+    for first, words in _word_chunks(count, seed, indices, condition, device):
+        out[:, first : first + 4 * words[0].shape[1]] = _box_muller(words, dtype)
+    return out[:, :count].reshape(len(out), *shape)
