@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best-of repeats per timing")
     parser.add_argument("--model", default="bundled:efficientnet_lite0")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--no-probe", action="store_true", help="stimulus generation (a) only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)  # on a shared CPU, 1 thread avoids waiting on descheduled peers
@@ -141,6 +142,9 @@ def main() -> None:
     }
     for name, fn in parts.items():
         print(f"    {name:34s} {best_of(fn, args.repeat) / n_stimuli * 1e3:7.3f} ms/img")
+
+    if args.no_probe:
+        return
 
     # (b) end-to-end throughput vs bare forward passes on the same batch. Each probe run is bracketed by
     # the same number of bare forwards (one per condition), so both see the same CPU load window.
