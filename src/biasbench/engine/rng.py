@@ -16,8 +16,7 @@ every round's key XOR run as a scalar operation; Philox is a keyed bijection of 
 Cost: ≈ 220 int64 operations per block of four words, run as eager kernels. On a GPU the whole batch is one
 pass per operation. On a CPU the batch is cut into pieces of ``CPU_CHUNK`` elements so each operation stays
 in cache (the words do not depend on the cut); that is still several times the cost of torch's own mt19937
-per image. ``BIASBENCH_COMPILE_RNG=1`` compiles the integer core with ``torch.compile`` (a one-off compile of
-tens of seconds, then ≈ 10× faster on a CPU); integer arithmetic is exact, so the words are identical.
+per image (see benchmarks/critical_band_bench.py).
 
 Uniforms: word w → (w >> (32 − m)) · 2^−m with m = min(32, mantissa bits + 1 of the dtype) (24 for
 float32), exactly representable, in [0, 1).
@@ -31,11 +30,9 @@ changes a float32 value only when it lies within that distance of a rounding bou
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -99,14 +96,6 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
-@functools.cache
-def _philox_kernel() -> Callable[..., Words]:
-    """``philox4x32``, compiled when ``BIASBENCH_COMPILE_RNG=1`` (module docstring)."""
-    if os.environ.get("BIASBENCH_COMPILE_RNG") == "1":
-        return torch.compile(philox4x32, dynamic=True)
-    return philox4x32
-
-
 def _index_tensor(indices: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:
     if isinstance(indices, torch.Tensor):
         idx = indices.to(device=device, dtype=torch.int64)
@@ -135,7 +124,7 @@ def _word_chunks(
     step = max(1, CPU_CHUNK // max(len(idx), 1)) if device.type == "cpu" else max(blocks, 1)
     for start in range(0, blocks, step):
         block = torch.arange(start, min(start + step, blocks), dtype=torch.int64, device=device).unsqueeze(0)
-        yield 4 * start, _philox_kernel()((block, index_lo, index_hi, tag), (h0, h1))
+        yield 4 * start, philox4x32((block, index_lo, index_hi, tag), (h0, h1))
 
 
 def _interleave(planes: Sequence[torch.Tensor]) -> torch.Tensor:
