@@ -35,7 +35,8 @@ def test_cpu_chunking_does_not_change_the_draws(monkeypatch):
     from biasbench.engine import rng
 
     whole = (random_words(999, 4, [3, 8], "k"), seeded_randn((3, 333), 4, [3, 8], "k"))
-    monkeypatch.setattr(rng, "CPU_CHUNK", 7)  # 3 blocks per piece for 2 samples, with a ragged last piece
+    monkeypatch.setattr(rng, "CPU_CHUNK", 32)  # pieces of 1 row x 32 blocks, 8 per row
+    monkeypatch.setattr(rng, "CPU_BLOCKS", 32)
     assert torch.equal(random_words(999, 4, [3, 8], "k"), whole[0])
     assert torch.equal(seeded_randn((3, 333), 4, [3, 8], "k"), whole[1])
 
@@ -59,19 +60,21 @@ def test_uniforms_are_the_top_word_bits_in_zero_one():
     assert many.min() >= 0 and many.max() < 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("draw", [seeded_randn, seeded_rand])
-def test_bit_identical_at_any_batch_size_and_thread_count(draw):
+def test_bit_identical_at_any_batch_size_and_thread_count(draw, dtype):
     idx = torch.arange(1000, 1064)
-    full = draw((1, 24, 24), 11, idx, "cbm", 0.16, 3)
-    assert full.shape == (64, 1, 24, 24)
+    shape = (3, 1111)  # 833.25 blocks per sample: ragged pieces, several per row on a CPU
+    full = draw(shape, 11, idx, "cbm", 0.16, 3, dtype=dtype)
+    assert full.shape == (64, *shape) and full.dtype == dtype
     for lo, hi in ((0, 1), (5, 12), (57, 64)):  # batches of 1, 7 and the tail
-        assert torch.equal(draw((1, 24, 24), 11, idx[lo:hi], "cbm", 0.16, 3), full[lo:hi])
+        assert torch.equal(draw(shape, 11, idx[lo:hi], "cbm", 0.16, 3, dtype=dtype), full[lo:hi])
     shuffled = torch.tensor([1063, 1000, 1031])
-    assert torch.equal(draw((1, 24, 24), 11, shuffled, "cbm", 0.16, 3), full[[63, 0, 31]])
+    assert torch.equal(draw(shape, 11, shuffled, "cbm", 0.16, 3, dtype=dtype), full[[63, 0, 31]])
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert torch.equal(draw((1, 24, 24), 11, idx, "cbm", 0.16, 3), full)
+        assert torch.equal(draw(shape, 11, idx, "cbm", 0.16, 3, dtype=dtype), full)
     finally:
         torch.set_num_threads(threads)
 

@@ -14,9 +14,11 @@ every round's key XOR run as a scalar operation; Philox is a keyed bijection of 
 (index, block) pairs never share a block within a stream.)
 
 Cost: ≈ 220 int64 operations per block of four words, run as eager kernels. On a GPU the whole batch is one
-pass per operation. On a CPU the batch is cut into pieces of ``CPU_CHUNK`` elements so each operation stays
-in cache (the words do not depend on the cut); that is still several times the cost of torch's own mt19937
-per image (see benchmarks/critical_band_bench.py).
+pass per operation. On a CPU the batch is cut into pieces of at most ``CPU_CHUNK`` elements, so each operation
+stays in cache and runs on one thread, each a multiple of 16 blocks wide (the draw is padded and cut back),
+so every element goes through the same SIMD code path whatever the batch size: a scalar tail loop could
+round ln/cos/sin differently. That is still several times the cost of torch's own mt19937 per image (see
+benchmarks/critical_band_bench.py).
 
 Uniforms: word w → (w >> (32 − m)) · 2^−m with m = min(32, mantissa bits + 1 of the dtype) (24 for
 float32), exactly representable, in [0, 1).
@@ -41,6 +43,8 @@ PHILOX_M = (0xD2511F53, 0xCD9E8D57)  # round multipliers
 PHILOX_W = (0x9E3779B9, 0xBB67AE85)  # Weyl key increments
 PHILOX_ROUNDS = 10
 CPU_CHUNK = 1 << 14  # int64 elements per operation on a CPU: 128 KiB, so each pass stays in cache
+CPU_BLOCKS = 1024  # blocks per piece on a CPU; pieces are a multiple of BLOCK_ALIGN blocks wide
+BLOCK_ALIGN = 16  # so every float operation runs in whole SIMD vectors, never in a scalar tail loop
 
 Words = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -110,21 +114,27 @@ def _index_tensor(indices: torch.Tensor | Sequence[int], device: torch.device) -
 
 def _word_chunks(
     count: int, seed: int, indices: torch.Tensor | Sequence[int], condition: tuple, device: str | torch.device
-) -> Iterator[tuple[int, Words]]:
-    """Blocks 0 … ⌈count/4⌉ − 1 of each sample's stream as (first word, the four (N, blocks) output words),
-    in one piece on an accelerator and in cache-sized pieces on a CPU."""
+) -> Iterator[tuple[slice, int, Words]]:
+    """The first ⌈count/4⌉ blocks (padded to a multiple of ``BLOCK_ALIGN``) of each sample's stream as
+    (rows, first word, the four (rows, blocks) output words): one piece on an accelerator, cache-sized
+    pieces on a CPU (module docstring)."""
     device = torch.device(device)
     idx = _index_tensor(indices, device)
-    blocks = -(-count // 4)
+    blocks = -(-count // (4 * BLOCK_ALIGN)) * BLOCK_ALIGN
     if blocks > MASK32 + 1:
         raise ValueError(f"{count} words per sample exceed the 2^34 a Philox stream provides")
     h0, h1, h2 = stream_words(seed, *condition)
     index_lo, index_hi = (idx & MASK32).unsqueeze(1), (idx >> 32).unsqueeze(1)
     tag = torch.full_like(index_lo, h2)
-    step = max(1, CPU_CHUNK // max(len(idx), 1)) if device.type == "cpu" else max(blocks, 1)
-    for start in range(0, blocks, step):
-        block = torch.arange(start, min(start + step, blocks), dtype=torch.int64, device=device).unsqueeze(0)
-        yield 4 * start, philox4x32((block, index_lo, index_hi, tag), (h0, h1))
+    if device.type == "cpu":
+        width, height = CPU_BLOCKS, max(1, CPU_CHUNK // CPU_BLOCKS)
+    else:
+        width, height = max(blocks, 1), max(len(idx), 1)
+    for top in range(0, len(idx), height):
+        rows = slice(top, top + height)
+        for start in range(0, blocks, width):
+            block = torch.arange(start, min(start + width, blocks), dtype=torch.int64, device=device).unsqueeze(0)
+            yield rows, 4 * start, philox4x32((block, index_lo[rows], index_hi[rows], tag[rows]), (h0, h1))
 
 
 def _interleave(planes: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -138,9 +148,9 @@ def random_words(
 ) -> torch.Tensor:
     """The first ``count`` 32-bit words (int64 values in [0, 2^32)) of each sample's stream, (N, count),
     generated on ``device``."""
-    out = torch.empty((len(indices), count + (-count) % 4), dtype=torch.int64, device=device)
-    for first, words in _word_chunks(count, seed, indices, condition, device):
-        out[:, first : first + 4 * words[0].shape[1]] = _interleave(words)
+    out = torch.empty((len(indices), count + (-count) % (4 * BLOCK_ALIGN)), dtype=torch.int64, device=device)
+    for rows, first, words in _word_chunks(count, seed, indices, condition, device):
+        out[rows, first : first + 4 * words[0].shape[1]] = _interleave(words)
     return out[:, :count]
 
 
@@ -183,7 +193,7 @@ def seeded_randn(
     condition), and is generated on ``device``."""
     shape = tuple(shape)
     count = math.prod(shape)
-    out = torch.empty((len(indices), count + (-count) % 4), dtype=dtype, device=device)
-    for first, words in _word_chunks(count, seed, indices, condition, device):
-        out[:, first : first + 4 * words[0].shape[1]] = _box_muller(words, dtype)
+    out = torch.empty((len(indices), count + (-count) % (4 * BLOCK_ALIGN)), dtype=dtype, device=device)
+    for rows, first, words in _word_chunks(count, seed, indices, condition, device):
+        out[rows, first : first + 4 * words[0].shape[1]] = _box_muller(words, dtype)
     return out[:, :count].reshape(len(out), *shape)
