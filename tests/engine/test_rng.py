@@ -4,6 +4,7 @@ uniform and Box–Muller transforms, batch-size / thread independence, and the d
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -126,3 +127,14 @@ def test_bad_indices_are_rejected():
     with pytest.raises(ValueError, match="1-D"):
         seeded_randn((2,), 0, torch.zeros(2, 2, dtype=torch.int64), "x")
     assert seeded_randn((2, 3), 0, [], "x").shape == (0, 2, 3)
+
+
+@pytest.mark.skipif(os.environ.get("BIASBENCH_COMPILE_RNG") != "1", reason="set BIASBENCH_COMPILE_RNG=1 (compiles)")
+def test_compiled_core_gives_the_eager_words(monkeypatch):
+    from biasbench.engine import rng
+
+    assert rng._compiled_philox() is not None
+    compiled = (random_words(999, 4, [3, 2**33 + 8], "k"), seeded_randn((3, 333), 4, [3, 8], "k"))
+    monkeypatch.setattr(rng, "_compiled_philox", lambda: None)
+    assert torch.equal(random_words(999, 4, [3, 2**33 + 8], "k"), compiled[0])
+    assert torch.equal(seeded_randn((3, 333), 4, [3, 8], "k"), compiled[1])

@@ -18,7 +18,9 @@ pass per operation. On a CPU the batch is cut into pieces of at most ``CPU_CHUNK
 stays in cache and runs on one thread, each a multiple of 16 blocks wide (the draw is padded and cut back),
 so every element goes through the same SIMD code path whatever the batch size: a scalar tail loop could
 round ln/cos/sin differently. That is still several times the cost of torch's own mt19937 per image (see
-benchmarks/critical_band_bench.py).
+benchmarks/critical_band_bench.py). ``BIASBENCH_COMPILE_RNG=1`` runs the integer core through
+``torch.compile`` instead (a one-off compile of ≈ 15 s, then ≈ 10× faster on a CPU); integer arithmetic is
+exact, so the words are the same.
 
 Uniforms: word w → (w >> (32 − m)) · 2^−m with m = min(32, mantissa bits + 1 of the dtype) (24 for
 float32), exactly representable, in [0, 1).
@@ -32,9 +34,11 @@ changes a float32 value only when it lies within that distance of a rounding bou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -100,6 +104,12 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
+@functools.cache
+def _compiled_philox() -> Callable[..., Words] | None:
+    """``philox4x32`` through ``torch.compile`` when ``BIASBENCH_COMPILE_RNG=1``, else None."""
+    return torch.compile(philox4x32, dynamic=True) if os.environ.get("BIASBENCH_COMPILE_RNG") == "1" else None
+
+
 def _index_tensor(indices: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:
     if isinstance(indices, torch.Tensor):
         idx = indices.to(device=device, dtype=torch.int64)
@@ -126,6 +136,11 @@ def _word_chunks(
     h0, h1, h2 = stream_words(seed, *condition)
     index_lo, index_hi = (idx & MASK32).unsqueeze(1), (idx >> 32).unsqueeze(1)
     tag = torch.full_like(index_lo, h2)
+    compiled = _compiled_philox()
+    if compiled is None:
+        philox, key = philox4x32, (h0, h1)  # host constants: scalar XORs in eager mode
+    else:  # inductor needs the key words as tensors
+        philox, key = compiled, (torch.full_like(tag[:1], h0), torch.full_like(tag[:1], h1))
     if device.type == "cpu":
         width, height = CPU_BLOCKS, max(1, CPU_CHUNK // CPU_BLOCKS)
     else:
@@ -134,7 +149,7 @@ def _word_chunks(
         rows = slice(top, top + height)
         for start in range(0, blocks, width):
             block = torch.arange(start, min(start + width, blocks), dtype=torch.int64, device=device).unsqueeze(0)
-            yield rows, 4 * start, philox4x32((block, index_lo[rows], index_hi[rows], tag[rows]), (h0, h1))
+            yield rows, 4 * start, philox((block, index_lo[rows], index_hi[rows], tag[rows]), key)
 
 
 def _interleave(planes: Sequence[torch.Tensor]) -> torch.Tensor:
