@@ -165,9 +165,8 @@ class Engine:
         kept: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
         indices: list[torch.Tensor] = []
         skipped: list[str] = []
-        bar = tqdm(
-            total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress, leave=False
-        )
+        bar = tqdm(total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress,
+                   leave=False)
         for batch in self.batches(dataset, transform, skipped):
             indices.append(batch.indices.cpu())
             for name, perturb in conditions.items():
