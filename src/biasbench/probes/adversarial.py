@@ -80,8 +80,8 @@ class Adversarial(Probe):
     summary = "robust top-1 under PGD (L∞/L2), FGSM or AutoAttack; default the study's PGD-40, ε = 0.5/255"
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
-    version = 2  # 2: random starts from the counter-based per-sample generator (engine/rng.py)
     default_datasets = ("imagenet-val",)
+    version = 3  # v3: random starts from the counter-based generator (engine/rng.py); v2 (main): compat record
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
