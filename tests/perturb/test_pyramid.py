@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from biasbench.perturb.pyramid import band_limit, laplacian_pyramid, pyramid_height, reconstruct
+from biasbench.perturb.pyramid import (
+    band_limit,
+    band_limit_and_finest,
+    laplacian_pyramid,
+    pyramid_height,
+    reconstruct,
+)
 
 
 def test_height_and_level_sizes_for_224():
@@ -24,8 +30,9 @@ def test_matches_pyrtools(size):
     assert len(mine) == ref.num_scales
     for lev in range(ref.num_scales):
         np.testing.assert_allclose(mine[lev][0].numpy(), ref.pyr_coeffs[(lev, 0)], atol=1e-12)
-        np.testing.assert_allclose(band_limit(torch.from_numpy(x)[None], lev)[0].numpy(),
-                                   ref.recon_pyr(levels=[lev]), atol=1e-12)
+        np.testing.assert_allclose(
+            band_limit(torch.from_numpy(x)[None], lev)[0].numpy(), ref.recon_pyr(levels=[lev]), atol=1e-12
+        )
 
 
 def test_band_limit_equals_single_level_reconstruction_and_levels_sum_to_input():
@@ -73,3 +80,11 @@ def test_band_energy_lies_in_the_intended_octave():
     assert medians == sorted(medians)
     for lower, upper in zip(medians[3:5], medians[4:6], strict=True):  # away from DC and Nyquist
         assert 1.8 <= upper / lower <= 2.3
+
+
+@pytest.mark.parametrize("level", [0, 1, 4, 6])
+def test_band_limit_and_finest_is_the_two_band_limits_bit_for_bit(level):
+    x = torch.randn(2, 1, 224, 224, generator=torch.Generator().manual_seed(level))
+    limited, finest = band_limit_and_finest(x, level)
+    assert torch.equal(limited, band_limit(x, level))
+    assert torch.equal(finest, band_limit(x, 0))

@@ -90,6 +90,16 @@ def test_random_start_is_seeded_per_sample_not_per_batch(setup):
     assert not torch.equal(full, random_start(x, idx, 0.1, "linf", seed=4))
 
 
+def test_l2_random_start_lies_in_the_ball_and_is_seeded_per_sample(setup):
+    _, x, _, idx = setup
+    full = random_start(x, idx, 0.5, "l2", seed=3)
+    assert torch.equal(full[2:3], random_start(x[2:3], idx[2:3], 0.5, "l2", seed=3))
+    norms = full.flatten(1).norm(dim=1)
+    assert float(norms.max()) <= 0.5 + 1e-6 and float(norms.min()) > 0
+    small = random_start(x, idx, 0.25, "l2", seed=3)  # same rays, scaled by ε
+    torch.testing.assert_close(small, full / 2)
+
+
 def test_params_parse_fractions_and_compat_denominator():
     p = AdversarialParams(epsilon="0.5/255,4/255", step_size="2/255")
     assert p.epsilon == pytest.approx((0.5 / 255, 4 / 255)) and p.step_size == pytest.approx(2 / 255)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from biasbench.engine.rng import sample_generator
+from biasbench.engine.reductions import row_sum
+from biasbench.engine.rng import seeded_rand, seeded_randn
 from biasbench.errors import BiasbenchError
 
 NORMS = ("linf", "l2")
@@ -57,19 +58,18 @@ def _step(grad: torch.Tensor, size: float, norm: str) -> torch.Tensor:
 
 
 def random_start(x: torch.Tensor, indices: torch.Tensor, eps: float, norm: str, seed: int) -> torch.Tensor:
-    """A start uniform in the ε-ball around each image, drawn from that sample's own generator on the CPU
-    (the unit draw is scaled by ε, so starts for different ε lie on the same rays)."""
+    """A start uniform in the ε-ball around each image, drawn on ``x``'s device from that sample's own
+    counter-based stream (the unit draw is scaled by ε, so starts for different ε lie on the same rays)."""
     shape, d = tuple(x.shape[1:]), math.prod(x.shape[1:])
-    deltas = []
-    for i in indices.tolist():
-        g = sample_generator(seed, int(i), "attack-start", norm)
-        if norm == "linf":
-            deltas.append(torch.rand(shape, generator=g) * 2 - 1)
-        else:
-            direction = torch.randn(shape, generator=g)
-            radius = torch.rand((), generator=g) ** (1.0 / d)
-            deltas.append(direction / direction.norm().clamp_min(1e-12) * radius)
-    return eps * torch.stack(deltas).to(x.device, x.dtype)
+    draw = dict(device=x.device, dtype=torch.float64)
+    if norm == "linf":
+        delta = seeded_rand(shape, seed, indices, "attack-start", norm, **draw) * 2 - 1
+    else:
+        direction = seeded_randn(shape, seed, indices, "attack-start", norm, **draw)
+        length = row_sum(direction.flatten(1).square()).sqrt().clamp_min(1e-12)
+        radius = seeded_rand((), seed, indices, "attack-start-radius", norm, **draw) ** (1.0 / d)
+        delta = direction * (radius / length).view(-1, *([1] * len(shape)))
+    return (eps * delta).to(x.dtype)
 
 
 def _loss_grad(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,9 +1,11 @@
 """Critical-band masking stimuli ("Solomon filter", METHODS.md §4.1), batched on the device.
 
 Per image: ITU-R 601 grayscale → contrast 0.2 around 0.449 → add Gaussian noise reconstructed from one
-Laplacian-pyramid level (band f ↔ level L = 6 − f), RMS-matched to the full-band noise → out-of-range
-repair → three identical channels. Every random draw comes from ``seeded_randn`` keyed by
-(seed, image index, σ, f) — and, for repair redraws, the round — so stimuli do not depend on batch size.
+Laplacian-pyramid level (band f ↔ level L = 6 − f), rescaled to the RMS of the reconstruction from pyramid
+level 0 alone, as the reference code does (≈ 0.943 σ for white noise at 224 px; ``noise_rms="sigma"``
+rescales to the full reconstruction, i.e. σ) → out-of-range repair → three identical channels. Every random
+draw comes from ``seeded_randn`` keyed by (seed, image index, σ, f) — and, for repair redraws, the round —
+so stimuli do not depend on batch size or device.
 
 Grayscale: the studies convert the 8-bit RGB image with PIL ``convert("L")``, which rounds the luma to an
 integer (``(19595·R + 38470·G + 7471·B + 2¹⁵) >> 16``). With ``quantize=True`` (default) we reproduce that
@@ -14,11 +16,13 @@ bit for bit from the [0,1] image (whose values are uint8/255); ``quantize=False`
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 
+from biasbench.engine.reductions import row_sum
 from biasbench.engine.rng import seeded_randn
-from biasbench.perturb.pyramid import band_limit, pyramid_height
+from biasbench.perturb.pyramid import band_limit, band_limit_and_finest, pyramid_height
 
 NOISE_SDS: tuple[float, ...] = (0.0, 0.02, 0.04, 0.08, 0.16)
 BANDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
@@ -26,6 +30,8 @@ CONTRAST = 0.2
 MEAN_LUMINANCE = 0.449
 EPSILON = 0.1
 MAX_REPAIR_ROUNDS = 1000
+NoiseRms = Literal["level0", "sigma"]
+NOISE_RMS: tuple[str, ...] = ("level0", "sigma")
 
 
 def band_frequency(band: float) -> float:
@@ -46,13 +52,13 @@ def grayscale(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
     # float32 holds it exactly and the shift is an exact division by 2^16 followed by floor.
     rgb = torch.round(x.float() * 255.0)
     luma = rgb[:, 0:1] * 19595.0 + rgb[:, 1:2] * 38470.0 + rgb[:, 2:3] * 7471.0 + 32768.0
-    return (torch.floor(luma / 65536.0) / 255.0).to(x.dtype)
+    return torch.floor(luma / 65536.0).to(x.dtype) / 255.0  # the level is exact; divide in x's dtype
 
 
 def image_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean over each image's pixels, (N, C, H, W) → (N, C, 1, 1), one reduction per image: a batched
-    reduction may split the sum differently for different batch sizes, which would change the bits."""
-    return torch.stack([image.mean(dim=(-2, -1), keepdim=True) for image in t])
+    """Mean over each image's pixels, (N, C, H, W) → (N, C, 1, 1), bit-identical at any batch size
+    (``row_sum``)."""
+    return (row_sum(t.flatten(-2)) / (t.shape[-2] * t.shape[-1]))[..., None, None]
 
 
 def reduce_contrast(gray: torch.Tensor, contrast: float = CONTRAST, mean: float = MEAN_LUMINANCE) -> torch.Tensor:
@@ -60,16 +66,26 @@ def reduce_contrast(gray: torch.Tensor, contrast: float = CONTRAST, mean: float 
     return (gray - image_mean(gray)) * contrast + mean
 
 
-def band_noise(white: torch.Tensor, band: int) -> torch.Tensor:
-    """Noise ``white`` (N, 1, H, W) reconstructed from the pyramid level of ``band`` (L = height − 1 − f) and
-    rescaled per image to the RMS of the full reconstruction. The Laplacian pyramid reconstructs exactly,
-    so the full reconstruction is ``white`` itself (to rounding) and its RMS is used directly."""
+def _rms(t: torch.Tensor) -> torch.Tensor:
+    return image_mean(t.square()).sqrt()
+
+
+def band_noise(white: torch.Tensor, band: int, noise_rms: NoiseRms = "level0") -> torch.Tensor:
+    """Noise ``white`` (N, 1, H, W) reconstructed from the pyramid level of ``band`` (L = height − 1 − f),
+    rescaled per image to the RMS of a reference reconstruction: ``"level0"`` (the reference code's
+    ``recon_pyr(levels=0)``, the finest band alone; ≈ 0.943·σ for white noise at 224 px) or ``"sigma"``
+    (the full reconstruction, which the Laplacian pyramid makes equal to ``white``, so RMS ≈ σ)."""
+    if noise_rms not in NOISE_RMS:
+        raise ValueError(f"noise_rms must be one of {NOISE_RMS}, got {noise_rms!r}")
     height = pyramid_height(min(white.shape[-2:]))
     level = height - 1 - band
     if not 0 <= level < height:
         raise ValueError(f"band {band} needs a pyramid of at least {band + 1} levels; this image has {height}")
-    limited = band_limit(white, level)
-    return limited * (image_mean(white.square()).sqrt() / image_mean(limited.square()).sqrt())
+    if noise_rms == "sigma":
+        limited = band_limit(white, level)
+        return limited * (_rms(white) / _rms(limited))
+    limited, finest = band_limit_and_finest(white, level)
+    return limited * (_rms(finest) / _rms(limited))
 
 
 def repair(
@@ -108,8 +124,8 @@ class CriticalBandStimuli:
     """Critical-band perturbations for the engine that share the grayscale, contrast-reduced image of a
     batch across conditions (the engine calls every condition on the same batch tensor in turn)."""
 
-    def __init__(self, seed: int = 0, quantize: bool = True):
-        self.seed, self.quantize = seed, quantize
+    def __init__(self, seed: int = 0, quantize: bool = True, noise_rms: NoiseRms = "level0"):
+        self.seed, self.quantize, self.noise_rms = seed, quantize, noise_rms
         self._source: torch.Tensor | None = None
         self._base: torch.Tensor | None = None
 
@@ -121,24 +137,33 @@ class CriticalBandStimuli:
 
     def apply(self, x: torch.Tensor, indices: torch.Tensor, sigma: float, band: int) -> torch.Tensor:
         """Stimuli (N, 3, H, W) for condition (σ, band); σ = 0 is the noise-free image (band-independent)."""
-        return add_band_noise(self.base(x), indices, sigma, band, self.seed)
+        return add_band_noise(self.base(x), indices, sigma, band, self.seed, self.noise_rms)
 
     def perturbation(self, sigma: float, band: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """An engine perturbation ``(x, indices) -> x`` for one condition."""
         return lambda x, indices: self.apply(x, indices, sigma, band)
 
 
-def add_band_noise(gray: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, seed: int = 0) -> torch.Tensor:
-    """Add seeded band-limited noise of RMS ``sigma`` to contrast-reduced images (N, 1, H, W), repair the
-    out-of-range pixels and stack to three channels."""
+def white_noise(
+    gray: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, seed: int = 0, round_: int | None = None
+) -> torch.Tensor:
+    """The N(0, σ²) field drawn for each image of ``gray`` (N, 1, H, W) under condition (σ, band), on its
+    device and in its dtype: the initial field, or with ``round_`` the field of that repair round."""
+    condition = ("cbm", sigma, band) if round_ is None else ("cbm-redraw", sigma, band, round_)
+    shape = tuple(gray.shape[1:])
+    return sigma * seeded_randn(shape, seed, indices, *condition, device=gray.device, dtype=gray.dtype)
+
+
+def add_band_noise(
+    gray: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, seed: int = 0, noise_rms: NoiseRms = "level0"
+) -> torch.Tensor:
+    """Add seeded band-limited noise (``band_noise`` scaling ``noise_rms``) to contrast-reduced images
+    (N, 1, H, W), repair the out-of-range pixels and stack to three channels."""
     if sigma > 0:
-        shape, device, dtype = tuple(gray.shape[1:]), gray.device, gray.dtype
-        white = sigma * seeded_randn(shape, seed, indices, "cbm", sigma, band, device=device, dtype=dtype)
-        noise = band_noise(white, band)
+        noise = band_noise(white_noise(gray, indices, sigma, band, seed), band, noise_rms)
 
         def redraw(round_: int, rows: torch.Tensor) -> torch.Tensor:
-            fresh = seeded_randn(shape, seed, indices[rows], "cbm-redraw", sigma, band, round_, device=device)
-            return sigma * fresh.to(dtype)
+            return white_noise(gray[rows], indices[rows], sigma, band, seed, round_)
 
         gray, noise = repair(gray, noise, redraw)
         gray = gray + noise
@@ -146,7 +171,14 @@ def add_band_noise(gray: torch.Tensor, indices: torch.Tensor, sigma: float, band
 
 
 def make_stimuli(
-    x: torch.Tensor, indices: torch.Tensor, sigma: float, band: int, *, seed: int = 0, quantize: bool = True
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    sigma: float,
+    band: int,
+    *,
+    seed: int = 0,
+    quantize: bool = True,
+    noise_rms: NoiseRms = "level0",
 ) -> torch.Tensor:
     """Critical-band stimuli for a batch (N, 3, H, W) in [0,1] under noise SD ``sigma`` in ``band``."""
-    return add_band_noise(reduce_contrast(grayscale(x, quantize)), indices, sigma, band, seed)
+    return add_band_noise(reduce_contrast(grayscale(x, quantize)), indices, sigma, band, seed, noise_rms)

@@ -103,3 +103,14 @@ def band_limit(x: torch.Tensor, level: int) -> torch.Tensor:
     for size in reversed(sizes):
         g = expand(g, size)
     return g
+
+
+def band_limit_and_finest(x: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(band_limit(x, level), band_limit(x, 0))`` sharing the first reduce step (bit-identical to the two
+    separate calls)."""
+    if level == 0:
+        finest = band_limit(x, 0)
+        return finest, finest
+    coarse = reduce(x)
+    finest = x - expand(coarse, x.shape[-2:])
+    return expand(band_limit(coarse, level - 1), x.shape[-2:]), finest

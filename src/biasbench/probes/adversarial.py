@@ -95,7 +95,7 @@ class Adversarial(Probe):
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
     default_datasets = ("imagenet-val",)
-    version = 2  # v2: the compat value is robust_accuracy_compat_denominator; robust_accuracy stays correct
+    version = 3  # v3: random starts from the counter-based generator (engine/rng.py); v2: compat record names
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"

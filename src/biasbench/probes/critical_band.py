@@ -39,7 +39,7 @@ from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.engine.rng import sample_seed
 from biasbench.errors import BiasbenchError
 from biasbench.models.wrapper import Classifier, Preprocess
-from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, make_stimuli
+from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
@@ -66,7 +66,9 @@ def assigned_conditions(indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return sigmas, bands
 
 
-def assigned_stimuli(seed: int, quantize: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def assigned_stimuli(
+    seed: int, quantize: bool, noise_rms: NoiseRms = "level0"
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Engine perturbation giving each image its own protocol-A condition (grouped per condition)."""
 
     def perturb(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -74,7 +76,9 @@ def assigned_stimuli(seed: int, quantize: bool) -> Callable[[torch.Tensor, torch
         out = torch.empty_like(x)
         for sigma, band in sorted(set(zip(sigmas.tolist(), bands.tolist(), strict=True))):
             rows = torch.from_numpy(np.flatnonzero((sigmas == sigma) & (bands == band))).to(x.device)
-            out[rows] = make_stimuli(x[rows], indices[rows], sigma, band, seed=seed, quantize=quantize)
+            out[rows] = make_stimuli(
+                x[rows], indices[rows], sigma, band, seed=seed, quantize=quantize, noise_rms=noise_rms
+            )
         return out
 
     return perturb
@@ -107,6 +111,9 @@ class CriticalBandParams(ProbeParams):
     reference: Literal["absolute", "noise-free", "clean"] | None = None  # None: absolute (A), noise-free (B)
     adaptive: bool = False  # protocol B: bisection over noise levels per band instead of the full grid
     quantize_gray: bool = True  # 8-bit grayscale as PIL "L" (the studies); False keeps the float luma
+    # RMS of the added band noise: "level0" = the reference code's (finest pyramid level alone, ≈ 0.943 σ);
+    # "sigma" = the full reconstruction (σ)
+    noise_rms: NoiseRms = "level0"
 
 
 @dataclass
@@ -158,6 +165,7 @@ class CriticalBand(Probe):
     summary = "critical-band masking: noise thresholds per octave band, channel bandwidth / centre / peak"
     citation = "Subramanian et al., NeurIPS 2023; Gavrikov & Keuper, CVPR 2024 (protocol B)"
     Params = CriticalBandParams
+    version = 2  # 2: noise RMS of pyramid level 0 (the reference), Philox per-sample noise
     default_datasets = ("imagenet-sample",)
 
     @property
@@ -198,7 +206,7 @@ class CriticalBand(Probe):
     def _run_b(self, ctx: ProbeContext) -> _Grid:
         p, grid = self.params, _Grid()
 
-        stimuli = CriticalBandStimuli(ctx.seed, p.quantize_gray)
+        stimuli = CriticalBandStimuli(ctx.seed, p.quantize_gray, p.noise_rms)
         stimulus = stimuli.perturbation
 
         def evaluate(requested: list[tuple[float, int]]) -> dict[tuple[float, int], float]:
@@ -248,7 +256,7 @@ class CriticalBand(Probe):
         p, grid = self.params, _Grid()
         dataset = relabel_to_categories16(ctx.dataset)
         space = get_label_space("categories16")
-        conditions = {ASSIGNED: assigned_stimuli(ctx.seed, p.quantize_gray)}
+        conditions = {ASSIGNED: assigned_stimuli(ctx.seed, p.quantize_gray, p.noise_rms)}
         if self.reference == "clean":
             conditions[CLEAN] = None
         transform, conditions = stimulus_pipeline(dataset, ctx.model, conditions)
