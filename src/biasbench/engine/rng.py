@@ -13,14 +13,14 @@ Word ``j`` of a sample's draw is word ``j % 4`` of block ``j // 4``. (Keeping th
 every round's key XOR run as a scalar operation; Philox is a keyed bijection of the counter, so distinct
 (index, block) pairs never share a block within a stream.)
 
-Cost: ≈ 220 int64 operations per block of four words, run as eager kernels. On a GPU the whole batch is one
-pass per operation. On a CPU the batch is cut into pieces of at most ``CPU_CHUNK`` elements, so each operation
-stays in cache and runs on one thread, each a multiple of 16 blocks wide (the draw is padded and cut back),
-so every element goes through the same SIMD code path whatever the batch size: a scalar tail loop could
-round ln/cos/sin differently. That is still several times the cost of torch's own mt19937 per image (see
-benchmarks/critical_band_bench.py). ``BIASBENCH_COMPILE_RNG=1`` runs the integer core through
-``torch.compile`` instead (a one-off compile of ≈ 15 s, then ≈ 10× faster on a CPU); integer arithmetic is
-exact, so the words are the same.
+Cost: Philox is ≈ 10 rounds of two 32x32-bit products per block of four words. On a CPU the integer core runs
+in NumPy uint64 arithmetic (whose wrap-around is defined, so a product is one multiply) on pieces of at most
+``CPU_CHUNK`` elements, so each operation stays in cache; each piece is a multiple of 16 blocks wide (the draw is
+padded and cut back), so every float operation goes through the same SIMD code path whatever the batch size (a
+scalar tail loop could round ln/cos/sin differently). That is ≈ 1 ms per 224x224 field, several times torch's own
+mt19937 per image (see benchmarks/critical_band_bench.py), bought for device independence. On an accelerator the
+torch int64 core (``_mulhilo``: 32x16-bit products, nothing overflows) covers the whole batch in one pass per
+operation. Both cores give the same words (tested against the Random123 known answers).
 
 Uniforms: word w → (w >> (32 − m)) · 2^−m with m = min(32, mantissa bits + 1 of the dtype) (24 for
 float32), exactly representable, in [0, 1).
@@ -34,12 +34,11 @@ changes a float32 value only when it lies within that distance of a rounding bou
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -104,10 +103,20 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
-@functools.cache
-def _compiled_philox() -> Callable[..., Words] | None:
-    """``philox4x32`` through ``torch.compile`` when ``BIASBENCH_COMPILE_RNG=1``, else None."""
-    return torch.compile(philox4x32, dynamic=True) if os.environ.get("BIASBENCH_COMPILE_RNG") == "1" else None
+def philox4x32_numpy(counter: Sequence[torch.Tensor], key: Sequence[int], rounds: int = PHILOX_ROUNDS) -> Words:
+    """``philox4x32`` for CPU tensors through NumPy's uint64 arithmetic, whose wrap-around is defined, so each
+    32x32-bit product is one exact multiply (about 4x fewer operations than the int64 split of ``_mulhilo``);
+    the same words as ``philox4x32``."""
+    c0, c1, c2, c3 = (np.broadcast_to(t.numpy(), np.broadcast_shapes(*(c.shape for c in counter))).astype(np.uint64)
+                      for t in counter)  # fmt: skip
+    m0, m1, shift, mask = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1]), np.uint64(32), np.uint64(MASK32)
+    k0, k1 = key
+    for r in range(rounds):
+        if r:
+            k0, k1 = (k0 + PHILOX_W[0]) & MASK32, (k1 + PHILOX_W[1]) & MASK32
+        p0, p1 = c0 * m0, c2 * m1
+        c0, c1, c2, c3 = (p1 >> shift) ^ c1 ^ np.uint64(k0), p1 & mask, (p0 >> shift) ^ c3 ^ np.uint64(k1), p0 & mask
+    return tuple(torch.from_numpy(c.view(np.int64)) for c in (c0, c1, c2, c3))  # type: ignore[return-value]
 
 
 def _index_tensor(indices: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:
@@ -136,11 +145,7 @@ def _word_chunks(
     h0, h1, h2 = stream_words(seed, *condition)
     index_lo, index_hi = (idx & MASK32).unsqueeze(1), (idx >> 32).unsqueeze(1)
     tag = torch.full_like(index_lo, h2)
-    compiled = _compiled_philox()
-    if compiled is None:
-        philox, key = philox4x32, (h0, h1)  # host constants: scalar XORs in eager mode
-    else:  # inductor needs the key words as tensors
-        philox, key = compiled, (torch.full_like(tag[:1], h0), torch.full_like(tag[:1], h1))
+    philox = philox4x32_numpy if device.type == "cpu" else philox4x32  # key: host constants, scalar XORs
     if device.type == "cpu":
         width, height = CPU_BLOCKS, max(1, CPU_CHUNK // CPU_BLOCKS)
     else:
@@ -149,7 +154,7 @@ def _word_chunks(
         rows = slice(top, top + height)
         for start in range(0, blocks, width):
             block = torch.arange(start, min(start + width, blocks), dtype=torch.int64, device=device).unsqueeze(0)
-            yield rows, 4 * start, philox((block, index_lo[rows], index_hi[rows], tag[rows]), key)
+            yield rows, 4 * start, philox((block, index_lo[rows], index_hi[rows], tag[rows]), (h0, h1))
 
 
 def _interleave(planes: Sequence[torch.Tensor]) -> torch.Tensor:
