@@ -34,8 +34,9 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision and
-    channels-last memory format (on CPU too: it speeds up depthwise convolutions), data-loader workers, and what to do with undecodable images."""
+    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision (GPU only),
+    channels-last memory format (on CPU too: it speeds up depthwise convolutions), data-loader workers, and
+    what to do with undecodable images."""
 
     device: str = "auto"
     batch_size: int = 64
