@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = biasbench.run_study(
             models, steps, args.out, data_root=args.data_root, engine=engine,
-            report=lambda m: console.print(m, highlight=False),
+            report=lambda m: console.print(m, highlight=False, soft_wrap=True),
         )
     except BiasbenchError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False)
