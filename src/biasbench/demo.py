@@ -96,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     study = time.perf_counter() - start
     console.print("wall time per step (seconds of its jobs; model loads counted once, below):", highlight=False)
     for label, ran, skipped, seconds in step_times(steps, result):
-        console.print(f"  {label:<40} {seconds:7.1f} s  ({ran} jobs run, {skipped} already done)", highlight=False)
+        console.print(f"  {label:<34} {seconds:7.1f} s  ({ran} run, {skipped} done before)", highlight=False,
+                      soft_wrap=True)
     loads = result.summary.load_seconds
-    console.print(f"  {'model loads':<40} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
-    console.print(f"  {'study total':<40} {study:7.1f} s", highlight=False)
+    console.print(f"  {'model loads':<34} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
+    console.print(f"  {'study total':<34} {study:7.1f} s", highlight=False)
     records = biasbench.load_results(args.out)
     keys = records["probe"] + "/" + records["metric"]
     wanted = [f"{probe}/{metric}" for probe, metric in HEADLINE]
