@@ -113,18 +113,22 @@ def agreement_checks(name: str, model: Classifier, batches, cue: Dataset, args) 
     on_dev = all_logits(model, batches, fp32)
     checks = [
         Check(name, f"fp32 {dev} vs {ref}: top-1 agreement", agree(on_dev, on_ref), f">= {TOP1_FP32}", False),
-        Check(name, f"fp32 {dev} vs {ref}: max |Δ logit|", (on_dev - on_ref).abs().max().item(), f"<= {LOGIT_TOL}",
-              False),
+        Check(
+            name, f"fp32 {dev} vs {ref}: max |Δ logit|", (on_dev - on_ref).abs().max().item(), f"<= {LOGIT_TOL}", False
+        ),
     ]
     checks[0].ok, checks[1].ok = checks[0].value >= TOP1_FP32, checks[1].value <= LOGIT_TOL
     bias = shape_bias(model, cue, fp32)
-    for label, fast in (("amp", EngineConfig(device=dev, amp=True, progress=False)),
-                        ("channels-last", EngineConfig(device=dev, channels_last=True, progress=False))):
+    for label, fast in (
+        ("amp", EngineConfig(device=dev, amp=True, progress=False)),
+        ("channels-last", EngineConfig(device=dev, channels_last=True, progress=False)),
+    ):
         top1 = agree(all_logits(model, batches, fast), on_dev)
         checks.append(Check(name, f"{label} vs fp32: top-1 agreement", top1, f">= {TOP1_FAST}", top1 >= TOP1_FAST))
         delta = abs(shape_bias(model, cue, fast) - bias)
-        checks.append(Check(name, f"{label} vs fp32: |Δ shape bias|", delta, f"<= {SHAPE_BIAS_TOL}",
-                            delta <= SHAPE_BIAS_TOL))
+        checks.append(
+            Check(name, f"{label} vs fp32: |Δ shape bias|", delta, f"<= {SHAPE_BIAS_TOL}", delta <= SHAPE_BIAS_TOL)
+        )
     return checks
 
 
@@ -144,15 +148,17 @@ def stimulus_checks(name: str, model: Classifier, batches, labels: torch.Tensor,
     on_dev = pgd_first_step(model.to(dev), x.to(dev), y.to(dev), indices.to(dev)).cpu()
     model.to("cpu")
     flips = (on_dev - on_ref).abs().gt(STIMULUS_TOL).double().mean().item()
-    checks.append(Check(name, "PGD first step: fraction of pixels differing", flips, f"<= {PGD_FLIP_TOL}",
-                        flips <= PGD_FLIP_TOL))
+    checks.append(
+        Check(name, "PGD first step: fraction of pixels differing", flips, f"<= {PGD_FLIP_TOL}", flips <= PGD_FLIP_TOL)
+    )
     return checks
 
 
 def throughput(name: str, model: Classifier, batches, dataset: Dataset, args) -> list[tuple[str, str, float, float]]:
     """(model, what, images/s, ratio to the pure forward rate)."""
-    config = EngineConfig(device=args.device, batch_size=args.batch_size, progress=False, cache=True,
-                          cache_dir=args.cache_dir)
+    config = EngineConfig(
+        device=args.device, batch_size=args.batch_size, progress=False, cache=True, cache_dir=args.cache_dir
+    )
     engine = Engine(config)
     prepared = engine.prepare(model)
     on_device = [x.to(engine.device) for x, _ in batches]
@@ -217,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     except BiasbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"\nbiasbench GPU check: {args.device} vs {args.compare_device}, {args.count} images "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"\nbiasbench GPU check: {args.device} vs {args.compare_device}, {args.count} images "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{'ok  ' if c.ok else 'FAIL'} {c.model[:32]:<32} {c.name:<{width}} {c.value:>12.6g}  {c.limit}")

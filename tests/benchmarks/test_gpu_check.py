@@ -25,8 +25,19 @@ def gpu_check():
 
 
 def _argv(root, tmp_path):
-    return ["--device", "cpu", "--compare-device", "cpu", "--dry-run", "--models", TINY_MODEL,
-            "--data-root", str(root), "--cache-dir", str(tmp_path / "cache")]
+    return [
+        "--device",
+        "cpu",
+        "--compare-device",
+        "cpu",
+        "--dry-run",
+        "--models",
+        TINY_MODEL,
+        "--data-root",
+        str(root),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
 
 
 @pytest.mark.slow
@@ -36,8 +47,14 @@ def test_cpu_dry_run_passes_and_prints_one_table(gpu_check, generated_root, tmp_
         assert gpu_check.main(_argv(generated_root, tmp_path)) == 0
     out = capsys.readouterr().out
     assert "all" in out and "checks passed" in out and "FAIL" not in out
-    for what in ("pure forward", *gpu_check.PROBE_PARAMS, "stimulus spectral/lowpass/0.3", "PGD first step",
-                 "amp vs fp32: top-1 agreement", "channels-last vs fp32: |Δ shape bias|"):
+    for what in (
+        "pure forward",
+        *gpu_check.PROBE_PARAMS,
+        "stimulus spectral/lowpass/0.3",
+        "PGD first step",
+        "amp vs fp32: top-1 agreement",
+        "channels-last vs fp32: |Δ shape bias|",
+    ):
         assert what in out
 
 

@@ -20,8 +20,9 @@ QUIET = EngineConfig(progress=False, batch_size=8)
 MODELS = [TINY_MODEL, TINY_MODEL + "&seed=1"]
 STEPS = [
     biasbench.Step(("accuracy", "calibration"), ("imagenet-sample",), limit=12),
-    biasbench.Step(("spectral",), ("imagenet-sample",), {"spectral": {"cutoffs": [0.1, 0.5],
-                                                                     "bias_cutoffs": [0.1, 0.5]}}, limit=6),
+    biasbench.Step(
+        ("spectral",), ("imagenet-sample",), {"spectral": {"cutoffs": [0.1, 0.5], "bias_cutoffs": [0.1, 0.5]}}, limit=6
+    ),
     biasbench.Step(("accuracy",), ("imagenet-sample",), limit=6),
 ]
 
@@ -44,8 +45,9 @@ def loads(monkeypatch):
 
 def test_a_study_loads_each_model_once(generated_root, tmp_path, loads):
     messages = []
-    result = biasbench.run_study(MODELS, STEPS, tmp_path, data_root=generated_root, engine=QUIET,
-                                 report=messages.append)
+    result = biasbench.run_study(
+        MODELS, STEPS, tmp_path, data_root=generated_root, engine=QUIET, report=messages.append
+    )
     assert sorted(loads["load"]) == sorted(MODELS) and sorted(loads["fingerprint"]) == sorted(MODELS)
     assert result.summary.ok and len(result.summary.finished) == 2 * 4
     # grouped by model across the steps, in the given model order
@@ -54,18 +56,27 @@ def test_a_study_loads_each_model_once(generated_root, tmp_path, loads):
     assert set(result.summary.seconds) == {j.key for j in result.summary.finished}
     assert set(result.summary.load_seconds) == set(MODELS)
     assert any("ETA" in m for m in messages)
-    again = biasbench.run_study(MODELS, STEPS, tmp_path, data_root=generated_root, engine=QUIET,
-                                report=messages.append)
+    again = biasbench.run_study(MODELS, STEPS, tmp_path, data_root=generated_root, engine=QUIET, report=messages.append)
     assert len(again.summary.skipped) == 8 and not again.summary.finished
     assert len(loads["load"]) == 2  # nothing left to run: no model is loaded
 
 
 def test_a_study_gives_the_records_of_separate_runs(generated_root, tmp_path):
-    study = biasbench.run_study(MODELS, STEPS, tmp_path / "study", data_root=generated_root, engine=QUIET,
-                                report=lambda m: None)
+    study = biasbench.run_study(
+        MODELS, STEPS, tmp_path / "study", data_root=generated_root, engine=QUIET, report=lambda m: None
+    )
     separate = [
-        biasbench.run(MODELS, list(s.probes), tmp_path / "separate", datasets=s.datasets, params=s.params,
-                      limit=s.limit, data_root=generated_root, engine=QUIET, report=lambda m: None)
+        biasbench.run(
+            MODELS,
+            list(s.probes),
+            tmp_path / "separate",
+            datasets=s.datasets,
+            params=s.params,
+            limit=s.limit,
+            data_root=generated_root,
+            engine=QUIET,
+            report=lambda m: None,
+        )
         for s in STEPS
     ]
     columns = ["job", "model", "probe", "metric", "condition", "value", "n"]
