@@ -6,6 +6,6 @@ ensure_torchvision_importable()  # before anything imports torchvision (timm doe
 
 __version__ = "0.1.0"
 
-from biasbench.api import load_results, run  # noqa: E402  (after the shim)
+from biasbench.api import Step, load_results, run, run_study  # noqa: E402  (after the shim)
 
-__all__ = ["__version__", "load_results", "run"]
+__all__ = ["Step", "__version__", "load_results", "run", "run_study"]

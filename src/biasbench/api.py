@@ -16,16 +16,16 @@ from biasbench.models.sources import ModelSpec
 from biasbench.models.wrapper import Classifier
 from biasbench.run.executors import get_executor
 from biasbench.run.local import Report, RunSummary
-from biasbench.run.plan import ModelRef, build_probes, plan_jobs
+from biasbench.run.plan import ModelRef, Step, plan_study
 from biasbench.store.results import ResultsStore, load_results
 
-__all__ = ["RunResult", "load_results", "run"]
+__all__ = ["RunResult", "Step", "load_results", "run", "run_study"]
 
 
 class RunResult(pd.DataFrame):
     """Records of the run's jobs (a DataFrame) with the run summary attached as ``.summary``."""
 
-    _metadata = ["summary"]
+    _metadata = ["summary", "step_jobs"]
 
     @property
     def _constructor(self):
@@ -70,16 +70,37 @@ def run(
     """
     if not probes:
         raise BiasbenchError("name at least one probe (see `biasbench probes`)")
+    step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit)
+    return run_study(
+        models, [step], out, data_root=data_root, seed=seed, engine=engine, executor=executor,
+        executor_options=executor_options, report=report,
+    )
+
+
+def run_study(
+    models: Sequence[str | Classifier] | Mapping[str, str | Classifier],
+    steps: Sequence[Step],
+    out: str | os.PathLike[str],
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    engine: EngineConfig | None = None,
+    executor: str = "local",
+    executor_options: Mapping[str, Any] | None = None,
+    report: Report = print,
+) -> RunResult:
+    """Run several :class:`Step` s (each its own probes, datasets, parameters and image limit) as one plan,
+    grouped by model across the steps, so each model is loaded once for the whole study.
+
+    Returns the records of every planned job; ``result.summary`` is the run summary and
+    ``result.step_jobs`` the jobs of each step (for per-step reporting)."""
     refs = _model_refs(models)
-    probe_objs = build_probes(list(probes), params or {})
     engine_obj = Engine(engine or EngineConfig())
     if executor == "local":
         engine_obj.device  # noqa: B018  (fail before any work when the requested device is absent here)
     root = resolve_data_root(data_root)
-    jobs, resolved = plan_jobs(
-        refs, probe_objs, list(datasets), data_root=root, seed=seed, limit=limit,
-        precision=engine_obj.config.precision,
-    )
+    jobs, resolved, step_jobs = plan_study(refs, steps, data_root=root, seed=seed,
+                                           precision=engine_obj.config.precision)
     store = ResultsStore(Path(out))
     summary: RunSummary = get_executor(executor)(
         jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})
@@ -87,4 +108,5 @@ def run(
     records = store.records()
     result = RunResult(records[records["job"].isin({j.key for j in jobs})].reset_index(drop=True))
     result.summary = summary
+    result.step_jobs = step_jobs
     return result

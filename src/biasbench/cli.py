@@ -64,7 +64,7 @@ def run(
     ] = None,
     on_corrupt: Annotated[str, typer.Option(help="'error' stops at an undecodable image; 'skip' counts it.")] = "error",
     amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA only).")] = False,
-    channels_last: Annotated[bool, typer.Option(help="Channels-last memory format (CUDA only).")] = False,
+    channels_last: Annotated[bool, typer.Option(help="Channels-last memory format (also on CPU).")] = False,
     workers: Annotated[int | None, typer.Option(help="Data-loader worker processes.")] = None,
     executor: Annotated[str, typer.Option(help="local, or ray for a Ray cluster.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (executor ray).")] = None,

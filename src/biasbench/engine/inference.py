@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from biasbench.cache import decoded_cache
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageDataset, ImageTransform, collate
+from biasbench.engine.memo import CleanMemo, CleanPass
 from biasbench.errors import BiasbenchError, HeadSizeError
 from biasbench.models.wrapper import Classifier
 
@@ -33,8 +34,9 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision and
-    channels-last (GPU only), data-loader workers, and what to do with undecodable images."""
+    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision (GPU only),
+    channels-last memory format (on CPU too: it speeds up depthwise convolutions), data-loader workers, and
+    what to do with undecodable images."""
 
     device: str = "auto"
     batch_size: int = 64
@@ -92,6 +94,7 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
+        self.memo = CleanMemo()  # clean passes shared by the probes of one model (see biasbench.engine.memo)
 
     @cached_property
     def device(self) -> torch.device:
@@ -102,15 +105,15 @@ class Engine:
         return device
 
     def prepare(self, model: Classifier) -> Classifier:
-        """Move the model to the device in eval mode (channels-last memory format when asked, on GPU)."""
+        """Move the model to the device in eval mode (channels-last memory format when asked)."""
         model = model.to(self.device).eval()
-        if self.config.channels_last and self.device.type == "cuda":
+        if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
 
     def logits(self, model: Classifier, x: torch.Tensor) -> torch.Tensor:
         """Forward pass in the configured precision; logits always come back as float32."""
-        if self.config.channels_last and self.device.type == "cuda":
+        if self.config.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.config.amp and self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
@@ -165,22 +168,54 @@ class Engine:
         kept: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
         indices: list[torch.Tensor] = []
         skipped: list[str] = []
+
+        def keep(name: str, logits: torch.Tensor, batch: Batch) -> None:
+            if expected_classes is not None and logits.shape[1] != expected_classes:
+                raise HeadSizeError(
+                    f"model {model.name} outputs {logits.shape[1]} classes, but {dataset.name} needs "
+                    f"{expected_classes} ImageNet logits. Use a model with an ImageNet-1k head."
+                )
+            for key, value in reduce(logits, batch).items():
+                kept[name].setdefault(key, []).append(value.detach().cpu())
+
+        clean_names = [name for name, perturb in conditions.items() if perturb is None]
+        memo_key = CleanMemo.key(dataset, transform, self.config) if clean_names else ()
+        memo = self.memo.get(model, memo_key) if clean_names else None
+        record = CleanPass() if clean_names and memo is None else None
+        before = CleanMemo.snapshot(model) if record is not None else None
+        if memo is not None and len(clean_names) == len(conditions):  # clean only: replay, no decoding at all
+            for idx, labels, logits in memo.batches:
+                indices.append(idx)
+                batch = Batch(idx.to(self.device), torch.empty(0, device=self.device), labels.to(self.device))
+                for name in clean_names:
+                    keep(name, logits.to(self.device), batch)
+            skipped.extend(memo.skipped)
+            batches: Iterator[Batch] = iter(())
+        else:
+            batches = self.batches(dataset, transform, skipped)
         bar = tqdm(total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress,
                    leave=False)
-        for batch in self.batches(dataset, transform, skipped):
+        for position, batch in enumerate(batches):
             indices.append(batch.indices.cpu())
+            clean = None
+            stored = memo.batches[position] if memo is not None and position < len(memo.batches) else None
+            if stored is not None and torch.equal(stored[0], indices[-1]):
+                clean = stored[2].to(self.device)
             for name, perturb in conditions.items():
-                x = batch.images if perturb is None else perturb(batch.images, batch.indices)
-                logits = self.logits(model, x)
-                if expected_classes is not None and logits.shape[1] != expected_classes:
-                    raise HeadSizeError(
-                        f"model {model.name} outputs {logits.shape[1]} classes, but {dataset.name} needs "
-                        f"{expected_classes} ImageNet logits. Use a model with an ImageNet-1k head."
-                    )
-                for key, value in reduce(logits, batch).items():
-                    kept[name].setdefault(key, []).append(value.detach().cpu())
+                if perturb is None:
+                    clean = self.logits(model, batch.images) if clean is None else clean
+                    logits = clean
+                else:
+                    logits = self.logits(model, perturb(batch.images, batch.indices))
+                keep(name, logits, batch)
+            if record is not None:
+                record.batches.append((indices[-1], batch.labels.cpu(), clean.cpu()))
+                record = record if record.nbytes <= self.memo.max_bytes else None  # too large to keep
             bar.update(len(batch.indices))
         bar.close()
+        if record is not None:
+            record.skipped = list(skipped)
+            self.memo.put(model, memo_key, record, before)
         outputs = {c: {k: torch.cat(v).numpy() for k, v in d.items()} for c, d in kept.items()}
         idx = torch.cat(indices).numpy() if indices else np.zeros(0, dtype=np.int64)
         return EngineResult(idx, outputs, skipped)

@@ -192,13 +192,41 @@ class TimmSource(ModelSource):
             ) from e
         finally:
             rng.__exit__(None, None, None)
-        fp = digest(["timm", spec.text, timm.__version__]) if not pretrained else state_dict_fingerprint(net)
+        if not pretrained:
+            fp = digest(["timm", spec.text, timm.__version__])
+        else:
+            fp = self._file_fingerprint(spec) or state_dict_fingerprint(net)
         return _timm_classifier(net, spec, fp)
 
     def fingerprint(self, spec: ModelSpec) -> str:
+        """Random init: the spec and timm's version. Pretrained: the hash of the cached weights file (no model is
+        built), else the state dict of the loaded model."""
         if not spec.flag("pretrained", True):
             return digest(["timm", spec.text, _timm().__version__])
-        return super().fingerprint(spec)
+        return self._file_fingerprint(spec) or super().fingerprint(spec)
+
+    def _file_fingerprint(self, spec: ModelSpec) -> str | None:
+        path = self.weights_file(spec)
+        return digest(["timm-file", spec.text, file_sha256(path)]) if path is not None else None
+
+    def weights_file(self, spec: ModelSpec) -> Path | None:
+        """The pretrained weights file in the local Hugging Face or torch hub cache, if it is there."""
+        try:
+            cfg = _timm().models.get_pretrained_cfg(spec.ref)
+        except Exception:  # unknown name or tag
+            return None
+        if cfg is None:
+            return None
+        if cfg.hf_hub_id:
+            from huggingface_hub import try_to_load_from_cache
+
+            for name in ("model.safetensors", "pytorch_model.bin"):
+                found = try_to_load_from_cache(cfg.hf_hub_id, name)
+                if isinstance(found, str):
+                    return Path(found)
+            return None
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name if cfg.url else None
+        return path if path is not None and path.is_file() else None
 
     def preprocess(self, spec: ModelSpec) -> Preprocess:
         cfg = timm_data_config(arch=spec.ref)
@@ -207,18 +235,7 @@ class TimmSource(ModelSource):
     def cached(self, spec: ModelSpec) -> bool | None:
         if not spec.flag("pretrained", True):
             return True
-        try:
-            cfg = _timm().models.get_pretrained_cfg(spec.ref)
-        except Exception:  # unknown name or tag
-            return False
-        if cfg is None:
-            return False
-        if cfg.hf_hub_id:
-            from huggingface_hub import try_to_load_from_cache
-
-            return any(isinstance(try_to_load_from_cache(cfg.hf_hub_id, f), str)
-                       for f in ("model.safetensors", "pytorch_model.bin"))
-        return bool(cfg.url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file()
+        return self.weights_file(spec) is not None
 
 
 @register_source

@@ -112,6 +112,15 @@ class TfliteFile:
             self.ops.append(OpInfo(name, list(op.InputsAsNumpy()), list(op.OutputsAsNumpy()), op.BuiltinOptions()))
         self.inputs = list(graph.InputsAsNumpy())
         self.outputs = list(graph.OutputsAsNumpy())
+        self.path = path
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The NHWC shape of the image input, checked to be RGB."""
+        shape = self.tensors[self.inputs[0]].shape
+        if len(shape) != 4 or shape[3] != 3:
+            raise ModelLoadError(f"{self.path}: input shape {shape} is not an NHWC RGB image")
+        return shape
 
     @staticmethod
     def _tensor(model, t) -> TensorInfo:
@@ -453,15 +462,14 @@ def convert_tflite(path: Path, quantize_activations: bool = False) -> ConvertedT
     start = time.perf_counter()
     f = TfliteFile(path)
     inp = f.tensors[f.inputs[0]]
-    if len(inp.shape) != 4 or inp.shape[3] != 3:
-        raise ModelLoadError(f"{path}: input shape {inp.shape} is not an NHWC RGB image")
+    _, height, width, _ = f.input_shape
     if inp.scale.size:
         # uint8 pixel q = 255 x; float = scale (q - zp) = (x - zp/255) / (1 / (255 scale))
         mean, std = float(inp.zero_point[0]) / 255.0, 1.0 / (255.0 * float(inp.scale[0]))
     else:
         mean, std = 0.0, 1.0  # a float model takes [0,1] as is; override with ?mean=&std=
     net = TfliteNet(f, quantize_activations).eval()
-    return ConvertedTflite(net, (mean,) * 3, (std,) * 3, (inp.shape[1], inp.shape[2]), time.perf_counter() - start)
+    return ConvertedTflite(net, (mean,) * 3, (std,) * 3, (height, width), time.perf_counter() - start)
 
 
 @register_source
@@ -486,19 +494,32 @@ class TfliteSource(ModelSource):
         mean, std = converted.mean, converted.std
         if "mean" in spec.options or "std" in spec.options:
             mean, std = _triple(spec.options.get("mean"), mean), _triple(spec.options.get("std"), std)
-        crop_pct = float(spec.options.get("crop_pct", 0.875))
-        if not 0 < crop_pct <= 1:
-            raise BiasbenchError(f"{spec.text}: crop_pct must be in (0, 1]")
         return Classifier(
             converted.net,
             name=spec.text,
             mean=mean,
             std=std,
-            preprocess=Preprocess(converted.input_size, crop_pct, "bilinear"),
+            preprocess=self._preprocess(spec, converted.input_size),
             fingerprint=self.fingerprint(spec),
             source={"tflite": str(path), "softmax_removed": converted.net.softmax_removed,
                     "background_dropped": converted.net.drop_background},
         )
+
+    @staticmethod
+    def _preprocess(spec: ModelSpec, input_size: tuple[int, int]) -> Preprocess:
+        crop_pct = float(spec.options.get("crop_pct", 0.875))
+        if not 0 < crop_pct <= 1:
+            raise BiasbenchError(f"{spec.text}: crop_pct must be in (0, 1]")
+        return Preprocess(input_size, crop_pct, "bilinear")
+
+    def preprocess(self, spec: ModelSpec) -> Preprocess:
+        """From the input tensor's shape alone (planning does not convert the graph)."""
+        path = self._path(spec)
+        try:
+            shape = TfliteFile(path).input_shape
+        except (ValueError, IndexError, AttributeError) as e:
+            raise ModelLoadError(f"cannot parse {path} as a TFLite model: {e}") from e
+        return self._preprocess(spec, (shape[1], shape[2]))
 
     def fingerprint(self, spec: ModelSpec) -> str:
         return digest(["tflite", file_sha256(self._path(spec)), CONVERTER_VERSION, sorted(spec.options.items())])

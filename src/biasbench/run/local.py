@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import traceback
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -25,6 +27,8 @@ class RunSummary:
     finished: list[Job] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
     failed: list[tuple[Job, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # job key → wall time (local executor)
+    load_seconds: dict[str, float] = field(default_factory=dict)  # model name → wall time of its load
 
     @property
     def ok(self) -> bool:
@@ -37,6 +41,47 @@ def split_finished(jobs: Sequence[Job], store: ResultsStore, report: Report) -> 
     if summary.skipped:
         report(f"skipping {len(summary.skipped)} finished job(s) already in {store.root}")
     return [j for j in jobs if not store.has(j.key)], summary
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """Elapsed time and an ETA for a job list. A job's expected time is the mean time of the jobs already run
+    with the same probe, dataset, limit and parameters (a study repeats that mix per model), else the mean of
+    all jobs; each model still to load adds the mean load time."""
+
+    def __init__(self, jobs: Sequence[Job]):
+        self.jobs = list(jobs)
+        self.start = time.perf_counter()
+        self.times: dict[tuple, list[float]] = defaultdict(list)
+        self.loads: list[float] = []
+
+    @staticmethod
+    def kind(job: Job) -> tuple:
+        return job.probe, job.dataset, job.limit, repr(sorted(job.params.items()))
+
+    def done(self, job: Job, seconds: float) -> None:
+        self.times[self.kind(job)].append(seconds)
+
+    def loaded(self, seconds: float) -> None:
+        self.loads.append(seconds)
+
+    def line(self, position: int) -> str:
+        """``elapsed 1:02, ETA 3:10`` before running ``self.jobs[position]`` (ETA only once a job has run)."""
+        elapsed = time.perf_counter() - self.start
+        seen = [t for ts in self.times.values() for t in ts]
+        if not seen:
+            return f"elapsed {_clock(elapsed)}"
+        overall = sum(seen) / len(seen)
+        rest = self.jobs[position:]
+        left = sum((sum(ts) / len(ts)) if (ts := self.times.get(self.kind(j))) else overall for j in rest)
+        if self.loads and rest:
+            models_to_load = len({j.model for j in rest} - {self.jobs[position - 1].model} if position else set())
+            left += models_to_load * sum(self.loads) / len(self.loads)
+        return f"elapsed {_clock(elapsed)}, ETA {_clock(left)}"
 
 
 def run_local(
@@ -53,11 +98,15 @@ def run_local(
     refs = {m.name: m for m in models}
     total = len(pending)
     done = 0
+    progress = Progress(pending)
     for model_name, model_jobs in groupby(pending, key=lambda j: j.model):
         model_jobs = list(model_jobs)
         ref = refs[model_name]
+        t0 = time.perf_counter()
         try:
             model = ref.module if ref.module is not None else load_model(ref.spec)
+            summary.load_seconds[model_name] = time.perf_counter() - t0
+            progress.loaded(summary.load_seconds[model_name])
         except BiasbenchError as e:
             for job in model_jobs:
                 summary.failed.append((job, str(e)))
@@ -65,8 +114,9 @@ def run_local(
             done += len(model_jobs)
             continue
         for job in model_jobs:
+            report(f"[{done + 1}/{total}] {job.label} ({progress.line(done)})")
             done += 1
-            report(f"[{done}/{total}] {job.label}")
+            t0 = time.perf_counter()
             try:
                 execute_job(job, model, datasets[(job.dataset, job.limit)], engine, store)
             except BiasbenchError as e:
@@ -77,4 +127,7 @@ def run_local(
                 report(f"  failed with an unexpected error:\n{traceback.format_exc()}")
             else:
                 summary.finished.append(job)
+            summary.seconds[job.key] = time.perf_counter() - t0
+            progress.done(job, summary.seconds[job.key])
+        engine.memo.clear()  # the model's clean passes end with its jobs (and release the model)
     return summary

@@ -51,16 +51,24 @@ class ModelRef:
     name: str
     spec: str | None = None
     module: Classifier | None = field(default=None, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+    _preprocess: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def fingerprint(self) -> str:
-        if self.module is not None:
-            return self.module.fingerprint or _module_fingerprint(self.module)
-        return model_fingerprint(self.spec)
+        """The weights' content fingerprint, computed once per ref (a study plans many steps per model)."""
+        if self._fingerprint is None:
+            if self.module is not None:
+                self._fingerprint = self.module.fingerprint or _module_fingerprint(self.module)
+            else:
+                self._fingerprint = model_fingerprint(self.spec)
+        return self._fingerprint
 
     def preprocess(self) -> dict[str, Any]:
-        """The model's preprocessing as it enters job keys (``Preprocess.as_dict``)."""
-        preprocess = self.module.preprocess if self.module is not None else model_preprocess(self.spec)
-        return preprocess.as_dict()
+        """The model's preprocessing as it enters job keys (``Preprocess.as_dict``), resolved once."""
+        if self._preprocess is None:
+            preprocess = self.module.preprocess if self.module is not None else model_preprocess(self.spec)
+            self._preprocess = preprocess.as_dict()
+        return self._preprocess
 
 
 def _module_fingerprint(module: Classifier) -> str:
@@ -107,15 +115,17 @@ def plan_jobs(
     seed: int = 0,
     limit: int | None = None,
     precision: str = "fp32",
+    resolved: Mapping[tuple[str, int | None], Dataset] | None = None,
 ) -> tuple[list[Job], dict[tuple[str, int | None], Dataset]]:
     """Expand models × probes × datasets into keyed jobs. Also returns the resolved datasets (after
-    ``limit``) so executors do not list them again."""
-    resolved: dict[tuple[str, int | None], Dataset] = {}
+    ``limit``) so executors do not list them again; ``resolved`` passes datasets already listed."""
+    resolved = dict(resolved or {})
     for probe in probes:
         for name in probe.datasets(tuple(datasets)):
             if (name, limit) not in resolved:
                 resolved[(name, limit)] = get_dataset_spec(name).load(data_root).head(limit)
-    data_fp = {key: ds.fingerprint() for key, ds in resolved.items()}
+    needed = {(name, limit) for probe in probes for name in probe.datasets(tuple(datasets))}
+    data_fp = {key: resolved[key].fingerprint() for key in needed}
     jobs = []
     for model in models:
         model_fp = model.fingerprint()
@@ -138,3 +148,43 @@ def plan_jobs(
                         data_fp[(name, limit)])
                 )
     return jobs, resolved
+
+
+@dataclass(frozen=True)
+class Step:
+    """One block of a study: probes, the datasets they run on, their parameter overrides and an image budget."""
+
+    probes: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    limit: int | None = None
+
+
+def plan_study(
+    models: Sequence[ModelRef],
+    steps: Sequence[Step],
+    *,
+    data_root: Path,
+    seed: int = 0,
+    precision: str = "fp32",
+) -> tuple[list[Job], dict[tuple[str, int | None], Dataset], list[list[Job]]]:
+    """Plan several steps as one job list, grouped by model (in ``models`` order) across all steps, so an
+    executor loads each model once for the whole study. Returns the jobs (a job planned by two steps appears
+    once), the resolved datasets, and each step's own jobs (for per-step reporting)."""
+    if not steps:
+        raise BiasbenchError("a study needs at least one step")
+    resolved: dict[tuple[str, int | None], Dataset] = {}
+    per_step: list[list[Job]] = []
+    for step in steps:
+        if not step.probes:
+            raise BiasbenchError("name at least one probe in every step (see `biasbench probes`)")
+        probes = build_probes(list(step.probes), step.params)
+        jobs, datasets = plan_jobs(
+            models, probes, list(step.datasets), data_root=data_root, seed=seed, limit=step.limit,
+            precision=precision, resolved=resolved,
+        )
+        resolved.update(datasets)
+        per_step.append(jobs)
+    order = {m.name: i for i, m in enumerate(models)}
+    unique = {j.key: j for jobs in per_step for j in jobs}
+    return sorted(unique.values(), key=lambda j: order[j.model]), resolved, per_step

@@ -1,0 +1,103 @@
+"""A memo of clean forward passes, so probes of one model on the same images share one unperturbed pass.
+
+Accuracy, calibration, the clean conditions of spectral, corruption and adversarial all run the model on the same
+unperturbed images; the engine keeps each pass's per-batch logits and replays them through any probe's reducer.
+
+An entry can never be stale: it is found only for
+
+- the very same model object, whose parameters and buffers are the same tensor objects (held by the memo, so
+  their ids cannot be reused) with the same storage and unchanged in-place version counters (so resetting a
+  layer, loading a state dict or an optimiser step all miss), in eval mode, with the same hooks;
+- the same images: the decoded cache's key (file names, sizes, labels, modification times, the transform's
+  class and preprocessing);
+- the same engine configuration (device, precision, channels-last, batch size, corrupt-file policy).
+
+The memo keeps the entries of one model at a time (a new model empties it) and at most ``max_bytes`` of logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from biasbench.cache.decoded import cache_key
+from biasbench.data.datasets import Dataset
+from biasbench.data.images import ImageTransform
+
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+@dataclass
+class CleanPass:
+    """One clean pass: per batch (dataset indices, labels, float32 logits on the CPU), and skipped files."""
+
+    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(logits.numel() * logits.element_size() for _, _, logits in self.batches)
+
+
+def _state(model: torch.nn.Module) -> tuple[list[torch.Tensor], tuple]:
+    """The model's tensors (kept, to compare by identity) and everything about them that a change would alter."""
+    tensors = [*model.parameters(), *model.buffers()]
+    versions = tuple((t._version, t.data_ptr(), t.dtype, t.device, tuple(t.shape)) for t in tensors)
+    hooks = tuple((len(m._forward_hooks), len(m._forward_pre_hooks), m.training) for m in model.modules())
+    return tensors, (versions, hooks)
+
+
+class CleanMemo:
+    """Clean-pass logits of the current model, keyed by images and engine configuration."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.max_bytes = max_bytes
+        self._model: torch.nn.Module | None = None
+        self._tensors: list[torch.Tensor] = []
+        self._signature: tuple | None = None
+        self._entries: dict[tuple, CleanPass] = {}
+
+    def clear(self) -> None:
+        """Forget every entry and the model they belong to."""
+        self._model, self._tensors, self._signature, self._entries = None, [], None, {}
+
+    @staticmethod
+    def key(dataset: Dataset, transform: ImageTransform, config: Any) -> tuple:
+        return cache_key(dataset, transform), config
+
+    def _valid_for(self, model: torch.nn.Module) -> bool:
+        if self._model is not model:
+            return False
+        tensors, signature = _state(model)
+        return (
+            len(tensors) == len(self._tensors)
+            and all(a is b for a, b in zip(tensors, self._tensors, strict=True))
+            and signature == self._signature
+        )
+
+    def get(self, model: torch.nn.Module, key: tuple) -> CleanPass | None:
+        """The stored clean pass of ``model`` for ``key``, or None (also when the model changed since)."""
+        if not self._entries or not self._valid_for(model):
+            return None
+        return self._entries.get(key)
+
+    @staticmethod
+    def snapshot(model: torch.nn.Module) -> tuple[list[torch.Tensor], tuple]:
+        """The model's state before a pass; ``put`` stores the pass only if the model still matches it."""
+        return _state(model)
+
+    def put(self, model: torch.nn.Module, key: tuple, clean: CleanPass, before: tuple[list, tuple]) -> None:
+        """Store a finished clean pass computed from state ``before`` (ignored when the model changed during
+        the pass, or when it would exceed ``max_bytes``)."""
+        tensors, signature = _state(model)
+        if signature != before[1] or any(a is not b for a, b in zip(tensors, before[0], strict=False)):
+            return
+        if len(tensors) != len(before[0]):
+            return
+        if not self._valid_for(model):
+            self.clear()
+            self._model, self._tensors, self._signature = model, tensors, signature
+        if sum(e.nbytes for e in self._entries.values()) + clean.nbytes <= self.max_bytes:
+            self._entries[key] = clean
