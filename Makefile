@@ -8,7 +8,7 @@ export BIASBENCH_DATA
 export HF_HUB_OFFLINE := 1
 DEMO_OUT ?= demo-results
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo demo-full test lint clean
 
 $(BIN)/biasbench: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ venv: $(BIN)/biasbench
 
 demo: venv
 	$(BIN)/python -m biasbench.demo --out $(DEMO_OUT)
+
+demo-full: venv
+	$(BIN)/python -m biasbench.demo --full --out $(DEMO_OUT)
 
 test: venv
 	$(BIN)/python -m pytest -q
