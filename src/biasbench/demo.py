@@ -115,9 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = records["probe"] + "/" + records["metric"]
     wanted = [f"{probe}/{metric}" for probe, metric in HEADLINE]
     table = records[keys.isin(wanted)].assign(key=keys).pivot_table(
-        index="model", columns="key", values="value", aggfunc="first"
+        index="key", columns="model", values="value", aggfunc="first", dropna=False
     )
-    Console(width=300).print(table[[k for k in wanted if k in table.columns]].round(3).to_string())
+    table = table.reindex([k for k in wanted if k in table.index])  # one row per headline number
+    Console(width=200).print(table.to_string(float_format=lambda v: f"{v:.4g}"), highlight=False)
     selector = JobSelector(ResultsStore(args.out).manifests_by_job())  # one job per measurement
     analysis = analyse(records, zoo_categories(), n_boot=200, selector=selector)
     analysis.humans = compare_results(args.out, args.data_root)

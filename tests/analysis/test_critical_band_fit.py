@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from biasbench.analysis.critical_band_fit import (
+    CENTRE_MARGIN,
     HUMAN_THRESHOLDS,
     CriticalBandFileError,
     analyse_grid,
@@ -44,6 +45,17 @@ def test_flat_vectors_are_degenerate_nan_not_huge_numbers(flat):
     fit = fit_channel(flat)
     assert fit.degenerate and "flat" in fit.reason
     assert all(math.isnan(v) for v in (fit.bandwidth, fit.center_frequency, fit.peak_noise_sensitivity))
+
+
+def test_a_centre_outside_the_measured_bands_is_degenerate():
+    # A model near chance (demo: MobileNet-v1 0.25 at 1.6 % noise-free accuracy) gives noise-level thresholds;
+    # the unconstrained fit puts its "peak" at μ ≈ −50 with a bandwidth of thousands of octaves.
+    fit = fit_channel((3, 3, 2, 2, 3, 4, 2))
+    assert fit.degenerate and "outside the measured bands" in fit.reason
+    assert math.isnan(fit.bandwidth) and math.isnan(fit.center_frequency)
+    # The study's widest centre (CF 114.5 c/img, μ = 6.03) stays inside the half-band margin.
+    assert math.log2(114.5 / 1.75) <= 6 + CENTRE_MARGIN
+    assert not fit_channel((0, 1, 2, 3, 4, 4, 3)).degenerate  # μ ≈ 4.5
 
 
 def test_non_convergence_is_flagged(monkeypatch):

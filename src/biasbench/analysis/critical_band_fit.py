@@ -97,6 +97,12 @@ def reference_accuracy(
     return float(noise_free if noise_free is not None else np.nanmean(_check_grid(accuracy)[0]))
 
 
+# A fitted centre more than half a band beyond the measured bands is not a peak the data show (e.g. noise-level
+# thresholds of a model near chance give μ ≈ −50 and BW in the thousands). The released CVPR 2024 fits reach
+# μ = 6.03 (CF 114.5 c/img), inside this margin.
+CENTRE_MARGIN = 0.5
+
+
 def gaussian(x: np.ndarray, a: float, mu: float, s: float) -> np.ndarray:
     """The channel model A·exp(−(x−μ)²/(2s²)), x in octave steps (bands)."""
     return a * np.exp(-((x - mu) ** 2) / (2 * s**2))
@@ -123,8 +129,9 @@ class ChannelFit:
 def fit_channel(thresholds: np.ndarray | list[int]) -> ChannelFit:
     """Bounded least-squares Gaussian fit (p0 (1, 0, 1), A ∈ [0, 4]) to (f, t_f) and the channel parameters.
 
-    Flat threshold vectors have no peak (the fit runs off to an enormous width, e.g. BW 11295 for all 4s)
-    and non-converging fits are flagged ``degenerate`` and reported as NaN instead of those numbers.
+    Flat threshold vectors have no peak (the fit runs off to an enormous width, e.g. BW 11295 for all 4s);
+    they, non-converging fits and fits centred outside the measured bands (``CENTRE_MARGIN``) are flagged
+    ``degenerate`` and reported as NaN instead of those numbers.
     """
     t = np.asarray(thresholds, dtype=float)
     key = tuple(int(v) for v in t)
@@ -142,6 +149,9 @@ def fit_channel(thresholds: np.ndarray | list[int]) -> ChannelFit:
         return ChannelFit(key, nan, nan, nan, nan, nan, nan, True, f"fit did not converge: {e}")
     if not all(np.isfinite((a, mu, s))):
         return ChannelFit(key, nan, nan, nan, nan, nan, nan, True, "fit returned non-finite parameters")
+    if not -CENTRE_MARGIN <= mu <= len(t) - 1 + CENTRE_MARGIN:
+        reason = f"centre {mu:.3g} lies outside the measured bands 0-{len(t) - 1} (an extrapolated peak)"
+        return ChannelFit(key, nan, nan, nan, nan, nan, nan, True, reason)
     return ChannelFit(
         key,
         float(a),

@@ -165,7 +165,7 @@ class CriticalBand(Probe):
     summary = "critical-band masking: noise thresholds per octave band, channel bandwidth / centre / peak"
     citation = "Subramanian et al., NeurIPS 2023; Gavrikov & Keuper, CVPR 2024 (protocol B)"
     Params = CriticalBandParams
-    version = 2  # 2: noise RMS of pyramid level 0 (the reference), Philox per-sample noise
+    version = 2  # 2: noise RMS of pyramid level 0 (the reference), Philox noise, off-range centres degenerate
     default_datasets = ("imagenet-sample",)
 
     @property
