@@ -26,21 +26,33 @@ class PenultimateFeatures(nn.Module):
         self.preprocess = classifier.preprocess
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        _, features = find_head(self.classifier, x)
+        return features.flatten(1).float()
 
+
+def find_head(classifier: Classifier, x: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The qualified module name of ``classifier``'s head (the last ``nn.Linear`` call whose output is the
+    logits) and its input on ``x``. Hooks are removed afterwards; the classifier is not modified."""
+    calls: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+
+    def recorder(name: str):
         def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            calls.append((inputs[0], output))
+            calls.append((name, inputs[0], output))
 
-        handles = [m.register_forward_hook(record) for m in self.classifier.modules() if isinstance(m, nn.Linear)]
-        try:
-            logits = self.classifier(x)
-        finally:
-            for h in handles:
-                h.remove()
-        for features, output in reversed(calls):
-            if output.shape == logits.shape and torch.equal(output, logits):
-                return features.flatten(1).float()
-        raise BiasbenchError(
-            f"model {self.name}: cannot find its classification head (no linear layer outputs the logits), so "
-            "its penultimate features are undefined; the transfer probe needs a model with a linear head"
-        )
+        return record
+
+    handles = [
+        m.register_forward_hook(recorder(name)) for name, m in classifier.named_modules() if isinstance(m, nn.Linear)
+    ]
+    try:
+        logits = classifier(x)
+    finally:
+        for h in handles:
+            h.remove()
+    for name, features, output in reversed(calls):
+        if output.shape == logits.shape and torch.equal(output, logits):
+            return name, features
+    raise BiasbenchError(
+        f"model {classifier.name}: cannot find its classification head (no linear layer outputs the logits), so "
+        "its penultimate features are undefined; the transfer probe needs a model with a linear head"
+    )

@@ -75,6 +75,16 @@ def fit_ridge_path(
     return probes, classes
 
 
+def holdout_split(n: int, val_fraction: float, seed: int, chosen: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, validation) positions of ``n`` training examples, ``val_fraction`` held out to choose
+    the hyperparameter named ``chosen`` (VTAB-1k: 800/200)."""
+    n_val = int(round(n * val_fraction))
+    if n_val < 1 or n - n_val < 2:
+        raise BiasbenchError(f"{n} training examples are too few to hold out {val_fraction:.0%} for choosing {chosen}")
+    order = np.random.default_rng(seed).permutation(n)
+    return order[n_val:], order[:n_val]
+
+
 def select_and_fit(
     features: np.ndarray,
     labels: np.ndarray,
@@ -85,12 +95,7 @@ def select_and_fit(
 ) -> tuple[RidgeProbe, dict[float, float]]:
     """Pick ``alpha`` by accuracy on a seeded held-out ``val_fraction`` of the training examples (ties go to
     the stronger regulariser), refit on all of them; also returns the validation accuracy per alpha."""
-    n = len(labels)
-    n_val = int(round(n * val_fraction))
-    if n_val < 1 or n - n_val < 2:
-        raise BiasbenchError(f"{n} training examples are too few to hold out {val_fraction:.0%} for choosing alpha")
-    order = np.random.default_rng(seed).permutation(n)
-    val, train = order[:n_val], order[n_val:]
+    train, val = holdout_split(len(labels), val_fraction, seed, "alpha")
     probes, _ = fit_ridge_path(features[train], labels[train], alphas)
     scores = {p.alpha: float(np.mean(p.predict(features[val]) == labels[val])) for p in probes}
     best = max(sorted(alphas, reverse=True), key=lambda a: scores[a])
