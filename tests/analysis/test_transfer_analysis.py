@@ -100,6 +100,18 @@ def test_meta_table_from_records_with_group_means():
     assert constant["rho"].isna().all()  # a constant transfer column has no rank correlation
 
 
+def test_transfer_methods_are_kept_apart_and_duplicates_refused():
+    records = _records()
+    finetuned = records[(records["probe"] == "transfer") & (records["metric"] == "top1")].assign(
+        condition="finetune", value=0.5
+    )
+    both = pd.concat([records, finetuned])
+    np.testing.assert_allclose(meta_table(both)["transfer/vtab-dtd"], TABLE["transfer_mean"])  # linear by default
+    np.testing.assert_allclose(meta_table(both, method="finetune")["transfer/vtab-dtd"], 0.5)
+    with pytest.raises(ValueError, match="share model"):  # two jobs' records are never averaged
+        meta_table(pd.concat([records, records[records["probe"] == "transfer"]]))
+
+
 def _store(tmp_path, extra: list[tuple] = ()) -> str:
     from biasbench.store import ResultsStore
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from biasbench.analysis.correlation import Correlation, correlate
+from biasbench.analysis.scores import one_per_model
 from biasbench.errors import BiasbenchError
 
 IMAGENET = "imagenet"
@@ -48,6 +49,10 @@ ROBUSTNESS_METRICS: tuple[Metric, ...] = (
 """The robustness metrics of the study that biasbench probes produce (absent ones are simply left out)."""
 
 
+TRANSFER_CONDITIONS = {"linear": "", "finetune": "finetune"}
+"""The condition of the transfer probe's ``top1`` records per method."""
+
+
 def _cell(records: pd.DataFrame, probe: str, dataset: str, metric: str, condition: str = "") -> pd.Series:
     rows = records[
         (records["probe"] == probe)
@@ -55,16 +60,23 @@ def _cell(records: pd.DataFrame, probe: str, dataset: str, metric: str, conditio
         & (records["metric"] == metric)
         & (records["condition"].fillna("").astype(str) == condition)
     ]
-    return rows.groupby("model")["value"].mean()
+    return one_per_model(rows)
 
 
-def transfer_columns(records: pd.DataFrame) -> pd.DataFrame:
-    """Transfer top-1 per task (``transfer/<task>``), per task group (``transfer_<group>``, the unweighted mean
-    of the group's tasks a model has) and overall (``transfer_mean``, the mean over its tasks)."""
+def transfer_columns(records: pd.DataFrame, method: str = "linear") -> pd.DataFrame:
+    """Transfer top-1 of ``method`` (linear probe or fine-tuning) per task (``transfer/<task>``), per task group
+    (``transfer_<group>``, the unweighted mean of the group's tasks a model has) and overall (``transfer_mean``,
+    the mean over its tasks)."""
     from biasbench.data.datasets import registered_datasets
 
-    rows = records[(records["probe"] == "transfer") & (records["metric"] == "top1")]
-    tasks = rows.pivot_table(index="model", columns="dataset", values="value", aggfunc="mean")
+    if method not in TRANSFER_CONDITIONS:
+        raise BiasbenchError(f"transfer method must be one of {', '.join(TRANSFER_CONDITIONS)}, not {method!r}")
+    rows = records[
+        (records["probe"] == "transfer")
+        & (records["metric"] == "top1")
+        & (records["condition"].fillna("").astype(str) == TRANSFER_CONDITIONS[method])
+    ]
+    tasks = pd.DataFrame({task: one_per_model(group) for task, group in rows.groupby("dataset")})
     if tasks.empty:
         return pd.DataFrame()
     specs = registered_datasets()
@@ -78,8 +90,12 @@ def transfer_columns(records: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def meta_table(records: pd.DataFrame, metrics: Sequence[Metric] = ROBUSTNESS_METRICS) -> pd.DataFrame:
-    """Model × column table: ``imagenet``, the robustness metrics present, and the transfer columns."""
+def meta_table(
+    records: pd.DataFrame, metrics: Sequence[Metric] = ROBUSTNESS_METRICS, method: str = "linear"
+) -> pd.DataFrame:
+    """Model × column table: ``imagenet``, the robustness metrics present, and the transfer columns of
+    ``method``. ``records`` must hold one job per model and measurement (``analysis.selection``); duplicates
+    are refused, never averaged."""
     columns: dict[str, pd.Series] = {}
     for probe, dataset in IMAGENET_SOURCES:
         series = _cell(records, probe, dataset, "top1")
@@ -91,7 +107,7 @@ def meta_table(records: pd.DataFrame, metrics: Sequence[Metric] = ROBUSTNESS_MET
         if not series.empty:
             columns[m.column] = series
     table = pd.DataFrame(columns)
-    transfer = transfer_columns(records)
+    transfer = transfer_columns(records, method)
     table = table.join(transfer, how="outer") if not table.empty else transfer
     table.index.name = "model"
     return table

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from biasbench.commands.analysis import _print_matrix
+from biasbench.commands.analysis import PreferOpt, _print_matrix, selector_for
 
 console = Console()
 
@@ -19,13 +19,22 @@ def robustness_transfer(
     out: Annotated[Path | None, typer.Option("--out", help="Write meta_table.csv, spearman.csv, residual.csv.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs (0 = none).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    method: Annotated[str, typer.Option("--method", help="Transfer records to read: linear or finetune.")] = "linear",
+    prefer: PreferOpt = None,
 ) -> None:
     """Spearman rho across models between ImageNet top-1, every robustness metric and transfer (task and group
     means), and rho(mean robustness − ImageNet top-1, transfer) with its OLS-residual variant."""
+    from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records
     from biasbench.analysis.transfer import meta_table, residual_table, rho_matrix, spearman_matrix
+    from biasbench.errors import BiasbenchError
     from biasbench.store import load_results
 
-    table = meta_table(load_results(directory))
+    try:  # one job per model and measurement, as every analysis reads them
+        records = selector_for(directory, prefer).select(normalise_records(load_results(directory)), SCORE_MEASUREMENT)
+        table = meta_table(records, method=method)
+    except BiasbenchError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
     if table.empty:
         console.print("[yellow]no ImageNet, robustness or transfer records found[/yellow]")
         raise typer.Exit(1)
