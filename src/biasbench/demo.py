@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     Console(width=200).print(table.to_string(float_format=lambda v: f"{v:.4g}"), highlight=False)
     selector = JobSelector(ResultsStore(args.out).manifests_by_job())  # one job per measurement
     analysis = analyse(records, zoo_categories(), n_boot=200, selector=selector)
-    analysis.humans = compare_results(args.out, args.data_root)
+    analysis.humans = compare_results(args.out, args.data_root, selector)
     report = write_report(analysis, Path(args.out) / "report.html", title="biasbench demo: offline model zoo")
     console.print(f"report: {report}; records: `biasbench results {args.out}`")
     return 1 if result.summary.failed else 0

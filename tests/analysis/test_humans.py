@@ -103,9 +103,11 @@ def test_read_model_trials_from_stored_samples(tmp_path):
     topk = samples.drop(columns="decision").assign(topk=[[3, 7], [10, 3]])
     for key in ("e1", "e2"):
         store.write(key, pd.DataFrame(), topk.head(1 if key == "e1" else 2),
-                    {"job": key, "model": "net", "probe": "accuracy", "dataset": "edge"})  # fmt: skip
-    trials, notes = read_model_trials(tmp_path, "edge")
-    assert trials["response"].tolist() == ["bird", "dog"] and len(notes) == 1 and "2 accuracy jobs" in notes[0]
+                    {"job": key, "model": "net", "probe": "accuracy", "dataset": "edge",
+                     "limit": 1 if key == "e1" else None})  # fmt: skip
+    trials, notes = read_model_trials(tmp_path, "edge")  # the analysis' rule: the full dataset over --limit 1
+    assert trials["response"].tolist() == ["bird", "dog"] and len(notes) == 1
+    assert "from job e2" in notes[0] and "ignored job e1" in notes[0]
 
 
 @pytest.mark.realdata

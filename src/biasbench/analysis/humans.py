@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from biasbench.analysis.selection import JobInfo, JobSelector
 from biasbench.data.datasets import texture_of
 from biasbench.data.label_spaces import CATEGORIES16
 from biasbench.data.root import resolve_data_root
@@ -95,23 +96,29 @@ def read_human_trials(folder: str | os.PathLike[str]) -> pd.DataFrame:
     return out[TRIAL_COLUMNS]
 
 
-def read_model_trials(results_dir: str | os.PathLike[str], dataset: str) -> tuple[pd.DataFrame, list[str]]:
+def read_model_trials(
+    results_dir: str | os.PathLike[str], dataset: str, selector: JobSelector | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """16-class decisions per (model, image) stored by the probe of ``EXPERIMENTS[dataset]``; where a model
-    has several such jobs, the one with the most samples (then the latest) is used and named in the notes."""
+    has several such jobs, ``selector`` picks one by the analysis' rule (newest probe version, full dataset,
+    default parameters; ``--prefer`` otherwise) and the choice is named in the notes."""
     _, probe = EXPERIMENTS[dataset]
     store = ResultsStore(results_dir)
-    jobs = [m for m in store.manifests() if m.get("probe") == probe and m.get("dataset") == dataset]
+    manifests = store.manifests_by_job()
+    selector = selector or JobSelector(manifests)
     notes, frames = [], []
-    by_model: dict[str, list[tuple[int, str, pd.DataFrame]]] = {}
-    for manifest in jobs:
-        samples = store.samples(manifest["job"])
+    by_model: dict[str, list[JobInfo]] = {}
+    for key, manifest in manifests.items():
+        if manifest.get("probe") == probe and manifest.get("dataset") == dataset:
+            by_model.setdefault(manifest["model"], []).append(JobInfo.from_manifest(key, manifest))
+    for model, candidates in sorted(by_model.items()):
+        chosen = selector.choose(probe, candidates, model)
+        if len(candidates) > 1:
+            ignored = "; ".join(c.describe() for c in candidates if c.key != chosen.key)
+            notes.append(f"{model}: read {probe} on {dataset} from {chosen.describe()}; ignored {ignored}")
+        samples = store.samples(chosen.key)
         if samples.empty:
             continue
-        by_model.setdefault(manifest["model"], []).append((len(samples), manifest.get("started", ""), samples))
-    for model, candidates in sorted(by_model.items()):
-        if len(candidates) > 1:
-            notes.append(f"{model}: {len(candidates)} {probe} jobs on {dataset}; using the one with most samples.")
-        samples = max(candidates, key=lambda c: (c[0], c[1]))[2]
         samples = samples[samples["condition"] == CLEAN] if "condition" in samples else samples
         decision = samples["decision"] if "decision" in samples else samples["topk"].map(lambda t: t[0])
         frames.append(
@@ -201,14 +208,17 @@ def compare(humans: pd.DataFrame, models: pd.DataFrame, dataset: str) -> HumanCo
 
 
 def compare_results(
-    results_dir: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None
+    results_dir: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None = None,
+    selector: JobSelector | None = None,
 ) -> HumanComparison | None:
     """``compare`` for every experiment of ``EXPERIMENTS`` that ``results_dir`` holds decisions for; None
-    when it holds none or the human data are absent (the reason goes into the returned notes otherwise)."""
+    when it holds none or the human data are absent (the reason goes into the returned notes otherwise).
+    ``selector`` chooses among several jobs of one model (default: the rule of ``analysis.selection``)."""
     root = resolve_data_root(data_root) / HUMAN_DATA
     parts, notes = [], []
     for dataset, (experiment, _) in EXPERIMENTS.items():
-        models, found = read_model_trials(results_dir, dataset)
+        models, found = read_model_trials(results_dir, dataset, selector)
         notes += found
         if models.empty:
             continue

@@ -144,12 +144,13 @@ def report(
 
     records = load_results(directory)
     cats = categories_for(records, categories)
+    selector = selector_for(directory, prefer)
     try:
-        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector_for(directory, prefer))
+        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
+        analysis.humans = compare_results(directory, selector=selector)  # from the stored 16-class decisions
     except BiasbenchError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
-    analysis.humans = compare_results(directory)  # model-vs-human comparison from the stored decisions
     if analysis.humans is not None:
         analysis.notes.extend(analysis.humans.notes)
     path = write_report(analysis, out or Path(directory) / "report.html")

@@ -7,22 +7,28 @@ from typing import Annotated
 
 import typer
 
-from biasbench.commands.analysis import _print_text, console
+from biasbench.commands.analysis import PreferOpt, _print_text, console, selector_for
 
 
 def humans(
     directory: Annotated[Path, typer.Argument(help="A results directory with shape-bias / edge / silhouette jobs.")],
     data_root: Annotated[Path | None, typer.Option(help="Data root (default: $BIASBENCH_DATA).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the CSVs (default: DIR/analysis).")] = None,
+    prefer: PreferOpt = None,
 ) -> None:
     """16-class accuracy, cue-conflict shape bias per category and error consistency (κ) of every model
     against the human subjects of model-vs-human, with the human-vs-human ceiling."""
     from biasbench.analysis.humans import HUMAN_DATA, compare_results
+    from biasbench.errors import BiasbenchError
 
     if not Path(directory).is_dir():
         console.print(f"[bold red]error:[/] no results directory at {directory}")
         raise typer.Exit(2)
-    result = compare_results(directory, data_root)
+    try:
+        result = compare_results(directory, data_root, selector_for(directory, prefer))
+    except BiasbenchError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
     if result is None:
         console.print(
             "[bold red]error:[/] nothing to compare: run `biasbench run -p shape-bias` (cue-conflict) or "
