@@ -144,8 +144,8 @@ def report(
 
     records = load_results(directory)
     cats = categories_for(records, categories)
-    selector = selector_for(directory, prefer)
     try:
+        selector = selector_for(directory, prefer)
         analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
         analysis.humans = compare_results(directory, selector=selector)  # from the stored 16-class decisions
     except BiasbenchError as e:
