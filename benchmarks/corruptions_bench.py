@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from biasbench.data.root import resolve_data_root
+from biasbench.core.paths import resolve_data_root
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, get_corruption
 
 

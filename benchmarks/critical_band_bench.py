@@ -24,10 +24,10 @@ import pyrtools as pt
 import torch
 from PIL import Image
 
+from biasbench.core.rng import sample_generator
 from biasbench.data.datasets import load_dataset
 from biasbench.data.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.engine.rng import sample_generator
 from biasbench.models import load_model
 from biasbench.perturb.critical_band import EPSILON, CriticalBandStimuli, band_noise, repair, white_noise
 from biasbench.probes import ProbeContext, get_probe

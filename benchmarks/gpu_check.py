@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import torch
 
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.data.images import ImageTransform
-from biasbench.data.root import resolve_data_root
 from biasbench.engine import Engine, EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.models import load_model
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext, get_probe

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.images import ImageTransform
-from biasbench.data.root import resolve_data_root
 from biasbench.engine import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.probes import PROBES
@@ -114,8 +114,10 @@ def main() -> None:
     model = load_model(args.model)
     dataset = get_dataset_spec("imagenet-sample").load(root).head(args.count)
     transform = ImageTransform(dataset.spec.resize_policy, model.preprocess)
-    print(f"biasbench pipeline benchmark: {args.model}, {args.count} imagenet-sample images, batch "
-          f"{args.batch_size}, {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}")
+    print(
+        f"biasbench pipeline benchmark: {args.model}, {args.count} imagenet-sample images, batch "
+        f"{args.batch_size}, {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}"
+    )
 
     print("\n[1] pipeline efficiency (forwarded images/s ÷ pure forward images/s)")
     pure = forward_rate(plain, model, dataset, transform)
@@ -131,11 +133,14 @@ def main() -> None:
             refs = [ModelRef(f"{name}-{probe}", spec=args.model)]
             if name == "cached":  # build the entry first: this row measures a warm cache
                 next(engine.batches(get_dataset_spec("imagenet-sample").load(root).head(count), transform))
-            (_, _, n, forwarded, seconds), = timed_jobs(refs, [probe], root, count, engine, out / name,
-                                                        {refs[0].name: model})
+            ((_, _, n, forwarded, seconds),) = timed_jobs(
+                refs, [probe], root, count, engine, out / name, {refs[0].name: model}
+            )
             rates.append(forwarded / seconds)
-        print(f"  {probe:<14}{n:>7}{forwarded / n:>9.0f}{rates[0]:>9.1f}/s{rates[0] / pure:>7.2f}"
-              f"{rates[1]:>9.1f}/s{rates[1] / pure:>7.2f}")
+        print(
+            f"  {probe:<14}{n:>7}{forwarded / n:>9.0f}{rates[0]:>9.1f}/s{rates[0] / pure:>7.2f}"
+            f"{rates[1]:>9.1f}/s{rates[1] / pure:>7.2f}"
+        )
     if missing:
         print(f"  not registered (skipped): {', '.join(missing)}")
     print(rss_line("the probes"))
@@ -144,10 +149,12 @@ def main() -> None:
     fresh = Engine(EngineConfig(**base, cache=True, cache_dir=tempfile.mkdtemp(prefix="biasbench-bench-cold-")))
     refs = [ModelRef("first", spec=args.model), ModelRef("second", spec=args.model)]
     loaded = {"first": model, "second": model}
-    (*_, uncached_s), = timed_jobs(refs[:1], ["accuracy"], root, args.count, plain, out / "c0", loaded)
+    ((*_, uncached_s),) = timed_jobs(refs[:1], ["accuracy"], root, args.count, plain, out / "c0", loaded)
     first, second = timed_jobs(refs, ["accuracy"], root, args.count, fresh, out / "c1", loaded)
-    print(f"  no cache: {uncached_s:.2f} s | first model (builds the cache): {first[4]:.2f} s | "
-          f"second model (warm): {second[4]:.2f} s")
+    print(
+        f"  no cache: {uncached_s:.2f} s | first model (builds the cache): {first[4]:.2f} s | "
+        f"second model (warm): {second[4]:.2f} s"
+    )
     print(f"  second/first = {second[4] / first[4]:.2f}, second/no-cache = {second[4] / uncached_s:.2f}")
     t0 = time.perf_counter()
     sum(len(b.indices) for b in plain.batches(dataset, transform))
@@ -155,8 +162,7 @@ def main() -> None:
     t0 = time.perf_counter()
     sum(len(b.indices) for b in fresh.batches(dataset, transform))
     read = args.count / (time.perf_counter() - t0)
-    print(f"  batches without a model: decode {decode:.0f} img/s, cache read {read:.0f} img/s "
-          f"({read / decode:.0f}x)")
+    print(f"  batches without a model: decode {decode:.0f} img/s, cache read {read:.0f} img/s ({read / decode:.0f}x)")
     print(rss_line("the cache runs"))
 
     if not args.no_ray:
@@ -187,8 +193,10 @@ def scaling(args, root: Path, out: Path) -> None:
         times[name] = time.perf_counter() - t0
         assert summary.ok and len(summary.finished) == 2, summary.failed
     ray.shutdown()
-    print(f"  local: {times['local']:.1f} s | ray: {times['ray']:.1f} s (+ {startup:.1f} s cluster start) | "
-          f"speed-up {times['local'] / times['ray']:.2f}x on {os.cpu_count()} shared core(s)")
+    print(
+        f"  local: {times['local']:.1f} s | ray: {times['ray']:.1f} s (+ {startup:.1f} s cluster start) | "
+        f"speed-up {times['local'] / times['ray']:.2f}x on {os.cpu_count()} shared core(s)"
+    )
     print(rss_line("scaling (driver only; Ray workers are separate processes)"))
 
 

@@ -15,8 +15,23 @@ def flat(text: str) -> str:
 
 def test_run_then_results_in_every_format(generated_root, tmp_path):
     out = tmp_path / "res"
-    args = ["run", "-m", TINY_MODEL, "-p", "accuracy", "-p", "shape-bias", "--out", str(out), "--limit", "8",
-            "--data-root", str(generated_root), "--set", "shape-bias.bootstrap_reps=50"]
+    args = [
+        "run",
+        "-m",
+        TINY_MODEL,
+        "-p",
+        "accuracy",
+        "-p",
+        "shape-bias",
+        "--out",
+        str(out),
+        "--limit",
+        "8",
+        "--data-root",
+        str(generated_root),
+        "--set",
+        "shape-bias.bootstrap_reps=50",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "2 job(s) run, 0 skipped" in flat(first.output)
@@ -25,8 +40,14 @@ def test_run_then_results_in_every_format(generated_root, tmp_path):
 
     as_json = json.loads(runner.invoke(app, ["results", str(out), "--format", "json"]).stdout)
     metrics = {(r["probe"], r["metric"]) for r in as_json}
-    expected = {("accuracy", "top1"), ("accuracy", "top5"), ("shape-bias", "shape_bias"),
-                ("shape-bias", "shape_fraction"), ("shape-bias", "texture_fraction"), ("shape-bias", "accuracy16")}
+    expected = {
+        ("accuracy", "top1"),
+        ("accuracy", "top5"),
+        ("shape-bias", "shape_bias"),
+        ("shape-bias", "shape_fraction"),
+        ("shape-bias", "texture_fraction"),
+        ("shape-bias", "accuracy16"),
+    }
     assert expected <= metrics
     assert {"model", "probe", "dataset", "metric", "condition", "value", "n", "ci_low", "ci_high"} <= set(as_json[0])
     assert all(r["n"] == 8 for r in as_json if r["metric"] in {"top1", "accuracy16"})
@@ -38,8 +59,20 @@ def test_run_then_results_in_every_format(generated_root, tmp_path):
 
 
 def test_bad_input_gives_clear_errors(generated_root, tmp_path):
-    res = runner.invoke(app, ["run", "-m", "timm:test_resnet?pretrained=false", "-p", "shape-bais",
-                              "--out", str(tmp_path), "--data-root", str(generated_root)])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "-m",
+            "timm:test_resnet?pretrained=false",
+            "-p",
+            "shape-bais",
+            "--out",
+            str(tmp_path),
+            "--data-root",
+            str(generated_root),
+        ],
+    )
     assert res.exit_code == 2 and "unknown probe 'shape-bais'" in flat(res.output) and "shape-bias" in res.output
     res = runner.invoke(app, ["results", str(tmp_path / "none")])
     assert res.exit_code == 2 and "no results directory" in flat(res.output)
@@ -48,8 +81,22 @@ def test_bad_input_gives_clear_errors(generated_root, tmp_path):
 
 
 def test_head_size_mismatch_is_explained(generated_root, tmp_path):
-    res = runner.invoke(app, ["run", "-m", "timm:test_resnet?pretrained=false&num_classes=10", "-p", "accuracy",
-                              "--out", str(tmp_path), "--data-root", str(generated_root), "--limit", "2"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "-m",
+            "timm:test_resnet?pretrained=false&num_classes=10",
+            "-p",
+            "accuracy",
+            "--out",
+            str(tmp_path),
+            "--data-root",
+            str(generated_root),
+            "--limit",
+            "2",
+        ],
+    )
     assert res.exit_code == 1 and "outputs 10 classes" in flat(res.output)
 
 

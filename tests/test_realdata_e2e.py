@@ -20,8 +20,15 @@ def results(data_root, tmp_path_factory):
     require(data_root, "texture-vs-shape/stimuli/style-transfer-preprocessed-512")
     require(data_root, "imagenet-sample-images/labels.csv")
     out = tmp_path_factory.mktemp("real")
-    return biasbench.run([MODEL], ["shape-bias", "accuracy"], out, data_root=data_root, limit=96,
-                         engine=EngineConfig(progress=False, batch_size=32), report=lambda m: None), out
+    return biasbench.run(
+        [MODEL],
+        ["shape-bias", "accuracy"],
+        out,
+        data_root=data_root,
+        limit=96,
+        engine=EngineConfig(progress=False, batch_size=32),
+        report=lambda m: None,
+    ), out
 
 
 def test_shape_bias_matches_an_independent_computation(results, data_root):

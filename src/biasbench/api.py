@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from biasbench.data.root import resolve_data_root
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.paths import resolve_data_root
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.models.sources import ModelSpec
 from biasbench.models.wrapper import Classifier
 from biasbench.run.executors import get_executor
@@ -72,8 +72,15 @@ def run(
         raise BiasbenchError("name at least one probe (see `biasbench probes`)")
     step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit)
     return run_study(
-        models, [step], out, data_root=data_root, seed=seed, engine=engine, executor=executor,
-        executor_options=executor_options, report=report,
+        models,
+        [step],
+        out,
+        data_root=data_root,
+        seed=seed,
+        engine=engine,
+        executor=executor,
+        executor_options=executor_options,
+        report=report,
     )
 
 
@@ -99,8 +106,9 @@ def run_study(
     if executor == "local":
         engine_obj.device  # noqa: B018  (fail before any work when the requested device is absent here)
     root = resolve_data_root(data_root)
-    jobs, resolved, step_jobs = plan_study(refs, steps, data_root=root, seed=seed,
-                                           precision=engine_obj.config.precision)
+    jobs, resolved, step_jobs = plan_study(
+        refs, steps, data_root=root, seed=seed, precision=engine_obj.config.precision
+    )
     store = ResultsStore(Path(out))
     summary: RunSummary = get_executor(executor)(
         jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from biasbench.commands import register_all
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 app = typer.Typer(
     name="biasbench",
@@ -77,14 +77,28 @@ def run(
 
     try:
         config = EngineConfig(
-            device=device, batch_size=batch_size, amp=amp, channels_last=channels_last,
-            num_workers=workers, on_corrupt=on_corrupt, cache=cache,
+            device=device,
+            batch_size=batch_size,
+            amp=amp,
+            channels_last=channels_last,
+            num_workers=workers,
+            on_corrupt=on_corrupt,
+            cache=cache,
         )
         options = {"address": address} if address else {}
         result = run_api(
-            model, probe, out_dir, datasets=dataset or (), data_root=data_root,
-            params=parse_overrides(set_ or []), seed=seed, limit=limit, engine=config,
-            executor=executor, executor_options=options, report=lambda m: console.print(m, highlight=False),
+            model,
+            probe,
+            out_dir,
+            datasets=dataset or (),
+            data_root=data_root,
+            params=parse_overrides(set_ or []),
+            seed=seed,
+            limit=limit,
+            engine=config,
+            executor=executor,
+            executor_options=options,
+            report=lambda m: console.print(m, highlight=False),
         )
     except BiasbenchError as e:
         raise fail(str(e)) from None
@@ -94,7 +108,8 @@ def run(
         out.print(table_of(headline[["model", "probe", "dataset", "metric", "value", "n", "ci_low", "ci_high"]]))
     console.print(
         f"{len(summary.finished)} job(s) run, {len(summary.skipped)} skipped (already done), "
-        f"{len(summary.failed)} failed. Results in {out_dir}", highlight=False,
+        f"{len(summary.failed)} failed. Results in {out_dir}",
+        highlight=False,
     )
     for job, error in summary.failed:
         console.print(f"[red]failed[/] {job.label}: {error}", highlight=False)
@@ -185,9 +200,7 @@ def datasets(
     out.print(table_of(frame, title=f"Datasets under {frame.attrs['root']}"))
 
 
-app.command(name="doctor", help="Same as `datasets`: what is present under the data root, what is missing.")(
-    datasets
-)
+app.command(name="doctor", help="Same as `datasets`: what is present under the data root, what is missing.")(datasets)
 register_all(app)
 
 

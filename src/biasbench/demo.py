@@ -1,6 +1,6 @@
 """``make demo``: a real mini-study on real pretrained models and real images, ending in a report.
 
-    python -m biasbench.demo --out demo-results [--limit N]
+python -m biasbench.demo --out demo-results [--limit N]
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from biasbench.analysis.report import write_report
 from biasbench.analysis.selection import JobSelector
 from biasbench.api import RunResult
 from biasbench.api import Step as DemoStep
-from biasbench.data.root import resolve_data_root
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.paths import resolve_data_root
 from biasbench.engine import EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.models.zoo import load_zoo, zoo_categories
 from biasbench.store import ResultsStore
 
@@ -35,13 +35,21 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep(("accuracy", "calibration"), ("imagenet-sample",)),
     DemoStep(("shape-bias",)),
     DemoStep(("accuracy",), ("edge", "silhouette")),  # 16-class decisions for the comparison with humans
-    DemoStep(("spectral",), ("imagenet-sample",), limit=64,
-             params={"spectral": {"cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5]}}),
+    DemoStep(
+        ("spectral",), ("imagenet-sample",), limit=64, params={"spectral": {"cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5]}}
+    ),
     DemoStep(("critical-band",), ("imagenet-sample",), limit=64, params={"critical-band": {"adaptive": True}}),
     DemoStep(
-        ("corruption",), ("imagenet-sample",), limit=64,
-        params={"corruption": {"mode": "generated", "severities": [1, 3, 5],
-                               "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"]}},
+        ("corruption",),
+        ("imagenet-sample",),
+        limit=64,
+        params={
+            "corruption": {
+                "mode": "generated",
+                "severities": [1, 3, 5],
+                "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"],
+            }
+        },
     ),
     DemoStep(("adversarial",), ("imagenet-sample",), limit=16, params={"adversarial": {"steps": 10}}),
     DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 8, "trials": 1}}),
@@ -55,10 +63,18 @@ QUICK_MODELS = ("efficientnet_lite0", "mobilenet_v1_0.25_128_quant")
 
 # One headline number per probe for the printed table (the report and `biasbench results` have them all).
 HEADLINE = (
-    ("accuracy", "top1"), ("calibration", "ece"), ("shape-bias", "shape_bias"), ("spectral", "low_freq_bias"),
-    ("spectral", "high_freq_bias"), ("critical-band", "bandwidth"), ("critical-band", "center_frequency"),
-    ("corruption", "mean_accuracy"), ("adversarial", "robust_accuracy"), ("criticality", "mean_criticality"),
-    ("si-score", "mean_group_top1"), ("corruption", "mean_accuracy_subset"),
+    ("accuracy", "top1"),
+    ("calibration", "ece"),
+    ("shape-bias", "shape_bias"),
+    ("spectral", "low_freq_bias"),
+    ("spectral", "high_freq_bias"),
+    ("critical-band", "bandwidth"),
+    ("critical-band", "center_frequency"),
+    ("corruption", "mean_accuracy"),
+    ("adversarial", "robust_accuracy"),
+    ("criticality", "mean_criticality"),
+    ("si-score", "mean_group_top1"),
+    ("corruption", "mean_accuracy_subset"),
 )
 
 
@@ -96,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         result = biasbench.run_study(
-            models, steps, args.out, data_root=args.data_root, engine=engine,
+            models,
+            steps,
+            args.out,
+            data_root=args.data_root,
+            engine=engine,
             report=lambda m: console.print(m, highlight=False, soft_wrap=True),
         )
     except BiasbenchError as e:
@@ -105,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     study = time.perf_counter() - start
     console.print("wall time per step (seconds of its jobs; model loads counted once, below):", highlight=False)
     for label, ran, skipped, seconds in step_times(steps, result):
-        console.print(f"  {label:<34} {seconds:7.1f} s  ({ran} run, {skipped} done before)", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"  {label:<34} {seconds:7.1f} s  ({ran} run, {skipped} done before)", highlight=False, soft_wrap=True
+        )
     loads = result.summary.load_seconds
     console.print(f"  {'model loads':<34} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
     console.print(f"  {'study total':<34} {study:7.1f} s", highlight=False)
@@ -114,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     records = records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")]
     keys = records["probe"] + "/" + records["metric"]
     wanted = [f"{probe}/{metric}" for probe, metric in HEADLINE]
-    table = records[keys.isin(wanted)].assign(key=keys).pivot_table(
-        index="key", columns="model", values="value", aggfunc="first", dropna=False
+    table = (
+        records[keys.isin(wanted)]
+        .assign(key=keys)
+        .pivot_table(index="key", columns="model", values="value", aggfunc="first", dropna=False)
     )
     table = table.reindex([k for k in wanted if k in table.index])  # one row per headline number
     Console(width=200).print(table.to_string(float_format=lambda v: f"{v:.4g}"), highlight=False)

@@ -20,7 +20,7 @@ from biasbench.analysis.critical_band_fit import (
     load_accuracy_grid,
     reference_accuracy,
 )
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import NOISE_SDS
 from tests.conftest import require
 

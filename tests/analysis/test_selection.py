@@ -12,7 +12,7 @@ from biasbench.analysis.pipeline import analyse
 from biasbench.analysis.scores import bias_table, generalization_scores
 from biasbench.analysis.selection import JobSelectionError, JobSelector, parse_preferences
 from biasbench.commands.analysis import register
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.probes import get_probe
 from biasbench.store import ResultsStore
 

@@ -15,7 +15,7 @@ from biasbench.analysis.correlation import (
     wide,
 )
 from biasbench.analysis.multiple import benjamini_hochberg, holm
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 
 RNG = np.random.default_rng(42)
 X = RNG.normal(size=25)

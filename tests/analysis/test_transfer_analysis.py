@@ -59,7 +59,7 @@ def test_spearman_matrix_matches_scipy_pairwise():
 
 
 def test_residual_errors_name_the_problem():
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
 
     with pytest.raises(BiasbenchError, match="imagenet-r"):
         robustness_residual(TABLE, ["imagenet-r"])

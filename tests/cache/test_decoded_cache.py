@@ -7,11 +7,11 @@ import torch
 
 import biasbench
 from biasbench.cache import cache_key, decoded_cache
+from biasbench.core.errors import CorruptImageError
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
-from biasbench.errors import CorruptImageError
-from biasbench.models.wrapper import Preprocess
 from tests.conftest import TINY_MODEL, make_cue_conflict, make_imagenet_sample
 
 MODEL_TRANSFORM = ImageTransform("model", Preprocess((20, 20), 0.875, "bicubic"))
@@ -36,8 +36,11 @@ def _collect(engine, dataset, transform, skipped=None):
 def test_cached_batches_are_bit_identical(root, tmp_path, batch_size):
     dataset = _dataset(root)
     plain = Engine(EngineConfig(progress=False, batch_size=batch_size, num_workers=0))
-    cached = Engine(EngineConfig(progress=False, batch_size=batch_size, num_workers=0, cache=True,
-                                 cache_dir=str(tmp_path / "cache")))
+    cached = Engine(
+        EngineConfig(
+            progress=False, batch_size=batch_size, num_workers=0, cache=True, cache_dir=str(tmp_path / "cache")
+        )
+    )
     expected = _collect(plain, dataset, MODEL_TRANSFORM)
     for _ in range(2):  # the first pass builds the entry, the second reads it
         got = _collect(cached, dataset, MODEL_TRANSFORM)
@@ -107,8 +110,10 @@ def test_corrupt_image_error_and_skip(root, tmp_path):
         messages.append(str(e.value))
     assert messages[0] == messages[1] and str(bad) in messages[1]
     skipped = {False: [], True: []}
-    results = {c: _collect(Engine(EngineConfig(**config, cache=c, on_corrupt="skip")), dataset, MODEL_TRANSFORM,
-                           skipped[c]) for c in (False, True)}
+    results = {
+        c: _collect(Engine(EngineConfig(**config, cache=c, on_corrupt="skip")), dataset, MODEL_TRANSFORM, skipped[c])
+        for c in (False, True)
+    }
     assert skipped[False] == skipped[True] == [str(bad)]
     assert results[True][0].tolist() == [0, 1, 3, 4, 5, 6, 7, 8]
     assert all(torch.equal(a, b) for a, b in zip(results[False], results[True], strict=True))
@@ -116,10 +121,15 @@ def test_corrupt_image_error_and_skip(root, tmp_path):
 
 def test_run_with_cache_gives_the_same_records(generated_root, tmp_path):
     kwargs = dict(data_root=generated_root, limit=6, report=lambda m: None)
-    plain = biasbench.run([TINY_MODEL], ["accuracy"], tmp_path / "a",
-                          engine=EngineConfig(progress=False, batch_size=5), **kwargs)
-    cached = biasbench.run([TINY_MODEL, TINY_MODEL + "&seed=1"], ["accuracy"], tmp_path / "b",
-                           engine=EngineConfig(progress=False, batch_size=5, cache=True,
-                                               cache_dir=str(tmp_path / "c")), **kwargs)
+    plain = biasbench.run(
+        [TINY_MODEL], ["accuracy"], tmp_path / "a", engine=EngineConfig(progress=False, batch_size=5), **kwargs
+    )
+    cached = biasbench.run(
+        [TINY_MODEL, TINY_MODEL + "&seed=1"],
+        ["accuracy"],
+        tmp_path / "b",
+        engine=EngineConfig(progress=False, batch_size=5, cache=True, cache_dir=str(tmp_path / "c")),
+        **kwargs,
+    )
     pd.testing.assert_frame_equal(plain, cached[cached["model"] == TINY_MODEL].reset_index(drop=True))
     assert len(list((tmp_path / "c").glob("[!.]*"))) == 1  # two models, one decode

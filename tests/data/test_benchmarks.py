@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from biasbench.core.errors import DatasetError
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.benchmarks import (
     IMAGENET_C_CORRUPTIONS,
     BorderCropTransform,
@@ -16,8 +18,6 @@ from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.imagenet import imagenet_wnids, wnid_to_index
 from biasbench.data.label_maps import real_labels, subset_wnids
 from biasbench.data.label_spaces import CATEGORIES16
-from biasbench.errors import DatasetError
-from biasbench.models.wrapper import Preprocess
 from tests.fixtures_layouts import (
     make_corruptions,
     make_imagenet_v2,

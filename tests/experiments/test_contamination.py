@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from biasbench.commands.contamination import register
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 from biasbench.experiments.contamination import (
     CONFIGS,
     TwoLayerNet,

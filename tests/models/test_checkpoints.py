@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from biasbench.errors import ModelLoadError
+from biasbench.core.errors import ModelLoadError
 from biasbench.models.checkpoints import CHECKPOINT_FORMATS, convert_checkpoint, load_into, read_checkpoint
 
 
@@ -37,8 +37,16 @@ def assert_loads_exactly(state: dict, reference: dict) -> None:
 def to_simclr_tf(state: dict) -> dict:
     """The TF-converted SimCLRv2 naming, written out independently of the adapter's regexes."""
     stem = {"conv1": "net.0.0", "bn1": "net.0.1.0"}
-    block = {"conv1": "net.0", "bn1": "net.1.0", "conv2": "net.2", "bn2": "net.3.0", "conv3": "net.4", "bn3": "net.5.0",
-             "downsample.0": "projection.shortcut", "downsample.1": "projection.bn.0"}
+    block = {
+        "conv1": "net.0",
+        "bn1": "net.1.0",
+        "conv2": "net.2",
+        "bn2": "net.3.0",
+        "conv3": "net.4",
+        "bn3": "net.5.0",
+        "downsample.0": "projection.shortcut",
+        "downsample.1": "projection.bn.0",
+    }
     out = {}
     for key, value in state.items():
         parts = key.split(".")
@@ -70,8 +78,9 @@ def test_madry_keeps_model_drops_attacker_and_normalizer(reference):
 
 def test_tsbias_drops_auxiliary_batchnorms(reference):
     state = {f"module.{k}": v for k, v in reference.items()}
-    state |= {f"module.{k.replace('bn1.', 'bn1.aux_bn.')}": torch.zeros_like(v) for k, v in reference.items()
-              if ".bn1." in k}
+    state |= {
+        f"module.{k.replace('bn1.', 'bn1.aux_bn.')}": torch.zeros_like(v) for k, v in reference.items() if ".bn1." in k
+    }
     assert_loads_exactly(CHECKPOINT_FORMATS["tsbias"].convert([{"state_dict": state}]), reference)
 
 
@@ -97,8 +106,13 @@ def test_simclrv2_tf_layout(reference):
 def test_files_round_trip_weights_only(tmp_path, reference):
     backbone, head = tmp_path / "backbone.pth", tmp_path / "head.pth.tar"
     torch.save({k: v for k, v in reference.items() if not k.startswith("fc.")}, backbone)
-    torch.save({"state_dict": {"module.linear.weight": reference["fc.weight"],
-                               "module.linear.bias": reference["fc.bias"]}, "epoch": 100}, head)
+    torch.save(
+        {
+            "state_dict": {"module.linear.weight": reference["fc.weight"], "module.linear.bias": reference["fc.bias"]},
+            "epoch": 100,
+        },
+        head,
+    )
     assert_loads_exactly(convert_checkpoint("dino", [backbone, head]), reference)
     with pytest.raises(ModelLoadError, match=r"reads 2 file"):
         convert_checkpoint("dino", [backbone])

@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 
 from biasbench.cache import cache_key
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.preprocessing import Preprocess
+from biasbench.core.torchvision_shim import ensure_torchvision_importable
 from biasbench.data.images import ImageTransform, model_pixels
-from biasbench.errors import BiasbenchError
 from biasbench.models.sources import MODEL_SOURCES, ModelSpec, load_model, model_preprocess, torchvision_preprocess
-from biasbench.models.torchvision_shim import ensure_torchvision_importable
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.run.plan import ModelRef, build_probes, plan_jobs
 from tests.conftest import TINY_MODEL
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from biasbench.errors import BiasbenchError, ModelLoadError, UnknownNameError
+from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
 from biasbench.models import Classifier, ModelSpec, load_model, model_fingerprint
 from biasbench.models.bundled import map_in_order
 from biasbench.models.sources import read_state_dict

@@ -42,7 +42,7 @@ def converted(coral) -> dict:
 
 @pytest.mark.realdata
 def test_demo_ids_resolve_through_the_data_root(coral, monkeypatch):
-    from biasbench.fetch import expand_path
+    from biasbench.core.downloads import expand_path
     from biasbench.models import ModelSpec
 
     monkeypatch.setenv("BIASBENCH_DATA", str(coral.parent))

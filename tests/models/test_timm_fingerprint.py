@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from biasbench.core.fingerprint import digest, file_sha256
 from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec
-from biasbench.store.fingerprint import digest, file_sha256
 
 
 @pytest.fixture

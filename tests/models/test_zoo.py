@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from biasbench.errors import ModelLoadError
+from biasbench.core.errors import ModelLoadError
 from biasbench.models import MODEL_SOURCES, ModelSpec, load_model
 from biasbench.models.checkpoints import CHECKPOINT_FORMATS
 from biasbench.models.zoo import load_zoo
@@ -22,8 +22,15 @@ STUDIES = {"gavrikov2024": "biases-vs-generalization", "layer_criticality2024": 
 def test_study_zoos_have_the_published_counts():
     cvpr = load_zoo("gavrikov2024").models
     counts = {c: sum(e.category == c for e in cvpr) for c in {e.category for e in cvpr}}
-    assert counts == {"baseline": 1, "training_recipes": 10, "augmentation": 12, "stylized": 3, "freezing": 1,
-                      "adversarial_training": 15, "contrastive": 6}
+    assert counts == {
+        "baseline": 1,
+        "training_recipes": 10,
+        "augmentation": 12,
+        "stylized": 3,
+        "freezing": 1,
+        "adversarial_training": 15,
+        "contrastive": 6,
+    }
     lc = {e.id: e for e in load_zoo("layer_criticality2024").models}
     assert len(lc) == 51 and lc["resnet50_trained_on_SIN"].category == "augmentation"
     assert lc["resnet50_trained_on_SIN"].source == "zoo:resnet50_trained_on_SIN"  # inherited, category overridden
@@ -54,7 +61,9 @@ def test_every_entry_is_a_loadable_spec(zoo):
 def test_normalisation_and_formats_follow_the_study_code():
     zoo = {e.id: e.extra for e in load_zoo("gavrikov2024").models}
     assert {i for i, x in zoo.items() if x.get("normalize") == "none"} == {
-        "resnet50_simclrv2", "resnet50_diffusionnoise_fixed_nonoise"}
+        "resnet50_simclrv2",
+        "resnet50_diffusionnoise_fixed_nonoise",
+    }
     assert {x["format"] for i, x in zoo.items() if i.startswith("robust_")} == {"madry"}
     assert zoo["resnet50_simclrv2"]["format"] == "simclrv2_tf" and zoo["resnet50_dino"]["format"] == "dino"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset
 from biasbench.data.si_score import SiScoreAssets, generate, read_composites
-from biasbench.errors import BiasbenchError
 from biasbench.perturb.compositing import (
     MINI_PRESETS,
     PRESETS,
@@ -107,18 +107,9 @@ def test_presets_match_published_grids():
     assert len(PRESETS["size"].areas) == 100 and PRESETS["size"].areas[:2] == (0.01, 0.02)
     assert PRESETS["size"].areas[-1] == 1.0 and PRESETS["size"].resolution == (512, 512)
     loc = PRESETS["location"]
-    assert (
-        len(loc.coords) == 441
-        and loc.areas == (0.2,)
-        and loc.min_inside == 0.0
-        and loc.resolution == (500, 500)
-    )
+    assert len(loc.coords) == 441 and loc.areas == (0.2,) and loc.min_inside == 0.0 and loc.resolution == (500, 500)
     rot = PRESETS["rotation"]
-    assert (
-        rot.rotations == tuple(range(1, 342, 20))
-        and len(rot.rotations) == 18
-        and rot.areas == (0.2, 0.5, 0.8, 1.0)
-    )
+    assert rot.rotations == tuple(range(1, 342, 20)) and len(rot.rotations) == 18 and rot.areas == (0.2, 0.5, 0.8, 1.0)
     assert rot.min_inside == PRESETS["size"].min_inside == 0.95
     assert len(MINI_PRESETS["location"].coords) == 25 and len(MINI_PRESETS["rotation"].rotations) == 6
 

@@ -137,7 +137,7 @@ def test_bad_input_named():
 
 
 def test_frost_without_imagecorruptions_names_the_install(monkeypatch):
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
     from biasbench.perturb.corruptions import weather
 
     monkeypatch.setattr(weather.importlib.util, "find_spec", lambda name: None)

@@ -160,8 +160,8 @@ def test_single_label_set_reduces_to_the_usual_nll_and_brier():
 
 
 def test_real_space_without_its_sets_refuses_to_reduce():
+    from biasbench.core.errors import DatasetError
     from biasbench.data.label_maps import get_label_space
-    from biasbench.errors import DatasetError
 
     with pytest.raises(DatasetError, match="label_space_for"):
         get_label_space("imagenet-real").reducer()

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from biasbench.analysis.critical_band_fit import find_thresholds
+from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig, imagenet_outputs
-from biasbench.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
@@ -35,7 +35,8 @@ def _grid(records) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model224(tiny_model):
     """The tiny model at the study's 224 px input, so its stimuli need no resize."""
-    from biasbench.models import Classifier, Preprocess
+    from biasbench.core.preprocessing import Preprocess
+    from biasbench.models import Classifier
 
     return Classifier(tiny_model.net, name="tiny-224", mean=(0.5,) * 3, std=(0.5,) * 3, preprocess=Preprocess())
 

@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.models.layers import (
     LayerSelectionError,
     layer_stages,
@@ -25,7 +26,7 @@ from biasbench.models.layers import (
     replaced_layer,
     untrained_network,
 )
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.plots.criticality import criticality_heatmap, criticality_matrix
 from biasbench.probes.base import ProbeContext
 from biasbench.probes.criticality import (

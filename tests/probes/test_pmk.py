@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import DatasetError
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.video import pm_k
 from tests.fixtures_layouts import make_imagenet_vid_robust, make_ytbb_robust

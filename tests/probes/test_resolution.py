@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.resolution import recalibrated_copy, transform_at
 
@@ -111,7 +112,7 @@ def test_calibration_images_are_a_seeded_spread_subset(sample, generated_root):
 
 
 def test_bad_parameters_are_refused():
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
 
     with pytest.raises(BiasbenchError, match="resolutions"):
         get_probe("resolution").with_overrides({"resolutions": [0, 224]})

@@ -14,8 +14,9 @@ def fixture_decisions():
     conflict_idx = np.concatenate([np.arange(c * 80 + 5, c * 80 + 80) for c in range(16)])
     texture[conflict_idx] = (shape[conflict_idx] + 1 + np.arange(1200) % 15) % 16
     decisions = (shape + 7) % 16  # wrong on both cues...
-    decisions[conflict_idx] = np.where(texture[conflict_idx] == decisions[conflict_idx],
-                                       (decisions[conflict_idx] + 1) % 16, decisions[conflict_idx])
+    decisions[conflict_idx] = np.where(
+        texture[conflict_idx] == decisions[conflict_idx], (decisions[conflict_idx] + 1) % 16, decisions[conflict_idx]
+    )
     decisions[conflict_idx[:170]] = shape[conflict_idx[:170]]
     decisions[conflict_idx[170:792]] = texture[conflict_idx[170:792]]
     no_conflict = np.setdiff1d(np.arange(1280), conflict_idx)

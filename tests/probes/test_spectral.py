@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.spectral import filter_condition, format_value, spectral_bias_records
 

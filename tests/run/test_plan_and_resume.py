@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import biasbench
+from biasbench.core.errors import BiasbenchError, UnknownNameError
 from biasbench.engine import EngineConfig
-from biasbench.errors import BiasbenchError, UnknownNameError
 from biasbench.run.plan import ModelRef, build_probes, parse_overrides, plan_jobs
 from tests.conftest import TINY_MODEL
 
@@ -19,7 +19,10 @@ QUIET = EngineConfig(progress=False, batch_size=16)
 
 def test_parse_overrides_types():
     assert parse_overrides(["shape-bias.bootstrap_reps=50", "spectral.mask=radial", "x.y=[1, 2]"]) == {
-        "shape-bias": {"bootstrap_reps": 50}, "spectral": {"mask": "radial"}, "x": {"y": [1, 2]}}
+        "shape-bias": {"bootstrap_reps": 50},
+        "spectral": {"mask": "radial"},
+        "x": {"y": [1, 2]},
+    }
     with pytest.raises(BiasbenchError, match="PROBE.PARAM=VALUE"):
         parse_overrides(["bootstrap_reps=5"])
 
@@ -62,10 +65,22 @@ def test_rerun_skips_and_new_model_runs_only_new_jobs(generated_root, tmp_path):
 
 
 def test_results_do_not_depend_on_batch_size(generated_root, tmp_path):
-    a = biasbench.run([TINY_MODEL], ["accuracy"], tmp_path / "a", data_root=generated_root, limit=10,
-                      engine=EngineConfig(progress=False, batch_size=3))
-    b = biasbench.run([TINY_MODEL], ["accuracy"], tmp_path / "b", data_root=generated_root, limit=10,
-                      engine=EngineConfig(progress=False, batch_size=10))
+    a = biasbench.run(
+        [TINY_MODEL],
+        ["accuracy"],
+        tmp_path / "a",
+        data_root=generated_root,
+        limit=10,
+        engine=EngineConfig(progress=False, batch_size=3),
+    )
+    b = biasbench.run(
+        [TINY_MODEL],
+        ["accuracy"],
+        tmp_path / "b",
+        data_root=generated_root,
+        limit=10,
+        engine=EngineConfig(progress=False, batch_size=10),
+    )
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -75,12 +90,27 @@ def _cli(*args, env):
 
 def test_killed_run_resumes_to_the_same_records(generated_root, tmp_path):
     models = [f"{TINY_MODEL}&seed={i}" for i in range(4)]
-    args = ["run", *[a for m in models for a in ("-m", m)], "-p", "accuracy", "--limit", "40",
-            "--data-root", str(generated_root), "--batch-size", "4"]
+    args = [
+        "run",
+        *[a for m in models for a in ("-m", m)],
+        "-p",
+        "accuracy",
+        "--limit",
+        "40",
+        "--data-root",
+        str(generated_root),
+        "--batch-size",
+        "4",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*args, "--out", str(killed), env=env), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _cli(*args, "--out", str(killed), env=env),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list((killed / "jobs").glob("*.json"))) < 1:
         time.sleep(0.05)

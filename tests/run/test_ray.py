@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import biasbench
+from biasbench.core.errors import BiasbenchError
 from biasbench.engine import EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeParams, get_probe
 from biasbench.run.plan import Job
 from biasbench.run.ray_executor import _chunks, _resources, _slots
@@ -81,8 +81,14 @@ def test_worker_killed_mid_job_every_job_once_same_records(cluster, test_probes,
     params = {"counted-accuracy": {"log": str(log)}, "die-once": {"log": str(log), "die_marker": str(marker)}}
     kwargs = dict(data_root=generated_root, limit=4, engine=QUIET, params=params, report=lambda m: None)
 
-    on_ray = biasbench.run(models, ["counted-accuracy", "die-once"], tmp_path / "ray", executor="ray",
-                           executor_options={"max_retries": 2}, **kwargs)
+    on_ray = biasbench.run(
+        models,
+        ["counted-accuracy", "die-once"],
+        tmp_path / "ray",
+        executor="ray",
+        executor_options={"max_retries": 2},
+        **kwargs,
+    )
     assert marker.exists(), "a worker should have been killed"
     summary = on_ray.summary
     assert summary.ok and not summary.skipped and len(summary.finished) == 4
@@ -113,8 +119,16 @@ def test_in_memory_model_is_shipped(cluster, tiny_model, generated_root, tmp_pat
 def test_missing_ray_names_the_extra(monkeypatch, generated_root, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
     with pytest.raises(BiasbenchError, match=r"pip install 'biasbench\[ray\]'"):
-        biasbench.run([TINY_MODEL], ["accuracy"], tmp_path, data_root=generated_root, limit=2, engine=QUIET,
-                      executor="ray", report=lambda m: None)
+        biasbench.run(
+            [TINY_MODEL],
+            ["accuracy"],
+            tmp_path,
+            data_root=generated_root,
+            limit=2,
+            engine=QUIET,
+            executor="ray",
+            report=lambda m: None,
+        )
 
 
 def _job(model: str, probe: str) -> Job:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import biasbench
+from biasbench.core.errors import BiasbenchError
 from biasbench.engine import EngineConfig
-from biasbench.errors import BiasbenchError
 from biasbench.models.sources import MODEL_SOURCES
 from biasbench.run.local import Progress
 from biasbench.run.plan import Job

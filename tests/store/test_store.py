@@ -3,13 +3,18 @@ import math
 import pandas as pd
 import pytest
 
+from biasbench.core.fingerprint import digest
 from biasbench.store import RECORD_COLUMNS, Record, ResultsStore, load_results, records_frame
-from biasbench.store.fingerprint import digest
 
 
 def test_records_frame_schema():
-    frame = records_frame([Record("top1", 0.5, 10), Record("top5", 0.9, 10, "clean", 0.6, 0.99)],
-                          model="m", probe="accuracy", dataset="d", job="k")
+    frame = records_frame(
+        [Record("top1", 0.5, 10), Record("top5", 0.9, 10, "clean", 0.6, 0.99)],
+        model="m",
+        probe="accuracy",
+        dataset="d",
+        job="k",
+    )
     assert tuple(frame.columns) == RECORD_COLUMNS
     assert frame["value"].tolist() == [0.5, 0.9] and frame["condition"].tolist() == ["", "clean"]
     assert math.isnan(frame["ci_low"][0])

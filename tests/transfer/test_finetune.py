@@ -8,10 +8,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.transfer.finetune import FinetuneConfig, finetune, lr_factor, select_lr, with_new_head
 

@@ -79,7 +79,7 @@ def test_alpha_selection_uses_the_held_out_split():
 
 
 def test_too_few_examples_or_one_class_are_named():
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
 
     with pytest.raises(BiasbenchError, match="two classes"):
         fit_ridge_path(np.ones((4, 2)), np.zeros(4), (1.0,))
@@ -114,7 +114,7 @@ def test_penultimate_features_of_a_torchvision_style_net():
 
 
 def test_a_model_without_linear_head_is_refused():
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
     from biasbench.models.wrapper import Classifier
     from biasbench.transfer.features import PenultimateFeatures
 

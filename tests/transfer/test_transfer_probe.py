@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError, DatasetError
 from biasbench.probes import ProbeContext, get_probe
 from tests.fixtures_layouts import tiny_image
 

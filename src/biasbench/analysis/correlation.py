@@ -18,7 +18,7 @@ from scipy import stats
 
 from biasbench.analysis.multiple import ADJUSTMENTS
 from biasbench.analysis.specs import AT_CATEGORY
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 
 Array = np.ndarray
 

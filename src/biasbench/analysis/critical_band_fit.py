@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, band_frequency
 
 REFERENCES: tuple[str, ...] = ("absolute", "noise-free", "clean")

@@ -17,7 +17,7 @@ from biasbench.analysis.correlation import correlate
 from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_per_model
 from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import AT_CATEGORY, CRITICALITY, IMAGENET_TOP1
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 _NUMBERS = re.compile(r"(\d+)")
 # Criticality numbers are read per model from one job (any dataset), all layers together.

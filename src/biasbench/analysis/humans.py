@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from biasbench.analysis.selection import JobInfo, JobSelector
+from biasbench.core.errors import DatasetError
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import texture_of
 from biasbench.data.label_spaces import CATEGORIES16
-from biasbench.data.root import resolve_data_root
 from biasbench.engine.inference import CLEAN
-from biasbench.errors import DatasetError
 from biasbench.store.results import ResultsStore
 
 HUMAN_DATA = "model-vs-human-raw-data/raw-data"

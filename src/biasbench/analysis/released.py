@@ -19,8 +19,8 @@ import pandas as pd
 
 from biasbench.analysis.scores import canonical_condition
 from biasbench.analysis.specs import IMAGENET_TOP1, PGD_ROBUST, REAL_TOP1, SCORES, Member
-from biasbench.data.root import resolve_data_root
-from biasbench.errors import DatasetError
+from biasbench.core.errors import DatasetError
+from biasbench.core.paths import resolve_data_root
 from biasbench.probes.criticality import layout_records
 from biasbench.probes.spectral import BIAS_CUTOFFS, spectral_bias_records
 from biasbench.store.records import RECORD_COLUMNS

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 # Manifest fields a preference may name; "params.NAME" names one probe parameter.
 PREFERENCE_FIELDS = ("job", "dataset", "limit", "probe_version", "precision", "seed")

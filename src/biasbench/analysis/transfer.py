@@ -18,7 +18,7 @@ import pandas as pd
 
 from biasbench.analysis.correlation import Correlation, correlate
 from biasbench.analysis.scores import one_per_model
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 IMAGENET = "imagenet"
 IMAGENET_SOURCES = (("accuracy", "imagenet-val"), ("accuracy", "imagenet-sample"))

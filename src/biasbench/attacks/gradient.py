@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from biasbench.engine.reductions import row_sum
-from biasbench.engine.rng import seeded_rand, seeded_randn
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.reductions import row_sum
+from biasbench.core.rng import seeded_rand, seeded_randn
 
 NORMS = ("linf", "l2")
 

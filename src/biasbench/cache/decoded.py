@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biasbench.core.errors import BiasbenchError, CorruptImageError
+from biasbench.core.fingerprint import digest
+from biasbench.core.paths import user_cache_dir
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform, collate
-from biasbench.data.root import user_cache_dir
-from biasbench.errors import BiasbenchError, CorruptImageError
-from biasbench.store.fingerprint import digest
 
 FORMAT = 2  # bump when the entry layout or the decoding changes (2: timm's own eval transform, floor resize)
 DecodedBatch = tuple[torch.Tensor, torch.Tensor, list[int]]

@@ -139,7 +139,7 @@ def report(
     from biasbench.analysis.humans import compare_results
     from biasbench.analysis.pipeline import analyse
     from biasbench.analysis.report import write_report
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
     from biasbench.store import load_results
 
     records = load_results(directory)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 
 class Reference(StrEnum):

@@ -31,7 +31,7 @@ OutDirOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CS
 def _load(directory: Path, categories: Path | None, prefer: list[str] | None, members: bool = False):
     from biasbench.analysis.scores import bias_table, generalization_scores
     from biasbench.analysis.specs import IMAGENET_TOP1, SCORES, ScoreSpec
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
     from biasbench.store import load_results
 
     try:

@@ -19,7 +19,7 @@ def humans(
     """16-class accuracy, cue-conflict shape bias per category and error consistency (κ) of every model
     against the human subjects of model-vs-human, with the human-vs-human ceiling."""
     from biasbench.analysis.humans import HUMAN_DATA, compare_results
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
 
     if not Path(directory).is_dir():
         console.print(f"[bold red]error:[/] no results directory at {directory}")

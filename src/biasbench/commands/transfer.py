@@ -26,7 +26,7 @@ def robustness_transfer(
     means), and rho(mean robustness − ImageNet top-1, transfer) with its OLS-residual variant."""
     from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records
     from biasbench.analysis.transfer import meta_table, residual_table, rho_matrix, spearman_matrix
-    from biasbench.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError
     from biasbench.store import load_results
 
     try:  # one job per model and measurement, as every analysis reads them

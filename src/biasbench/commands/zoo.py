@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 out = Console(width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from biasbench.core.errors import DatasetError
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
 from biasbench.data.imagenet import NUM_CLASSES, wnid_to_index
 from biasbench.data.images import ImageTransform, decode_rgb, model_pixels, to_uint8_tensor
 from biasbench.data.label_maps import objectnet_folder_wnids, real_labels, subset_wnids
 from biasbench.data.label_spaces import CATEGORIES16
-from biasbench.data.root import resolve_data_root
-from biasbench.errors import DatasetError
 
 IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -496,8 +496,8 @@ def download_dataset(name: str, root: Path | str | None = None) -> Path:
     """Download and safely extract a dataset's public archives into the data root (resumable; archives are
     kept under ``<root>/.downloads`` for re-use). Datasets without public archives raise with their
     instructions."""
+    from biasbench.core.downloads import fetch_and_extract
     from biasbench.data.datasets import get_dataset_spec
-    from biasbench.fetch import fetch_and_extract
 
     spec = get_dataset_spec(name)
     downloads: tuple[Download, ...] = getattr(spec, "downloads", ())

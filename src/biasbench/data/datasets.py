@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from biasbench.core.errors import DatasetError, UnknownNameError
+from biasbench.core.fingerprint import digest
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.label_spaces import CATEGORIES16
-from biasbench.data.root import resolve_data_root
-from biasbench.errors import DatasetError, UnknownNameError
-from biasbench.store.fingerprint import digest
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 

@@ -6,9 +6,9 @@ import os
 
 import pandas as pd
 
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import registered_datasets
-from biasbench.data.root import resolve_data_root
-from biasbench.errors import BiasbenchError
 
 
 def dataset_status(data_root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
@@ -27,13 +27,15 @@ def dataset_status(data_root: str | os.PathLike[str] | None = None) -> pd.DataFr
                 complete = spec.expected_count is None or found == spec.expected_count
                 status = "present" if complete else "incomplete"
                 detail = str(folder) if complete else f"{folder}; expected layout: {spec.layout}"
-        rows.append({
-            "dataset": name,
-            "status": status,
-            "images": found,
-            "expected": spec.expected_count if spec.expected_count is not None else "",
-            "where / layout": detail,
-        })
+        rows.append(
+            {
+                "dataset": name,
+                "status": status,
+                "images": found,
+                "expected": spec.expected_count if spec.expected_count is not None else "",
+                "where / layout": detail,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.attrs["root"] = str(root)
     return frame

@@ -10,7 +10,7 @@ NUM_CLASSES = 1000
 @cache
 def imagenet_wnids() -> tuple[str, ...]:
     """WNIDs of the 1000 classes; index i is ImageNet class i."""
-    from biasbench.models.torchvision_shim import ensure_torchvision_importable
+    from biasbench.core.torchvision_shim import ensure_torchvision_importable
 
     ensure_torchvision_importable()
     from timm.data import ImageNetInfo

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from biasbench.core.errors import CorruptImageError
+from biasbench.core.preprocessing import Preprocess
+from biasbench.core.torchvision_shim import ensure_torchvision_importable
 from biasbench.data.datasets import Dataset
-from biasbench.errors import CorruptImageError
-from biasbench.models.torchvision_shim import ensure_torchvision_importable
-from biasbench.models.wrapper import Preprocess
 
 
 def decode_rgb(path) -> Image.Image:

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from biasbench.core.errors import DatasetError, UnknownNameError
 from biasbench.data.imagenet import NUM_CLASSES, imagenet_wnids, wnid_to_index
 from biasbench.data.label_spaces import CATEGORIES16, probabilities_to_16
-from biasbench.errors import DatasetError, UnknownNameError
 
 if TYPE_CHECKING:
     from biasbench.data.datasets import Dataset, Sample
 
 
 def _timm_info(name: str) -> Path:
-    from biasbench.models.torchvision_shim import ensure_torchvision_importable
+    from biasbench.core.torchvision_shim import ensure_torchvision_importable
 
     ensure_torchvision_importable()
     import timm.data

@@ -27,9 +27,10 @@ from typing import ClassVar
 import pandas as pd
 from PIL import Image
 
+from biasbench.core.errors import DatasetError
+from biasbench.core.fingerprint import digest
+from biasbench.core.paths import user_cache_dir
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
-from biasbench.data.root import user_cache_dir
-from biasbench.errors import DatasetError
 from biasbench.perturb.compositing import (
     GridConfig,
     composite,
@@ -38,7 +39,6 @@ from biasbench.perturb.compositing import (
     square_background,
     with_alpha,
 )
-from biasbench.store.fingerprint import digest
 
 # google-research/si-score label_str_to_imagenet_classes.py (commit 94cf862): every object class of the
 # full foreground set (the release uses 61 of them) → its ImageNet-1k index. A table of facts (Apache-2.0).

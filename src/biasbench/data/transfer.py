@@ -23,10 +23,10 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
+from biasbench.core.errors import DatasetError
+from biasbench.core.paths import user_cache_dir
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample, image_files, register_dataset
 from biasbench.data.label_maps import LabelSpace, register_label_space
-from biasbench.data.root import user_cache_dir
-from biasbench.errors import DatasetError
 
 SPLITS = ("train", "test")
 VTAB_1K_TRAIN = 1000

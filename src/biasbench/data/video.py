@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample, image_files, register_dataset
 from biasbench.data.imagenet import wnid_to_index
 from biasbench.data.label_maps import LabelSpace, register_label_space
-from biasbench.errors import DatasetError
 
 
 @dataclass(frozen=True)

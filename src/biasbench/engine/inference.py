@@ -17,10 +17,10 @@ import torch
 from tqdm.auto import tqdm
 
 from biasbench.cache import decoded_cache
+from biasbench.core.errors import BiasbenchError, HeadSizeError
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageDataset, ImageTransform, collate
 from biasbench.engine.memo import CleanMemo, CleanPass
-from biasbench.errors import BiasbenchError, HeadSizeError
 from biasbench.models.wrapper import Classifier
 
 Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -193,8 +193,9 @@ class Engine:
             batches: Iterator[Batch] = iter(())
         else:
             batches = self.batches(dataset, transform, skipped)
-        bar = tqdm(total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress,
-                   leave=False)
+        bar = tqdm(
+            total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress, leave=False
+        )
         for position, batch in enumerate(batches):
             indices.append(batch.indices.cpu())
             clean = None

@@ -4,14 +4,13 @@ from biasbench.models import bundled as _bundled  # noqa: F401  (registers the b
 from biasbench.models import tflite as _tflite  # noqa: F401  (registers the tflite: source)
 from biasbench.models import zoo_source as _zoo_source  # noqa: F401  (registers the zoo: source)
 from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec, load_model, model_fingerprint
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 
 __all__ = [
     "MODEL_SOURCES",
     "Classifier",
     "ModelSource",
     "ModelSpec",
-    "Preprocess",
     "load_model",
     "model_fingerprint",
 ]

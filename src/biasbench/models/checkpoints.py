@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from biasbench.errors import ModelLoadError
-from biasbench.store.fingerprint import file_sha256
+from biasbench.core.errors import ModelLoadError
+from biasbench.core.fingerprint import file_sha256
 
 StateDict = dict[str, torch.Tensor]
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "online_backbone")
@@ -48,7 +48,7 @@ def checkpoint_format(name: str, summary: str, files: tuple[str, ...] = ("weight
 
 
 def get_format(name: str) -> CheckpointFormat:
-    from biasbench.errors import UnknownNameError
+    from biasbench.core.errors import UnknownNameError
 
     if name not in CHECKPOINT_FORMATS:
         raise UnknownNameError("checkpoint format", name, CHECKPOINT_FORMATS)
@@ -69,7 +69,7 @@ def read_checkpoint(path: Path) -> Any:
         return load_file(str(path))
     with open(path, "rb") as f:
         head = f.read(64)
-    from biasbench.fetch import looks_like_html
+    from biasbench.core.downloads import looks_like_html
 
     if looks_like_html(head):
         raise ModelLoadError(

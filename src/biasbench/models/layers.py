@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.models.wrapper import Classifier
 
 CONV_LINEAR: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear)

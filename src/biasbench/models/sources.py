@@ -23,9 +23,10 @@ from urllib.parse import parse_qsl
 
 import torch
 
-from biasbench.errors import BiasbenchError, ModelLoadError, UnknownNameError
-from biasbench.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, Classifier, Preprocess, mean_fill
-from biasbench.store.fingerprint import digest, file_sha256, state_dict_fingerprint
+from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
+from biasbench.core.fingerprint import digest, file_sha256, state_dict_fingerprint
+from biasbench.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess, mean_fill
+from biasbench.models.wrapper import Classifier
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def seeded_init(spec: ModelSpec):
 
 
 def _timm():
-    from biasbench.models.torchvision_shim import ensure_torchvision_importable
+    from biasbench.core.torchvision_shim import ensure_torchvision_importable
 
     ensure_torchvision_importable()
     import timm
@@ -362,9 +363,7 @@ class FileSource(ModelSource):
     def load(self, spec: ModelSpec) -> Classifier:
         arch = spec.options.get("arch")
         if not arch:
-            raise BiasbenchError(
-                f"{spec.text}: say which timm architecture the weights belong to, e.g. ?arch=resnet50"
-            )
+            raise BiasbenchError(f"{spec.text}: say which timm architecture the weights belong to, e.g. ?arch=resnet50")
         path = Path(os.path.expanduser(spec.ref))
         state = read_state_dict(path)
         net = _timm().create_model(arch, pretrained=False)

@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biasbench.errors import BiasbenchError, ModelLoadError
-from biasbench.fetch import expand_path
+from biasbench.core.downloads import expand_path
+from biasbench.core.errors import BiasbenchError, ModelLoadError
+from biasbench.core.fingerprint import digest, file_sha256
+from biasbench.core.preprocessing import Preprocess
 from biasbench.models.sources import ModelSource, ModelSpec, _triple, register_source
-from biasbench.models.wrapper import Classifier, Preprocess
-from biasbench.store.fingerprint import digest, file_sha256
+from biasbench.models.wrapper import Classifier
 
 CONVERTER_VERSION = 1  # bump when the conversion changes numerically (part of the fingerprint)
 QUANT_RANGES = {3: (0, 255), 9: (-128, 127), 7: (-32768, 32767)}  # integer activation types -> (qmin, qmax)
@@ -501,8 +502,11 @@ class TfliteSource(ModelSource):
             std=std,
             preprocess=self._preprocess(spec, converted.input_size),
             fingerprint=self.fingerprint(spec),
-            source={"tflite": str(path), "softmax_removed": converted.net.softmax_removed,
-                    "background_dropped": converted.net.drop_background},
+            source={
+                "tflite": str(path),
+                "softmax_removed": converted.net.softmax_removed,
+                "background_dropped": converted.net.drop_background,
+            },
         )
 
     @staticmethod

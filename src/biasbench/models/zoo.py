@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from biasbench.errors import BiasbenchError, UnknownNameError
+from biasbench.core.errors import BiasbenchError, UnknownNameError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,13 +22,14 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from biasbench.errors import BiasbenchError, ModelLoadError, UnknownNameError
-from biasbench.fetch import FetchError, checkpoint_dir, fetch, gdrive_url
+from biasbench.core.downloads import FetchError, checkpoint_dir, fetch, gdrive_url
+from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
+from biasbench.core.fingerprint import digest
+from biasbench.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from biasbench.models.checkpoints import checkpoint_digest, convert_checkpoint, get_format, load_into
 from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec, _timm, register_source
-from biasbench.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.models.zoo import ZooEntry, load_zoo, named_models
-from biasbench.store.fingerprint import digest
 
 NORMALISATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 
 def square_background(image: Image.Image, resolution: tuple[int, int]) -> Image.Image:

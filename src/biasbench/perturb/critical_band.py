@@ -20,8 +20,8 @@ from typing import Literal
 
 import torch
 
-from biasbench.engine.reductions import row_sum
-from biasbench.engine.rng import seeded_randn
+from biasbench.core.reductions import row_sum
+from biasbench.core.rng import seeded_randn
 from biasbench.perturb.pyramid import band_limit, band_limit_and_finest, pyramid_height
 
 NOISE_SDS: tuple[float, ...] = (0.0, 0.02, 0.04, 0.08, 0.16)

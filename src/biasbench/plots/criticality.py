@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 
 def criticality_matrix(records: pd.DataFrame, metric: str = "criticality") -> pd.DataFrame:

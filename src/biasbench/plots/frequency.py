@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.analysis.critical_band_fit import HUMAN_THRESHOLDS, fit_channel, gaussian
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, band_frequency
 
 

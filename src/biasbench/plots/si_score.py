@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 
 def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.DataFrame]:

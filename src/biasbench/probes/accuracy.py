@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import numpy as np
 
+from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Sample
 from biasbench.data.label_maps import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
-from biasbench.stats import clopper_pearson
 from biasbench.store.records import Record
 
 

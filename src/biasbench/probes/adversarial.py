@@ -16,10 +16,10 @@ import torch
 from pydantic import field_validator
 
 from biasbench.attacks.gradient import AttackConfig, run_attack
+from biasbench.core.errors import HeadSizeError
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
-from biasbench.errors import HeadSizeError
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import outputs_frame
@@ -95,7 +95,7 @@ class Adversarial(Probe):
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
     default_datasets = ("imagenet-val",)
-    version = 3  # v3: random starts from the counter-based generator (engine/rng.py); v2: compat record names
+    version = 3  # v3: random starts from the counter-based generator (core/rng.py); v2: compat record names
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from biasbench.core.errors import BiasbenchError, UnknownNameError
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
-from biasbench.errors import BiasbenchError, UnknownNameError
 from biasbench.models.wrapper import Classifier
 from biasbench.store.records import Record
 

@@ -30,11 +30,11 @@ from collections import defaultdict
 
 import numpy as np
 
+from biasbench.core.errors import BiasbenchError
 from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
 from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
-from biasbench.errors import BiasbenchError
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

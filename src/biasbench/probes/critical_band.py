@@ -30,15 +30,16 @@ from biasbench.analysis.critical_band_fit import (
     fit_channel,
     reference_accuracy,
 )
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.preprocessing import Preprocess
+from biasbench.core.rng import sample_seed
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import get_label_space
 from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine.inference import CLEAN, Perturbation
-from biasbench.engine.rng import sample_seed
-from biasbench.errors import BiasbenchError
-from biasbench.models.wrapper import Classifier, Preprocess
+from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

@@ -19,10 +19,10 @@ import torch
 from pydantic import Field
 from tqdm.auto import tqdm
 
+from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform
 from biasbench.engine.inference import Batch, Engine, EngineResult, Reducer, imagenet_outputs
-from biasbench.engine.rng import sample_seed
 from biasbench.models.layers import layer_stages, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import accuracy_records, topk_correct

@@ -23,10 +23,10 @@ import torch
 from PIL import Image
 from pydantic import Field, PositiveInt
 
+from biasbench.core.paths import resolve_data_root
 from biasbench.data.benchmarks import BorderCropTransform
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.data.images import ImageTransform, decode_rgb, to_uint8_tensor
-from biasbench.data.root import resolve_data_root
 from biasbench.engine.inference import CLEAN, Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records

@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from biasbench.core.errors import DatasetError
+from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform
 from biasbench.data.si_score import SiScoreComposites, generated_composites, select_classes
 from biasbench.engine.inference import CLEAN, imagenet_outputs
-from biasbench.errors import DatasetError
 from biasbench.perturb.compositing import preset
 from biasbench.probes.accuracy import accuracy_records, topk_correct
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import labels_of, outputs_frame
-from biasbench.stats import clopper_pearson
 from biasbench.store.records import Record
 
 VARIANT_FACTOR = {"size": "area", "location": "location", "rotation": "rotation"}

@@ -22,11 +22,11 @@ import pandas as pd
 import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
+from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform
 from biasbench.data.transfer import TransferTaskSpec
 from biasbench.engine.inference import CLEAN, Batch
-from biasbench.errors import BiasbenchError, DatasetError
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.store.records import Record

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
+from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.engine.inference import CLEAN
-from biasbench.errors import BiasbenchError, DatasetError
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 from biasbench.run.local import run_local
 from biasbench.run.ray_executor import run_ray
 

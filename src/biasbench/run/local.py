@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
-from biasbench.errors import BiasbenchError
 from biasbench.models.sources import load_model
 from biasbench.run.execute import execute_job
 from biasbench.run.plan import Job, ModelRef

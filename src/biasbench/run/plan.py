@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from biasbench import __version__
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.fingerprint import digest
 from biasbench.data.datasets import Dataset, get_dataset_spec
-from biasbench.errors import BiasbenchError
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe
-from biasbench.store.fingerprint import digest
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ModelRef:
 
 
 def _module_fingerprint(module: Classifier) -> str:
-    from biasbench.store.fingerprint import state_dict_fingerprint
+    from biasbench.core.fingerprint import state_dict_fingerprint
 
     module.fingerprint = state_dict_fingerprint(module)
     return module.fingerprint
@@ -144,8 +144,18 @@ def plan_jobs(
                     "biasbench": __version__,
                 }
                 jobs.append(
-                    Job(model.name, probe.name, name, params, seed, limit, precision, digest(parts, 24), model_fp,
-                        data_fp[(name, limit)])
+                    Job(
+                        model.name,
+                        probe.name,
+                        name,
+                        params,
+                        seed,
+                        limit,
+                        precision,
+                        digest(parts, 24),
+                        model_fp,
+                        data_fp[(name, limit)],
+                    )
                 )
     return jobs, resolved
 
@@ -180,8 +190,14 @@ def plan_study(
             raise BiasbenchError("name at least one probe in every step (see `biasbench probes`)")
         probes = build_probes(list(step.probes), step.params)
         jobs, datasets = plan_jobs(
-            models, probes, list(step.datasets), data_root=data_root, seed=seed, limit=step.limit,
-            precision=precision, resolved=resolved,
+            models,
+            probes,
+            list(step.datasets),
+            data_root=data_root,
+            seed=seed,
+            limit=step.limit,
+            precision=precision,
+            resolved=resolved,
         )
         resolved.update(datasets)
         per_step.append(jobs)

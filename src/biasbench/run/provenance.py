@@ -25,8 +25,9 @@ def git_revision() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", str(here.parent)], cwd=here,
-                           capture_output=True, text=True, timeout=5)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", str(here.parent)], cwd=here, capture_output=True, text=True, timeout=5
+    )
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.errors import BiasbenchError, DatasetError
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import PROBES, Probe, get_probe
 from biasbench.run.local import Report, RunSummary, run_local, split_finished
@@ -56,7 +56,7 @@ def data_root_of(dataset: Dataset) -> Path:
     folder = Path(dataset.folder)
     for rel in dataset.spec.locations:
         parts = Path(rel).parts
-        if folder.parts[-len(parts):] == parts:
+        if folder.parts[-len(parts) :] == parts:
             return folder.parents[len(parts) - 1]
     raise BiasbenchError(f"cannot tell the data root of {dataset.name!r} from its folder {folder}")
 
@@ -148,7 +148,7 @@ def _chunks(pending: Sequence[Job], jobs_per_task: int | None, slots: int) -> li
         jobs_per_task = 1 if len(groups) < slots else max(len(g) for g in groups)
     if jobs_per_task < 1:
         raise BiasbenchError(f"jobs_per_task must be positive, got {jobs_per_task}")
-    return [g[i:i + jobs_per_task] for g in groups for i in range(0, len(g), jobs_per_task)]
+    return [g[i : i + jobs_per_task] for g in groups for i in range(0, len(g), jobs_per_task)]
 
 
 def _locations(datasets: dict[tuple[str, int | None], Dataset], data_root: str | None) -> dict:
@@ -158,8 +158,9 @@ def _locations(datasets: dict[tuple[str, int | None], Dataset], data_root: str |
     }
 
 
-def _collect(ray, running: dict, store: ResultsStore, summary: RunSummary, report: Report, *, total: int,
-             progress: bool) -> None:
+def _collect(
+    ray, running: dict, store: ResultsStore, summary: RunSummary, report: Report, *, total: int, progress: bool
+) -> None:
     """Wait for the tasks, merging their summaries; the bar counts manifests, so it moves per job."""
     bar = tqdm(total=total, desc="jobs on ray", unit="job", disable=not progress)
     keys = [j.key for chunk in running.values() for j in chunk]

@@ -38,9 +38,7 @@ class Record:
     ci_high: float = math.nan
 
 
-def records_frame(
-    records: Iterable[Record], *, model: str, probe: str, dataset: str, job: str
-) -> pd.DataFrame:
+def records_frame(records: Iterable[Record], *, model: str, probe: str, dataset: str, job: str) -> pd.DataFrame:
     """Tidy DataFrame of ``records`` stamped with the job's identity, columns in schema order."""
     rows = [asdict(r) for r in records]
     frame = pd.DataFrame(rows, columns=["metric", "value", "n", "condition", "ci_low", "ci_high"])

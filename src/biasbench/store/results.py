@@ -37,9 +37,7 @@ class ResultsStore:
         """True when the job ``key`` finished (its manifest exists)."""
         return (self.jobs / f"{key}.json").is_file()
 
-    def write(
-        self, key: str, records: pd.DataFrame, samples: pd.DataFrame | None, manifest: dict[str, Any]
-    ) -> None:
+    def write(self, key: str, records: pd.DataFrame, samples: pd.DataFrame | None, manifest: dict[str, Any]) -> None:
         """Write one finished job atomically: shards first, the manifest (the completion mark) last."""
         self.jobs.mkdir(parents=True, exist_ok=True)
         _atomic(self.jobs / f"{key}.records.parquet", lambda p: records.to_parquet(p, index=False))

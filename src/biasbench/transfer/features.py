@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.models.wrapper import Classifier
 
 

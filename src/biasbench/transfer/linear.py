@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 5, 15))
 """Ridge strengths tried on the held-out split (features are standardised, so the grid is scale-free)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 
 T = TypeVar("T")
 

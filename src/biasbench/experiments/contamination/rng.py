@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from biasbench.store.fingerprint import digest
+from biasbench.core.fingerprint import digest
 
 
 def stream(seed: int, name: str) -> torch.Generator:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
+from biasbench.core.fingerprint import digest
 from biasbench.experiments.contamination.configs import ContaminationConfig, get_config
 from biasbench.experiments.contamination.data import make_feature_data
 from biasbench.experiments.contamination.distill import DistillResult, distill_analogue
@@ -24,7 +25,6 @@ from biasbench.experiments.contamination.network import TwoLayerNet
 from biasbench.experiments.contamination.rng import stream
 from biasbench.experiments.contamination.train import TrainLog, train_toy
 from biasbench.store import Record, ResultsStore, records_frame
-from biasbench.store.fingerprint import digest
 
 PROBE = "contamination"
 DISTILL_PROBE = "contamination-distill"

@@ -2,8 +2,8 @@
 
 Each purpose (``tag``) gets its own stream, so adding a draw to one step never shifts another step's numbers,
 and a sample's corruption does not depend on the batch it is in or on the device (DESIGN.md principle 4).
-Normal draws go through :func:`biasbench.engine.rng.seeded_randn`; every other draw comes from the per-sample
-CPU generator :func:`biasbench.engine.rng.sample_generator`.
+Normal draws go through :func:`biasbench.core.rng.seeded_randn`; every other draw comes from the per-sample
+CPU generator :func:`biasbench.core.rng.sample_generator`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from biasbench.engine.rng import sample_generator, seeded_randn
+from biasbench.core.rng import sample_generator, seeded_randn
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from biasbench.errors import UnknownNameError
+from biasbench.core.errors import UnknownNameError
 from biasbench.perturb.corruptions.draws import Draws
 
 Apply = Callable[[torch.Tensor, object, Draws], torch.Tensor]

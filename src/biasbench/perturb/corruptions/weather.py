@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.corruptions.draws import Draws, uniform
 from biasbench.perturb.corruptions.filters import centre_trim, clipped_zoom, gaussian_filter, motion_blur
 from biasbench.perturb.corruptions.registry import register_corruption

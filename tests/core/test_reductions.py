@@ -1,11 +1,11 @@
-"""Batch-invariant pairwise sums (engine/reductions.py)."""
+"""Batch-invariant pairwise sums (core/reductions.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from biasbench.engine.reductions import row_sum
+from biasbench.core.reductions import row_sum
 
 
 @pytest.mark.parametrize("width", [1, 2, 5, 50176])

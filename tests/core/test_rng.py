@@ -1,4 +1,4 @@
-"""The counter-based per-sample generator (engine/rng.py): Philox4x32-10 known answers, the documented
+"""The counter-based per-sample generator (core/rng.py): Philox4x32-10 known answers, the documented
 uniform and Box–Muller transforms, batch-size / thread independence, and the distribution."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from biasbench.engine.rng import philox4x32, philox4x32_numpy, random_words, seeded_rand, seeded_randn
+from biasbench.core.rng import philox4x32, philox4x32_numpy, random_words, seeded_rand, seeded_randn
 
 # Random123 kat_vectors, philox4x32 with 10 rounds: (counter, key) -> output
 KAT = [
@@ -42,7 +42,7 @@ def test_cpu_numpy_core_equals_the_torch_core_on_random_counters():
 
 
 def test_cpu_chunking_does_not_change_the_draws(monkeypatch):
-    from biasbench.engine import rng
+    from biasbench.core import rng
 
     whole = (random_words(999, 4, [3, 8], "k"), seeded_randn((3, 333), 4, [3, 8], "k"))
     monkeypatch.setattr(rng, "CPU_CHUNK", 32)  # pieces of 1 row x 32 blocks, 8 per row

@@ -24,9 +24,9 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from biasbench.data.root import ENV_VAR as DATA_ENV_VAR
-from biasbench.data.root import resolve_data_root, user_cache_dir
-from biasbench.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError
+from biasbench.core.paths import ENV_VAR as DATA_ENV_VAR
+from biasbench.core.paths import resolve_data_root, user_cache_dir
 
 OFFLINE_ENV = "BIASBENCH_OFFLINE"
 CHUNK = 1 << 20

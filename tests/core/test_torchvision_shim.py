@@ -1,6 +1,6 @@
 import torch
 
-from biasbench.models import torchvision_shim
+from biasbench.core import torchvision_shim
 
 
 def test_torchvision_and_timm_import():

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from biasbench.fetch import FetchError, expand_path, fetch, safe_extract
+from biasbench.core.downloads import FetchError, expand_path, fetch, safe_extract
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of binary "weights"
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -145,8 +145,10 @@ def _add(tf, name, data=b"x", **attrs):
 
 
 def test_safe_extract_good_tar_and_zip(tmp_path):
-    archive = _tar(tmp_path, lambda tf: (_add(tf, "d/a.txt", b"hello"), _add(tf, "d/link", type=tarfile.SYMTYPE,
-                                                                            linkname="a.txt", size=0)))
+    archive = _tar(
+        tmp_path,
+        lambda tf: (_add(tf, "d/a.txt", b"hello"), _add(tf, "d/link", type=tarfile.SYMTYPE, linkname="a.txt", size=0)),
+    )
     files = safe_extract(archive, tmp_path / "out")
     assert (tmp_path / "out" / "d" / "a.txt").read_bytes() == b"hello" and len(files) == 1
     zpath = tmp_path / "a.zip"
