@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biasbench import __version__
+from biasbench.core.version import __version__
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest
 from biasbench.data.datasets import Dataset, get_dataset_spec

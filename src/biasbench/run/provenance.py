@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from biasbench import __version__
+from biasbench.core.version import __version__
 
 TRACKED_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "pillow")
 
