@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biasbench.core.version import __version__
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest
+from biasbench.core.version import __version__
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
