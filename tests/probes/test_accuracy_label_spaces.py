@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from biasbench.data.datasets import Sample
-from biasbench.data.label_maps import LABEL_SPACES, get_label_space, objectnet_space, subset_indices
+from biasbench.data.imagenet import subset_indices
+from biasbench.data.label_spaces import LABEL_SPACES, get_label_space, objectnet_space
 from biasbench.engine.inference import Batch, imagenet_outputs
 from biasbench.probes.accuracy import last_batch_top1, space_accuracy_records
 

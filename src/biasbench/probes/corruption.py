@@ -33,7 +33,7 @@ import numpy as np
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
-from biasbench.data.label_maps import label_space_for
+from biasbench.data.label_spaces import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record

@@ -34,10 +34,10 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
 from biasbench.data.benchmarks import transform_for
+from biasbench.data.categories16 import category_of_class
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
-from biasbench.data.label_maps import get_label_space
-from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
@@ -95,7 +95,7 @@ def relabel_to_categories16(dataset: Dataset) -> Dataset:
             f"critical-band protocol A needs 16-category labels, but {dataset.name!r} has label space "
             f"{dataset.spec.label_space!r}; use a 1000-way ImageNet dataset or a 16-category one"
         )
-    category = {member: c for c, name in enumerate(CATEGORIES16) for member in CATEGORY_MEMBERS[name]}
+    category = category_of_class()
     kept = tuple(
         Sample(s.path, category[s.label], {**s.meta, "imagenet_label": s.label})
         for s in dataset.samples

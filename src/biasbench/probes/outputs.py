@@ -11,7 +11,7 @@ import pandas as pd
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
-from biasbench.data.label_maps import LabelSpace, label_space_for
+from biasbench.data.label_spaces import LabelSpace, label_space_for
 from biasbench.engine.inference import EngineResult, Perturbation
 from biasbench.probes.base import ProbeContext
 

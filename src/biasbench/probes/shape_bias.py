@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
-from biasbench.data.label_spaces import probabilities_to_16
+from biasbench.data.categories16 import probabilities_to_16
 from biasbench.engine.inference import CLEAN, Batch
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import outputs_frame
