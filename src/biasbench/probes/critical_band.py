@@ -33,7 +33,6 @@ from biasbench.analysis.critical_band_fit import (
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.categories16 import category_of_class
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
@@ -261,14 +260,8 @@ class CriticalBand(Probe):
         if self.reference == "clean":
             conditions[CLEAN] = None
         transform, conditions = stimulus_pipeline(dataset, ctx.model, conditions)
-        result = ctx.engine.run(
-            ctx.model,
-            dataset,
-            space.reducer(),
-            conditions=conditions,
-            transform=transform or transform_for(dataset, ctx.model),
-            desc=f"{ctx.model.name} critical-band A",
-        )
+        desc = f"{ctx.model.name} critical-band A"
+        result = evaluate_labelled(ctx, conditions, desc, transform, dataset=dataset, space=space).result
         grid.skipped, grid.evaluated = result.skipped, len(conditions)
         labels = np.array([dataset.samples[i].label for i in result.indices], dtype=np.int64)
         sigmas, bands = assigned_conditions(result.indices, ctx.seed)
