@@ -118,7 +118,8 @@ def criticality_records(
     clean_top1: float,
     stages: dict[str, str],
 ) -> list[Record]:
-    """Records from per-layer (trials, N) cosine similarities and top-1 correctness.
+    """Records from per-layer (trials, N) cosine similarities and (trials, M) top-1 correctness (M: the images
+    the label space scores, N for every single-label space).
 
     ``criticality`` = (1 − mean over trials and images of cos) · 100; ``criticality_std`` = sample std over
     trials of the per-trial criticality (0 for one trial); ``accuracy_after_reset`` = mean top-1 over
@@ -223,7 +224,9 @@ class Criticality(Probe):
             ctx.engine, model, images, clean_probs, space, samples, layers, replacement_network, trials
         )
         accuracy = space_accuracy_records(space, clean_top5, samples, "clean")
-        records = accuracy + criticality_records(cos, correct, accuracy[0].value, stages)
+        scored = space.scored(samples)  # accuracy after a reset over the images the clean accuracy counts
+        scored_correct = {layer: c[:, scored] for layer, c in correct.items()}
+        records = accuracy + criticality_records(cos, scored_correct, accuracy[0].value, stages)
         return ProbeOutput(
             records,
             self._samples(subset, indices, dataset_index, clean, cos, correct),
