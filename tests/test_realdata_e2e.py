@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import biasbench
-from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine import EngineConfig
 from tests.conftest import require
 

@@ -100,11 +100,12 @@ def test_pgd_matches_torchattacks_on_a_pretrained_model(data_root):
     from biasbench.data.images import ImageTransform
     from biasbench.engine.inference import Engine, EngineConfig
     from biasbench.models import load_model
+    from biasbench.probes.outputs import feed_of
 
     ds = get_dataset_spec("imagenet-sample").load(data_root).head(2)
     model = load_model("bundled:efficientnet_lite0").eval()
     engine = Engine(EngineConfig(device="cpu", batch_size=2, progress=False, num_workers=0))
-    (batch,) = list(engine.batches(ds, ImageTransform(ds.spec.resize_policy, model.preprocess)))
+    (batch,) = list(engine.batches(feed_of(engine, ds, ImageTransform(ds.spec.resize_policy, model.preprocess))))
     x, y = batch.images, batch.labels
     args = (model, x, y, 1 / 255, 0.5 / 255, 3)
     a, b = ours(*args), reference(*args)

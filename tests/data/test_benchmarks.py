@@ -14,10 +14,9 @@ from biasbench.data.benchmarks import (
     download_dataset,
     transform_for,
 )
+from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.imagenet import imagenet_wnids, wnid_to_index
-from biasbench.data.label_maps import real_labels, subset_wnids
-from biasbench.data.label_spaces import CATEGORIES16
+from biasbench.data.imagenet import imagenet_wnids, real_labels, subset_wnids, wnid_to_index
 from tests.fixtures_layouts import (
     make_corruptions,
     make_imagenet_v2,

@@ -11,8 +11,10 @@ import torch
 
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.images import ImageTransform
-from biasbench.engine.inference import CLEAN, Engine, EngineConfig, imagenet_outputs
+from biasbench.data.label_spaces import get_label_space
+from biasbench.engine.inference import CLEAN, Engine, EngineConfig
 from biasbench.models import load_model
+from biasbench.probes.outputs import feed_of, transform_of
 from tests.conftest import TINY_MODEL
 
 
@@ -37,10 +39,19 @@ class Counter:
         self.images += len(inputs[0])
 
 
+IMAGENET = get_label_space("imagenet").reducer()
+
+
+def _run(engine, model, dataset, reduce=IMAGENET, transform=None, **kwargs):
+    """``engine`` over ``dataset`` streamed as its configuration asks (the probes' feed)."""
+    feed = feed_of(engine, dataset, transform or transform_of(dataset, model))
+    return engine.run(model, feed, reduce, **kwargs)
+
+
 def _fresh(model, dataset, config=None, **kwargs):
     """Outputs computed by a new engine (no memo entry possible)."""
     config = config or EngineConfig(progress=False, batch_size=4)
-    return Engine(config).run(model, dataset, imagenet_outputs, **kwargs)
+    return _run(Engine(config), model, dataset, **kwargs)
 
 
 def _same(a, b) -> bool:
@@ -51,24 +62,24 @@ def _same(a, b) -> bool:
 
 def test_clean_only_run_replays_without_decoding_or_forward(model, dataset, monkeypatch):
     engine = Engine(EngineConfig(progress=False, batch_size=4))
-    first = engine.run(model, dataset, imagenet_outputs)
+    first = _run(engine, model, dataset)
     counter = Counter(model)  # a hook: the memo must not be used for a model with hooks added since
-    again = engine.run(model, dataset, imagenet_outputs)
+    again = _run(engine, model, dataset)
     assert counter.images == len(dataset) and _same(first, again)
     monkeypatch.setattr(engine, "batches", lambda *a, **k: pytest.fail("a replay must not decode images"))
-    replay = engine.run(model, dataset, imagenet_outputs)
+    replay = _run(engine, model, dataset)
     assert counter.images == len(dataset) and _same(first, replay)
     # another reducer over the same stored logits: the argmax only
-    argmax = engine.run(model, dataset, lambda logits, batch: {"top1": logits.argmax(1)})
+    argmax = _run(engine, model, dataset, lambda logits, batch: {"top1": logits.argmax(1)})
     assert np.array_equal(argmax.outputs[CLEAN]["top1"], first.outputs[CLEAN]["topk"][:, 0])
 
 
 def test_mixed_conditions_reuse_the_clean_pass(model, dataset):
     counter = Counter(model)
     engine = Engine(EngineConfig(progress=False, batch_size=4))
-    engine.run(model, dataset, imagenet_outputs)
+    _run(engine, model, dataset)
     conditions = {CLEAN: None, "dark": lambda x, i: x * 0.5}
-    mixed = engine.run(model, dataset, imagenet_outputs, conditions=conditions)
+    mixed = _run(engine, model, dataset, conditions=conditions)
     assert counter.images == 2 * len(dataset)  # the clean pass, then only the perturbed condition
     assert _same(mixed, _fresh(model, dataset, conditions=conditions))
 
@@ -89,7 +100,7 @@ def test_mixed_conditions_reuse_the_clean_pass(model, dataset):
 def test_any_change_misses(model, dataset, change):
     counter = Counter(model)
     engine = Engine(EngineConfig(progress=False, batch_size=4))
-    engine.run(model, dataset, imagenet_outputs)
+    _run(engine, model, dataset)
     counter.images = 0
     run_model, run_data, kwargs = model, dataset, {}
     if change == "inplace_weights":
@@ -111,7 +122,7 @@ def test_any_change_misses(model, dataset, change):
     elif change == "other_model":
         run_model = load_model(TINY_MODEL + "&seed=1")
         counter = Counter(run_model)
-    result = engine.run(run_model, run_data, imagenet_outputs, **kwargs)
+    result = _run(engine, run_model, run_data, **kwargs)
     expected_forward = 0 if change == "train_mode" else len(run_data)
     assert counter.images == expected_forward
     assert _same(result, _fresh(run_model, run_data, engine.config, **kwargs))
@@ -119,12 +130,12 @@ def test_any_change_misses(model, dataset, change):
 
 def test_the_memo_holds_one_model_and_is_bounded(model, dataset):
     engine = Engine(EngineConfig(progress=False, batch_size=4))
-    engine.run(model, dataset, imagenet_outputs)
+    _run(engine, model, dataset)
     assert engine.memo._entries
     other = load_model(TINY_MODEL + "&seed=1")
-    engine.run(other, dataset, imagenet_outputs)
+    _run(engine, other, dataset)
     assert engine.memo._model is other and len(engine.memo._entries) == 1
     engine.memo.clear()
     engine.memo.max_bytes = 10  # too small for any pass: nothing is kept, results unchanged
-    assert _same(engine.run(model, dataset, imagenet_outputs), _fresh(model, dataset))
+    assert _same(_run(engine, model, dataset), _fresh(model, dataset))
     assert not engine.memo._entries

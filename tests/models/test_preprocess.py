@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.cache import cache_key
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.torchvision_shim import ensure_torchvision_importable
+from biasbench.data.decoded_cache import cache_key
 from biasbench.data.images import ImageTransform, model_pixels
 from biasbench.models.sources import MODEL_SOURCES, ModelSpec, load_model, model_preprocess, torchvision_preprocess
 from biasbench.models.wrapper import Classifier

@@ -9,10 +9,12 @@ import pytest
 from biasbench.analysis.critical_band_fit import find_thresholds
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
-from biasbench.engine.inference import Engine, EngineConfig, imagenet_outputs
+from biasbench.data.label_spaces import get_label_space
+from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
+from biasbench.probes.outputs import feed_of, transform_of
 
 ENGINE = EngineConfig(device="cpu", batch_size=4, num_workers=0, progress=False)
 
@@ -47,7 +49,9 @@ def predicted_dataset(generated_root, model224):
     and noise lowers it: thresholds are not trivially flat), and the full protocol-B run on them."""
     dataset = get_dataset_spec("imagenet-sample").load(generated_root).head(6)
     noise_free = CriticalBandStimuli(seed=0).perturbation(0.0, 0)
-    result = Engine(ENGINE).run(model224, dataset, imagenet_outputs, conditions={"nf": noise_free})
+    engine = Engine(ENGINE)
+    feed = feed_of(engine, dataset, transform_of(dataset, model224))
+    result = engine.run(model224, feed, get_label_space("imagenet").reducer(), conditions={"nf": noise_free})
     decisions = result.outputs["nf"]["topk"][:, 0]
     relabelled = Dataset(
         dataset.spec,

@@ -18,6 +18,7 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
 from biasbench.data.images import ImageTransform
+from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.layers import (
     LayerSelectionError,
@@ -33,11 +34,11 @@ from biasbench.probes.criticality import (
     Criticality,
     CriticalityParams,
     DecodedImages,
-    clean_outputs,
     forward_all,
     layout_records,
     measure_layers,
     seeded_subset,
+    with_probabilities,
 )
 from biasbench.store.records import Record, records_frame
 
@@ -159,9 +160,11 @@ def test_identity_change_has_zero_criticality(tiny_model, folder_dataset):
     engine = quiet()
     model = engine.prepare(tiny_model)
     images = DecodedImages.decode(engine, folder_dataset, ImageTransform("model", model.preprocess))
-    clean = forward_all(engine, model, images, clean_outputs)["probs"]
+    space = get_label_space("imagenet")
+    clean = forward_all(engine, model, images, with_probabilities(space.reducer()))["probs"]
+    samples = [folder_dataset.samples[i] for i in images.column(0)]
     cos, _ = measure_layers(
-        engine, model, images, clean, images.column(2), ["conv1", "fc"], lambda t: copy.deepcopy(model.net), 2
+        engine, model, images, clean, space, samples, ["conv1", "fc"], lambda t: copy.deepcopy(model.net), 2
     )
     for layer in ("conv1", "fc"):
         assert np.allclose(cos[layer], 1.0, atol=1e-9)

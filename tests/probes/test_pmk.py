@@ -9,7 +9,7 @@ import torch
 
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.label_maps import label_space_for
+from biasbench.data.label_spaces import label_space_for
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.video import pm_k

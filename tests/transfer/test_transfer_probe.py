@@ -75,7 +75,7 @@ def test_class_folders_sort_numerically_and_share_labels_across_splits(tmp_path)
 
 
 def test_transfer_datasets_refuse_imagenet_probes(digits):
-    from biasbench.data.label_maps import label_space_for
+    from biasbench.data.label_spaces import label_space_for
 
     with pytest.raises(DatasetError, match="transfer probe"):
         label_space_for(digits)

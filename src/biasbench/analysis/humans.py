@@ -29,8 +29,8 @@ import pandas as pd
 from biasbench.analysis.selection import JobInfo, JobSelector
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
+from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import texture_of
-from biasbench.data.label_spaces import CATEGORIES16
 from biasbench.engine.inference import CLEAN
 from biasbench.store.results import ResultsStore
 

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
+from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
-from biasbench.data.imagenet import NUM_CLASSES, wnid_to_index
+from biasbench.data.imagenet import NUM_CLASSES, real_labels, subset_wnids, wnid_to_index
 from biasbench.data.images import ImageTransform, decode_rgb, model_pixels, to_uint8_tensor
-from biasbench.data.label_maps import objectnet_folder_wnids, real_labels, subset_wnids
-from biasbench.data.label_spaces import CATEGORIES16
+from biasbench.data.objectnet import objectnet_folder_wnids
 
 IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",

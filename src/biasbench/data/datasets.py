@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from biasbench.core.errors import DatasetError, UnknownNameError
 from biasbench.core.fingerprint import digest
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.label_spaces import CATEGORIES16
+from biasbench.data.categories16 import CATEGORIES16
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 

@@ -26,7 +26,7 @@ from PIL import Image
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import user_cache_dir
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample, image_files, register_dataset
-from biasbench.data.label_maps import LabelSpace, register_label_space
+from biasbench.data.label_spaces import LabelSpace, register_label_space
 
 SPLITS = ("train", "test")
 VTAB_1K_TRAIN = 1000

@@ -27,7 +27,7 @@ import torch
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample, image_files, register_dataset
 from biasbench.data.imagenet import wnid_to_index
-from biasbench.data.label_maps import LabelSpace, register_label_space
+from biasbench.data.label_spaces import LabelSpace, register_label_space
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,24 @@
-"""The inference engine: stream a dataset in batches to the device, apply each condition's perturbation
+"""The inference engine: take a source of decoded batches to the device, apply each condition's perturbation
 in [0,1] pixel space, run the model once per condition, and keep only what the probe reduces per sample.
 
-One decode per batch serves every condition, so a probe with 23 conditions decodes its images once.
+One decode per batch serves every condition, so a probe with 23 conditions decodes its images once. The
+engine knows no dataset: it is handed a ``BatchSource`` (``biasbench.data.feed.Feed`` streams a dataset)
+and a reducer (a label space's, ``biasbench.data.label_spaces``), which ``biasbench.probes.outputs`` wires.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from biasbench.cache import decoded_cache
-from biasbench.core.errors import BiasbenchError, HeadSizeError
-from biasbench.data.datasets import Dataset
-from biasbench.data.images import ImageDataset, ImageTransform, collate
+from biasbench.core.errors import BiasbenchError
 from biasbench.engine.memo import CleanMemo, CleanPass
 from biasbench.models.wrapper import Classifier
 
@@ -32,11 +31,32 @@ Reducer = Callable[[torch.Tensor, "Batch"], Mapping[str, torch.Tensor]]
 CLEAN = "clean"
 
 
+class BatchSource(Protocol):
+    """What the engine runs over: CPU batches ``(dataset indices (N,), uint8 images (N,3,H,W), labels (N,))``
+    in a fixed order, their total count and a name (progress bar), the files left out by the last pass, and a
+    ``key`` naming exactly these batches (None: never memoised)."""
+
+    name: str
+    skipped: list[str]
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]: ...
+
+    @property
+    def key(self) -> Hashable | None: ...
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    """How to run models: device (``auto`` picks CUDA when present), batch size, mixed precision (GPU only),
-    channels-last memory format (on CPU too: it speeds up depthwise convolutions), data-loader workers, and
-    what to do with undecodable images."""
+    """How to run models, the one configuration a run is given (CLI options, ``biasbench.run(engine=...)``).
+
+    The engine itself uses the device (``auto`` picks CUDA when present), mixed precision (GPU only),
+    channels-last memory format (on CPU too: it speeds up depthwise convolutions) and ``progress``. How a
+    dataset is streamed to it (``batch_size``, data-loader ``num_workers``, what to do with undecodable
+    images, the decoded-image cache) is the data feed's (``biasbench.data.feed.Feed``), built from these
+    fields by ``biasbench.probes.outputs.feed_of``; they live here so that one object configures a run and
+    keys its jobs (precision, batch size)."""
 
     device: str = "auto"
     batch_size: int = 64
@@ -45,7 +65,7 @@ class EngineConfig:
     num_workers: int | None = None
     on_corrupt: str = "error"  # "error" stops naming the file; "skip" leaves it out and counts it
     progress: bool = True
-    # Decode-once cache (biasbench.cache): each dataset is decoded once per preprocessing config into uint8
+    # Decode-once cache (biasbench.data.decoded_cache): each dataset is decoded once per preprocessing config into uint8
     # shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
     cache: bool = False
     cache_dir: str | None = None
@@ -120,70 +140,41 @@ class Engine:
                 return model(x).float()
         return model(x).float()
 
-    def batches(self, dataset: Dataset, transform: ImageTransform, skipped: list[str] | None = None) -> Iterator[Batch]:
-        """Decode ``dataset`` in batches and move them to the device as float images in [0,1]."""
-        workers = self.config.num_workers
-        if workers is None:
-            workers = 0 if len(dataset) <= 2 * self.config.batch_size else min(4, max(1, (os.cpu_count() or 2) - 1))
-        skip_corrupt = self.config.on_corrupt == "skip"
-        if self.config.cache:
-            entry = decoded_cache(
-                dataset, transform, self.config.cache_dir, num_workers=workers, progress=self.config.progress
-            )
-            loader = entry.batches(dataset, self.config.batch_size, skip_corrupt)
-        else:
-            loader = torch.utils.data.DataLoader(
-                ImageDataset(dataset, transform, skip_corrupt=skip_corrupt),
-                batch_size=self.config.batch_size,
-                shuffle=False,
-                num_workers=workers,
-                collate_fn=collate,
-                pin_memory=self.device.type == "cuda",
-            )
-        labels = torch.tensor([s.label for s in dataset.samples], dtype=torch.long)
-        for indices, images, bad in loader:
-            if skipped is not None:
-                skipped.extend(str(dataset.samples[i].path) for i in bad)
-            if not len(indices):
-                continue
+    def batches(self, source: BatchSource) -> Iterator[Batch]:
+        """The batches of ``source`` on the device, as float images in [0,1]."""
+        for indices, images, labels in source:
             x = images.to(self.device, non_blocking=True).float().div_(255.0)
-            yield Batch(indices.to(self.device), x, labels[indices].to(self.device))
+            yield Batch(indices.to(self.device), x, labels.to(self.device))
 
     @torch.no_grad()
     def run(
         self,
         model: Classifier,
-        dataset: Dataset,
+        source: BatchSource,
         reduce: Reducer,
         *,
         conditions: Mapping[str, Perturbation | None] | None = None,
-        transform: ImageTransform | None = None,
-        expected_classes: int | None = 1000,
         desc: str = "",
     ) -> EngineResult:
-        """Evaluate ``model`` on every sample under every condition (``None`` = unperturbed)."""
+        """Evaluate ``model`` on every sample of ``source`` under every condition (``None`` = unperturbed)."""
         conditions = conditions or {CLEAN: None}
-        transform = transform or ImageTransform(dataset.spec.resize_policy, model.preprocess)
         model = self.prepare(model)
         kept: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
         indices: list[torch.Tensor] = []
         skipped: list[str] = []
 
         def keep(name: str, logits: torch.Tensor, batch: Batch) -> None:
-            if expected_classes is not None and logits.shape[1] != expected_classes:
-                raise HeadSizeError(
-                    f"model {model.name} outputs {logits.shape[1]} classes, but {dataset.name} needs "
-                    f"{expected_classes} ImageNet logits. Use a model with an ImageNet-1k head."
-                )
             for key, value in reduce(logits, batch).items():
                 kept[name].setdefault(key, []).append(value.detach().cpu())
 
         clean_names = [name for name, perturb in conditions.items() if perturb is None]
-        memo_key = CleanMemo.key(dataset, transform, self.config) if clean_names else ()
-        memo = self.memo.get(model, memo_key) if clean_names else None
-        record = CleanPass() if clean_names and memo is None else None
+        source_key = source.key if clean_names else None
+        memo_key = (source_key, self.config)
+        memo = self.memo.get(model, memo_key) if source_key is not None else None
+        record = CleanPass() if source_key is not None and memo is None else None
         before = CleanMemo.snapshot(model) if record is not None else None
-        if memo is not None and len(clean_names) == len(conditions):  # clean only: replay, no decoding at all
+        replay = memo is not None and len(clean_names) == len(conditions)
+        if replay:  # clean only: replay, no decoding at all
             for idx, labels, logits in memo.batches:
                 indices.append(idx)
                 batch = Batch(idx.to(self.device), torch.empty(0, device=self.device), labels.to(self.device))
@@ -192,9 +183,9 @@ class Engine:
             skipped.extend(memo.skipped)
             batches: Iterator[Batch] = iter(())
         else:
-            batches = self.batches(dataset, transform, skipped)
+            batches = self.batches(source)
         bar = tqdm(
-            total=len(dataset), desc=desc or dataset.name, unit="img", disable=not self.config.progress, leave=False
+            total=len(source), desc=desc or source.name, unit="img", disable=not self.config.progress, leave=False
         )
         for position, batch in enumerate(batches):
             indices.append(batch.indices.cpu())
@@ -214,23 +205,11 @@ class Engine:
                 record = record if record.nbytes <= self.memo.max_bytes else None  # too large to keep
             bar.update(len(batch.indices))
         bar.close()
+        if not replay:
+            skipped.extend(source.skipped)
         if record is not None:
             record.skipped = list(skipped)
             self.memo.put(model, memo_key, record, before)
         outputs = {c: {k: torch.cat(v).numpy() for k, v in d.items()} for c, d in kept.items()}
         idx = torch.cat(indices).numpy() if indices else np.zeros(0, dtype=np.int64)
         return EngineResult(idx, outputs, skipped)
-
-
-def imagenet_outputs(logits: torch.Tensor, batch: Batch, k: int = 5) -> dict[str, torch.Tensor]:
-    """The per-sample outputs kept for 1000-way probes: top-k classes and probabilities, the probability
-    of the label, and the squared-probability sum (so NLL, Brier, ECE and top-k accuracy all derive
-    from stored outputs without re-running the model)."""
-    probs = torch.softmax(logits, dim=1)
-    top_p, top_i = probs.topk(k, dim=1)
-    return {
-        "topk": top_i.to(torch.int16),
-        "topk_prob": top_p,
-        "p_label": probs.gather(1, batch.labels[:, None]).squeeze(1),
-        "sum_p2": (probs * probs).sum(1),
-    }

@@ -8,8 +8,9 @@ An entry can never be stale: it is found only for
 - the very same model object, whose parameters and buffers are the same tensor objects (held by the memo, so
   their ids cannot be reused) with the same storage and unchanged in-place version counters (so resetting a
   layer, loading a state dict or an optimiser step all miss), in eval mode, with the same hooks;
-- the same images: the decoded cache's key (file names, sizes, labels, modification times, the transform's
-  class and preprocessing);
+- the same batches: the batch source's key (for a dataset feed, the decoded cache's key: file names, sizes,
+  labels, modification times, the transform's class and preprocessing; then batch size and corrupt-file
+  policy);
 - the same engine configuration (device, precision, channels-last, batch size, corrupt-file policy).
 
 The memo keeps the entries of one model at a time (a new model empties it) and at most ``max_bytes`` of logits.
@@ -18,13 +19,8 @@ The memo keeps the entries of one model at a time (a new model empties it) and a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
-
-from biasbench.cache.decoded import cache_key
-from biasbench.data.datasets import Dataset
-from biasbench.data.images import ImageTransform
 
 DEFAULT_MAX_BYTES = 1 << 30
 
@@ -50,7 +46,7 @@ def _state(model: torch.nn.Module) -> tuple[list[torch.Tensor], tuple]:
 
 
 class CleanMemo:
-    """Clean-pass logits of the current model, keyed by images and engine configuration."""
+    """Clean-pass logits of the current model, keyed by (batch source key, engine configuration)."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
         self.max_bytes = max_bytes
@@ -62,10 +58,6 @@ class CleanMemo:
     def clear(self) -> None:
         """Forget every entry and the model they belong to."""
         self._model, self._tensors, self._signature, self._entries = None, [], None, {}
-
-    @staticmethod
-    def key(dataset: Dataset, transform: ImageTransform, config: Any) -> tuple:
-        return cache_key(dataset, transform), config
 
     def _valid_for(self, model: torch.nn.Module) -> bool:
         if self._model is not model:

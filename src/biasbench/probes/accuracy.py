@@ -1,5 +1,5 @@
 """``accuracy``: top-1 and top-5 accuracy in the dataset's label space (1000-way, the 200 ImageNet-A/R
-classes, 16 categories, ReaL multi-labels, ObjectNet's 113 classes; see ``biasbench.data.label_maps``)."""
+classes, 16 categories, ReaL multi-labels, ObjectNet's 113 classes; see ``biasbench.data.label_spaces``)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import numpy as np
 
 from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Sample
-from biasbench.data.label_maps import LabelSpace
+from biasbench.data.label_spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
-
-
-def topk_correct(topk: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Per-sample correctness: the label is among the first ``k`` predicted classes."""
-    return (topk[:, :k] == labels[:, None]).any(axis=1)
 
 
 def proportion_record(metric: str, hits: np.ndarray, condition: str = "", denominator: int | None = None) -> Record:
@@ -31,15 +26,11 @@ def proportion_record(metric: str, hits: np.ndarray, condition: str = "", denomi
     return Record(metric, k / n if n else math.nan, n, condition, low, high)
 
 
-def accuracy_records(topk: np.ndarray, labels: np.ndarray, condition: str = "") -> list[Record]:
-    """top1 and top5 as fractions with exact 95% Clopper–Pearson intervals."""
-    return [proportion_record(f"top{k}", topk_correct(topk, labels, k), condition) for k in (1, 5)]
-
-
 def space_accuracy_records(
     space: LabelSpace, topk: np.ndarray, samples: Sequence[Sample], condition: str = ""
 ) -> list[Record]:
-    """top1/top5 judged by the label space's rule, over the samples it scores (ReaL skips empty sets)."""
+    """top1/top5 as fractions with exact 95% Clopper–Pearson intervals, judged by the label space's rule
+    (``LabelSpace.hits``) over the samples it scores (ReaL skips empty sets)."""
     keep = space.scored(samples)
     kept = [s for s, k in zip(samples, keep, strict=True) if k]
     return [

@@ -17,12 +17,11 @@ from pydantic import field_validator
 
 from biasbench.attacks.gradient import AttackConfig, run_attack
 from biasbench.core.errors import HeadSizeError
-from biasbench.data.benchmarks import transform_for
-from biasbench.data.label_maps import label_space_for
+from biasbench.data.label_spaces import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
 
@@ -114,15 +113,9 @@ class Adversarial(Probe):
             return perturb
 
         configs = {self.condition(cfg): cfg for cfg in self.params.configs(ctx.seed)}
-        result = ctx.engine.run(
-            model,
-            ctx.dataset,
-            space.reducer(),
-            conditions={CLEAN: None, **{name: attack(cfg) for name, cfg in configs.items()}},
-            transform=transform_for(ctx.dataset, model),
-            desc=f"{model.name} adversarial",
-        )
-        samples = [ctx.dataset.samples[i] for i in result.indices]
+        conditions = {CLEAN: None, **{name: attack(cfg) for name, cfg in configs.items()}}
+        run = evaluate_labelled(ctx, conditions, desc=f"{model.name} adversarial", space=space)
+        result, samples = run.result, run.samples
         clean = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), samples, 1)
         records = [proportion_record("clean_accuracy", clean)]
         compat = self.params.compat_batch_size if self.params.compat_denominator else None

@@ -15,8 +15,13 @@ Add a probe::
         default_datasets = ("imagenet-sample",)   # or fixed_datasets for a probe with its own stimuli
 
         def run(self, ctx: ProbeContext) -> ProbeOutput:
-            result = ctx.engine.run(ctx.model, ctx.dataset, imagenet_outputs, conditions={...})
-            return ProbeOutput(records=[Record("accuracy", ...)], samples=...)
+            run = evaluate_labelled(ctx, conditions={"clean": None, "dark": lambda x, idx: x * 0.5})
+            topk = run.result.outputs["dark"]["topk"].astype(np.int64)
+            records = space_accuracy_records(run.space, topk, run.samples, "dark")
+            return ProbeOutput(records, outputs_frame(ctx.dataset, run.result))
+
+``evaluate_labelled`` (``biasbench.probes.outputs``) streams the dataset to the engine and scores every
+condition in the dataset's label space; ``space_accuracy_records`` is in ``biasbench.probes.accuracy``.
 """
 
 from __future__ import annotations

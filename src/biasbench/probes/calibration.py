@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from biasbench.data.datasets import Sample
-from biasbench.data.label_maps import LabelSpace
+from biasbench.data.label_spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

@@ -33,7 +33,6 @@ import numpy as np
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
-from biasbench.data.label_maps import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
@@ -166,10 +165,9 @@ class Corruption(Probe):
             if (not wanted or s.meta["corruption"] in wanted) and s.meta["severity"] in self.params.severities
         )
         dataset = Dataset(ctx.dataset.spec, ctx.dataset.folder, samples)
-        space = label_space_for(dataset)
-        result = ctx.engine.run(ctx.model, dataset, space.reducer(), desc=f"{ctx.model.name} corruption")
-        kept = [dataset.samples[i] for i in result.indices]
-        hits = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), kept, 1)
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} corruption", dataset=dataset)
+        result, kept = run.result, run.samples
+        hits = run.space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), kept, 1)
         groups: dict[SetKey, list[int]] = defaultdict(list)
         for j, s in enumerate(kept):
             groups[(s.meta["corruption"], s.meta["severity"])].append(j)

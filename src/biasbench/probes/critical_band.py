@@ -33,11 +33,10 @@ from biasbench.analysis.critical_band_fit import (
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
-from biasbench.data.benchmarks import transform_for
+from biasbench.data.categories16 import category_of_class
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
-from biasbench.data.label_maps import get_label_space
-from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
@@ -95,7 +94,7 @@ def relabel_to_categories16(dataset: Dataset) -> Dataset:
             f"critical-band protocol A needs 16-category labels, but {dataset.name!r} has label space "
             f"{dataset.spec.label_space!r}; use a 1000-way ImageNet dataset or a 16-category one"
         )
-    category = {member: c for c, name in enumerate(CATEGORIES16) for member in CATEGORY_MEMBERS[name]}
+    category = category_of_class()
     kept = tuple(
         Sample(s.path, category[s.label], {**s.meta, "imagenet_label": s.label})
         for s in dataset.samples
@@ -261,14 +260,8 @@ class CriticalBand(Probe):
         if self.reference == "clean":
             conditions[CLEAN] = None
         transform, conditions = stimulus_pipeline(dataset, ctx.model, conditions)
-        result = ctx.engine.run(
-            ctx.model,
-            dataset,
-            space.reducer(),
-            conditions=conditions,
-            transform=transform or transform_for(dataset, ctx.model),
-            desc=f"{ctx.model.name} critical-band A",
-        )
+        desc = f"{ctx.model.name} critical-band A"
+        result = evaluate_labelled(ctx, conditions, desc, transform, dataset=dataset, space=space).result
         grid.skipped, grid.evaluated = result.skipped, len(conditions)
         labels = np.array([dataset.samples[i].label for i in result.indices], dtype=np.int64)
         sigmas, bands = assigned_conditions(result.indices, ctx.seed)

@@ -3,13 +3,15 @@
 Every selected conv/linear layer is in turn given a fresh initialisation from the architecture's own
 initialiser (or zeros), everything else (BatchNorm statistics included) stays trained, and the softmax
 outputs on a fixed, seeded image subset are compared with the unmodified model's:
-criticality = (1 − mean cosine similarity) · 100, averaged over trials. The image subset is decoded once
-and kept in memory as uint8, so each of the layers × trials evaluations is forward passes only.
+criticality = (1 − mean cosine similarity) · 100, averaged over trials. The cosine compares the model's
+1000-way softmax; accuracy (clean and after each reset) is scored in the dataset's label space. The image
+subset is decoded once and kept in memory as uint8, so each of the layers × trials evaluations is forward
+passes only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,14 +22,15 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from biasbench.core.rng import sample_seed
-from biasbench.data.datasets import Dataset
+from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
-from biasbench.engine.inference import Batch, Engine, EngineResult, Reducer, imagenet_outputs
+from biasbench.data.label_spaces import LabelSpace, label_space_for
+from biasbench.engine.inference import Batch, Engine, EngineResult, Reducer
 from biasbench.models.layers import layer_stages, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.wrapper import Classifier
-from biasbench.probes.accuracy import accuracy_records, topk_correct
+from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import feed_of, outputs_frame, transform_of
 from biasbench.store.records import Record
 
 
@@ -51,7 +54,7 @@ class DecodedImages:
     @classmethod
     def decode(cls, engine: Engine, dataset: Dataset, transform: ImageTransform) -> DecodedImages:
         stored = []
-        for b in engine.batches(dataset, transform):
+        for b in engine.batches(feed_of(engine, dataset, transform)):
             # Engine images are k/255 exactly, so the round trip through uint8 is lossless.
             images = b.images.mul(255.0).round_().to(torch.uint8).cpu()
             stored.append((b.indices.cpu(), images, b.labels.cpu()))
@@ -79,14 +82,14 @@ def forward_all(engine: Engine, model: Classifier, images: DecodedImages, reduce
     return {k: torch.cat(v) for k, v in kept.items()}
 
 
-def probs_and_top5(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-    probs = torch.softmax(logits, dim=1)
-    return {"probs": probs, "topk": probs.topk(5, dim=1).indices}
+def with_probabilities(reduce: Reducer) -> Reducer:
+    """``reduce``'s per-sample outputs (a label space's) plus the model's 1000-way softmax ``probs``, the
+    distribution the cosine similarity compares."""
 
+    def both(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        return {**reduce(logits, batch), "probs": torch.softmax(logits, dim=1)}
 
-def clean_outputs(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-    """The unmodified model's softmax plus the standard per-sample outputs stored with every job."""
-    return {**imagenet_outputs(logits, batch), "probs": torch.softmax(logits, dim=1)}
+    return both
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -115,7 +118,8 @@ def criticality_records(
     clean_top1: float,
     stages: dict[str, str],
 ) -> list[Record]:
-    """Records from per-layer (trials, N) cosine similarities and top-1 correctness.
+    """Records from per-layer (trials, N) cosine similarities and (trials, M) top-1 correctness (M: the images
+    the label space scores, N for every single-label space).
 
     ``criticality`` = (1 − mean over trials and images of cos) · 100; ``criticality_std`` = sample std over
     trials of the per-trial criticality (0 for one trial); ``accuracy_after_reset`` = mean top-1 over
@@ -144,16 +148,18 @@ def measure_layers(
     model: Classifier,
     images: DecodedImages,
     clean_probs: torch.Tensor,
-    labels: np.ndarray,
+    space: LabelSpace,
+    samples: Sequence[Sample],
     layers: list[str],
     replacement_network: Callable[[int], torch.nn.Module | None],
     trials: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per layer, (trials, N) cosine similarities to ``clean_probs`` and top-1 correctness after giving the
-    layer the parameters of ``replacement_network(trial)``'s same-named layer (zeros for None); the
-    network is restored exactly after each layer."""
-    cos = {layer: np.zeros((trials, len(labels))) for layer in layers}
-    correct = {layer: np.zeros((trials, len(labels)), dtype=bool) for layer in layers}
+    """Per layer, (trials, N) cosine similarities to ``clean_probs`` and top-1 correctness in ``space`` (of
+    ``samples``, in replay order) after giving the layer the parameters of ``replacement_network(trial)``'s
+    same-named layer (zeros for None); the network is restored exactly after each layer."""
+    reduce = with_probabilities(space.reducer(model=model.name))
+    cos = {layer: np.zeros((trials, len(samples))) for layer in layers}
+    correct = {layer: np.zeros((trials, len(samples)), dtype=bool) for layer in layers}
     for trial in range(trials):
         fresh = replacement_network(trial)  # one fresh network per trial, as in the study
         for layer in tqdm(
@@ -164,9 +170,9 @@ def measure_layers(
         ):
             replacement = None if fresh is None else fresh.get_submodule(layer)
             with replaced_layer(model.net, layer, replacement):
-                out = forward_all(engine, model, images, probs_and_top5)
+                out = forward_all(engine, model, images, reduce)
             cos[layer][trial] = cosine_similarity(clean_probs, out["probs"])
-            correct[layer][trial] = topk_correct(out["topk"].numpy(), labels, 1)
+            correct[layer][trial] = space.hits(out["topk"].numpy().astype(np.int64), samples, 1)
     return cos, correct
 
 
@@ -193,11 +199,14 @@ class Criticality(Probe):
         p = self.params
         subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, p.data_seed)
         model = ctx.engine.prepare(ctx.model)
-        transform = ImageTransform(subset.spec.resize_policy, model.preprocess)
+        transform = transform_of(subset, model)
         images = DecodedImages.decode(ctx.engine, subset, transform)
-        clean = forward_all(ctx.engine, model, images, clean_outputs)
+        space = label_space_for(subset)
+        reduce = with_probabilities(space.reducer(model=model.name, dataset=subset.name))
+        clean = forward_all(ctx.engine, model, images, reduce)
         clean_probs, clean_top5 = clean.pop("probs"), clean["topk"].numpy().astype(np.int64)
-        indices, labels = images.column(0), images.column(2)
+        indices = images.column(0)
+        samples = [subset.samples[i] for i in indices]
         layers = learnable_layers(model.net, [s.strip() for s in p.layers.split(",")], p.include_norm)
         stages = layer_stages(model.net, layers)
 
@@ -212,16 +221,18 @@ class Criticality(Probe):
             return net
 
         cos, correct = measure_layers(
-            ctx.engine, model, images, clean_probs, labels, layers, replacement_network, trials
+            ctx.engine, model, images, clean_probs, space, samples, layers, replacement_network, trials
         )
-        clean_top1 = float(topk_correct(clean_top5, labels, 1).mean()) if len(labels) else float("nan")
-        records = accuracy_records(clean_top5, labels, "clean") + criticality_records(cos, correct, clean_top1, stages)
+        accuracy = space_accuracy_records(space, clean_top5, samples, "clean")
+        scored = space.scored(samples)  # accuracy after a reset over the images the clean accuracy counts
+        scored_correct = {layer: c[:, scored] for layer, c in correct.items()}
+        records = accuracy + criticality_records(cos, scored_correct, accuracy[0].value, stages)
         return ProbeOutput(
             records,
             self._samples(subset, indices, dataset_index, clean, cos, correct),
             {
                 "layers": len(layers),
-                "images": len(labels),
+                "images": len(samples),
                 "trials": trials,
                 "init": sorted(builders) or ["zero"],
                 "transform": transform.key,

@@ -1,4 +1,5 @@
-"""Turning engine results into the per-sample table a job stores next to its records."""
+"""The step every labelled probe shares — dataset → feed → engine → label space (``evaluate_labelled``) —
+and turning engine results into the per-sample table a job stores next to its records."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pandas as pd
 
 from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
+from biasbench.data.feed import Feed
 from biasbench.data.images import ImageTransform
-from biasbench.data.label_maps import LabelSpace, label_space_for
-from biasbench.engine.inference import EngineResult, Perturbation
+from biasbench.data.label_spaces import LabelSpace, label_space_for
+from biasbench.engine.inference import Engine, EngineResult, Perturbation
+from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext
 
 
@@ -36,10 +39,6 @@ def outputs_frame(dataset: Dataset, result: EngineResult, **extra: np.ndarray) -
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def labels_of(dataset: Dataset, indices: np.ndarray) -> np.ndarray:
-    return np.array([dataset.samples[i].label for i in indices], dtype=np.int64)
-
-
 @dataclass
 class LabelledResult:
     """An engine result with the dataset's label space and the evaluated samples, in evaluation order."""
@@ -49,22 +48,46 @@ class LabelledResult:
     samples: list[Sample]
 
 
+def transform_of(dataset: Dataset, model: Classifier) -> ImageTransform:
+    """The pixel pipeline of ``dataset`` for ``model``: the dataset's own (border crops), else the model's
+    preprocessing at the dataset's resize policy (native resolution or the model's)."""
+    return transform_for(dataset, model) or ImageTransform(dataset.spec.resize_policy, model.preprocess)
+
+
+def feed_of(engine: Engine, dataset: Dataset, transform: ImageTransform) -> Feed:
+    """``dataset`` streamed to ``engine`` under ``transform``, as its configuration asks (batch size, workers,
+    corrupt-file policy, decoded-image cache, progress)."""
+    c = engine.config
+    return Feed(
+        dataset,
+        transform,
+        batch_size=c.batch_size,
+        num_workers=c.num_workers,
+        skip_corrupt=c.on_corrupt == "skip",
+        cache=c.cache,
+        cache_dir=c.cache_dir,
+        progress=c.progress,
+        pin_memory=engine.device.type == "cuda",
+    )
+
+
 def evaluate_labelled(
     ctx: ProbeContext,
     conditions: Mapping[str, Perturbation | None] | None = None,
     desc: str = "",
     transform: ImageTransform | None = None,
+    *,
+    dataset: Dataset | None = None,
+    space: LabelSpace | None = None,
+    k: int = 5,
 ) -> LabelledResult:
-    """Run ``ctx.model`` over ``ctx.dataset`` under ``conditions`` with the dataset's label space (its
-    reducer and its transform: native resolution, border crops, unless ``transform`` overrides it), the step
-    every labelled probe shares."""
-    space = label_space_for(ctx.dataset)
-    result = ctx.engine.run(
-        ctx.model,
-        ctx.dataset,
-        space.reducer(),
-        conditions=conditions,
-        transform=transform or transform_for(ctx.dataset, ctx.model),
-        desc=desc,
-    )
-    return LabelledResult(result, space, [ctx.dataset.samples[i] for i in result.indices])
+    """Run ``ctx.model`` over ``ctx.dataset`` (or ``dataset``, a view of it: a subset, composites, relabelled
+    images) under ``conditions`` and score it in the dataset's label space (or ``space``): its reducer, its
+    head-size check and the dataset's transform (native resolution, border crops) unless ``transform``
+    overrides it; ``k`` predictions are kept per sample. The step every labelled probe shares."""
+    dataset = dataset if dataset is not None else ctx.dataset
+    space = space or label_space_for(dataset)
+    feed = feed_of(ctx.engine, dataset, transform or transform_of(dataset, ctx.model))
+    reduce = space.reducer(k, model=ctx.model.name, dataset=dataset.name)
+    result = ctx.engine.run(ctx.model, feed, reduce, conditions=conditions, desc=desc)
+    return LabelledResult(result, space, [dataset.samples[i] for i in result.indices])

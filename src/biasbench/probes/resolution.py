@@ -31,7 +31,7 @@ from biasbench.engine.inference import CLEAN, Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled
+from biasbench.probes.outputs import evaluate_labelled, feed_of
 from biasbench.store.records import Record
 
 DEFAULT_RESOLUTIONS: tuple[int, ...] = (64, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 640, 768)
@@ -77,7 +77,7 @@ def recalibrated_copy(model: Classifier, engine: Engine, calibration: Dataset, t
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average: every calibration batch weighs the same
         bn.train()
-    for batch in engine.batches(calibration, transform):
+    for batch in engine.batches(feed_of(engine, calibration, transform)):
         clone(batch.images)
     for bn, momentum in zip(layers, momenta, strict=True):
         bn.momentum = momentum

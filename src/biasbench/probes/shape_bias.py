@@ -1,16 +1,16 @@
 """``shape-bias``: Geirhos et al.'s cue-conflict shape bias with model-vs-human's 1000 → 16 mapping
-(METHODS.md §2). Decisions are the arg-max of the mean softmax probability over each category's members."""
+(METHODS.md §2). Decisions are the cue-conflict label space's (``categories16``) top-1: the arg-max of the
+mean softmax probability over each category's members."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
-from biasbench.data.label_spaces import probabilities_to_16
-from biasbench.engine.inference import CLEAN, Batch
+from biasbench.data.categories16 import CATEGORIES16
+from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.records import Record
 
 
@@ -52,12 +52,6 @@ def shape_bias_records(
     ]
 
 
-def category16_outputs(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-    """Per-sample 16-category probabilities (mean over members) and the decision."""
-    probs16 = probabilities_to_16(torch.softmax(logits, dim=1))
-    return {"decision": probs16.argmax(dim=1), "probs16": probs16.float()}
-
-
 class ShapeBiasParams(ProbeParams):
     bootstrap_reps: int = 2000
 
@@ -71,11 +65,12 @@ class ShapeBias(Probe):
     fixed_datasets = ("cue-conflict",)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        result = ctx.engine.run(ctx.model, ctx.dataset, category16_outputs, desc=f"{ctx.model.name} shape-bias")
-        samples = [ctx.dataset.samples[i] for i in result.indices]
+        # all 16 categories ranked: the first is the decision (the categories16 label space's top-1)
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} shape-bias", k=len(CATEGORIES16))
+        result, samples = run.result, run.samples
         shape = np.array([s.label for s in samples], dtype=np.int64)
         texture = np.array([s.meta["texture"] for s in samples], dtype=np.int64)
-        decisions = result.outputs[CLEAN]["decision"].astype(np.int64)
+        decisions = result.outputs[CLEAN]["topk"][:, 0].astype(np.int64)
         records = shape_bias_records(decisions, shape, texture, seed=ctx.seed, reps=self.params.bootstrap_reps)
-        frame = outputs_frame(ctx.dataset, result, texture=texture)
+        frame = outputs_frame(ctx.dataset, result, texture=texture, decision=decisions)
         return ProbeOutput(records, frame, {"skipped": result.skipped})

@@ -18,13 +18,12 @@ from pydantic import Field
 from biasbench.core.errors import DatasetError
 from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Dataset
-from biasbench.data.images import ImageTransform
 from biasbench.data.si_score import SiScoreComposites, generated_composites, select_classes
-from biasbench.engine.inference import CLEAN, imagenet_outputs
+from biasbench.engine.inference import CLEAN
 from biasbench.perturb.compositing import preset
-from biasbench.probes.accuracy import accuracy_records, topk_correct
+from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import labels_of, outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame, transform_of
 from biasbench.store.records import Record
 
 VARIANT_FACTOR = {"size": "area", "location": "location", "rotation": "rotation"}
@@ -107,17 +106,17 @@ class SiScore(Probe):
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         composites, factor = self.composites(ctx.dataset)
-        result = ctx.engine.run(ctx.model, composites, imagenet_outputs, desc=f"{ctx.model.name} si-score")
-        labels = labels_of(composites, result.indices)
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} si-score", dataset=composites)
+        result, space, samples = run.result, run.space, run.samples
         topk = result.outputs[CLEAN]["topk"].astype(np.int64)
-        metas = [composites.samples[i].meta for i in result.indices]
+        metas = [s.meta for s in samples]
         groups = [factor_condition(factor, m) for m in metas]
-        records = accuracy_records(topk, labels) + factor_records(
-            groups, topk_correct(topk, labels, 1), self.params.normalise, self.params.percentile
+        records = space_accuracy_records(space, topk, samples) + factor_records(
+            groups, space.hits(topk, samples, 1), self.params.normalise, self.params.percentile
         )
         columns = {k: np.array([m[k] for m in metas]) for k in ("x_coord", "y_coord", "area", "rotation", "class")}
         frame = outputs_frame(composites, result, group=np.array(groups), **columns)
-        transform = ImageTransform(composites.spec.resize_policy, ctx.model.preprocess)
+        transform = transform_of(composites, ctx.model)
         notes = {
             "factor": factor,
             "images": len(composites),

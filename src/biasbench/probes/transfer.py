@@ -24,11 +24,13 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import Dataset
+from biasbench.data.feed import Feed
 from biasbench.data.images import ImageTransform
 from biasbench.data.transfer import TransferTaskSpec
 from biasbench.engine.inference import CLEAN, Batch
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.outputs import feed_of
 from biasbench.store.records import Record
 from biasbench.transfer.features import PenultimateFeatures
 from biasbench.transfer.finetune import FinetuneConfig, finetune, select_lr
@@ -104,10 +106,8 @@ class Transfer(Probe):
         chosen = np.concatenate([train, test])
         result = ctx.engine.run(
             PenultimateFeatures(ctx.model),
-            _subset(dataset, chosen),
+            _feed(ctx, _subset(dataset, chosen)),
             _features,
-            transform=_transform(ctx),
-            expected_classes=None,
             desc=f"{ctx.model.name} features",
         )
         rows = chosen[result.indices]
@@ -140,12 +140,7 @@ class Transfer(Probe):
         )
         model = finetune(ctx.model, images, labels, num_classes, lr, config, device)
         result = ctx.engine.run(
-            model,
-            _subset(dataset, test),
-            _predictions,
-            transform=_transform(ctx),
-            expected_classes=num_classes,
-            desc=f"{ctx.model.name} fine-tuned",
+            model, _feed(ctx, _subset(dataset, test)), _predictions, desc=f"{ctx.model.name} fine-tuned"
         )
         rows = test[result.indices]
         predictions = result.outputs[CLEAN]["prediction"]
@@ -171,17 +166,20 @@ def _subset(dataset: Dataset, indices: np.ndarray) -> Dataset:
     return Dataset(dataset.spec, dataset.folder, tuple(dataset.samples[i] for i in indices))
 
 
-def _transform(ctx: ProbeContext) -> ImageTransform:
-    return ImageTransform(ctx.dataset.spec.resize_policy, ctx.model.preprocess)
+def _feed(ctx: ProbeContext, subset: Dataset) -> Feed:
+    """``subset`` of the task streamed at the model's standard preprocessing."""
+    return feed_of(ctx.engine, subset, ImageTransform(ctx.dataset.spec.resize_policy, ctx.model.preprocess))
 
 
 def _pixels(ctx: ProbeContext, subset: Dataset, skipped: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Every decoded image of ``subset`` as uint8 (N, 3, H, W) on the CPU (exact: the engine's x/255 times 255,
     rounded) and its labels, through the engine's batch iterator."""
     images, labels = [], []
-    for batch in ctx.engine.batches(subset, _transform(ctx), skipped):
+    feed = _feed(ctx, subset)
+    for batch in ctx.engine.batches(feed):
         images.append(batch.images.mul(255.0).round_().to(torch.uint8).cpu())
         labels.append(batch.labels.cpu())
+    skipped.extend(feed.skipped)
     return torch.cat(images), torch.cat(labels)
 
 

@@ -1,6 +1,7 @@
 import torch
 
-from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS, decisions16, membership_matrix
+from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS, category_of_class, membership_matrix
+from biasbench.data.label_spaces import get_label_space
 
 # Member counts per category and the exact lists of the smaller ones (METHODS.md §2.2).
 EXPECTED_COUNTS = {
@@ -46,4 +47,11 @@ def test_decisions_ignore_non_member_classes():
     logits = torch.full((1, 1000), -10.0)
     logits[0, 0] = 20.0  # tench: in no category
     logits[0, 499] = 0.0  # knife
-    assert decisions16(logits).item() == CATEGORIES16.index("knife")
+    decision = get_label_space("categories16").outputs(logits, torch.tensor([0]))["topk"][0, 0]
+    assert decision.item() == CATEGORIES16.index("knife")
+
+
+def test_category_of_class_inverts_the_table():
+    category = category_of_class()
+    assert len(category) == 207 and category[404] == CATEGORIES16.index("airplane")
+    assert all(category[m] == CATEGORIES16.index(c) for c, members in CATEGORY_MEMBERS.items() for m in members)

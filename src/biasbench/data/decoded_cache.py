@@ -1,5 +1,6 @@
-"""Decode-once image cache: a dataset decoded and preprocessed once per preprocessing config, then streamed
-as uint8 batches by every model and probe that uses the same config.
+"""Decode-once image cache (opt-in with ``EngineConfig(cache=True)`` or ``biasbench run --cache``): a dataset
+decoded and preprocessed once per preprocessing config, then streamed as uint8 batches by every model and
+probe that uses the same config (``biasbench.data.feed`` chooses it).
 
 One entry, ``<cache_dir>/<key>/``::
 

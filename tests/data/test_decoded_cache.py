@@ -6,12 +6,13 @@ import pytest
 import torch
 
 import biasbench
-from biasbench.cache import cache_key, decoded_cache
 from biasbench.core.errors import CorruptImageError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import get_dataset_spec
+from biasbench.data.decoded_cache import cache_key, decoded_cache
 from biasbench.data.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
+from biasbench.probes.outputs import feed_of
 from tests.conftest import TINY_MODEL, make_cue_conflict, make_imagenet_sample
 
 MODEL_TRANSFORM = ImageTransform("model", Preprocess((20, 20), 0.875, "bicubic"))
@@ -28,7 +29,10 @@ def _dataset(root, limit=None, check_count=False):
 
 
 def _collect(engine, dataset, transform, skipped=None):
-    out = [(b.indices.clone(), b.images.clone(), b.labels.clone()) for b in engine.batches(dataset, transform, skipped)]
+    feed = feed_of(engine, dataset, transform)
+    out = [(b.indices.clone(), b.images.clone(), b.labels.clone()) for b in engine.batches(feed)]
+    if skipped is not None:
+        skipped.extend(feed.skipped)
     return [torch.cat(parts) for parts in zip(*out, strict=True)]
 
 
