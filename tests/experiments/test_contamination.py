@@ -12,8 +12,10 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+import biasbench
 from biasbench.commands.contamination import register
 from biasbench.core.errors import UnknownNameError
+from biasbench.engine import EngineConfig
 from biasbench.experiments.contamination import (
     CONFIGS,
     TwoLayerNet,
@@ -25,8 +27,11 @@ from biasbench.experiments.contamination import (
 )
 from biasbench.experiments.contamination.configs import DistillParams
 from biasbench.experiments.contamination.rng import stream
-from biasbench.experiments.contamination.run import torch_threads, train_job
-from biasbench.store import RECORD_COLUMNS, load_results
+from biasbench.experiments.contamination.run import plan_jobs, torch_threads, train_job
+from biasbench.run.local import split_finished
+from biasbench.run.plan import Job
+from biasbench.store import RECORD_COLUMNS, ResultsStore, load_results
+from tests.conftest import TINY_MODEL
 
 SEEDS = (0, 1, 2)
 # Reduced size where the invariants already hold: half the input dimension, a quarter of the width and
@@ -167,8 +172,49 @@ def test_records_are_deterministic_and_rerun_skips(tmp_path):
     distill = first[first["probe"] == "contamination-distill"]
     assert set(distill["model"]) == {"default/seed0/student", "default/seed0/teacher"}
     seen = []
-    run_contamination(["default"], 1, tmp_path / "a", on_job=lambda job, skipped: seen.append(skipped), **kwargs)
-    assert seen == [True, True]
+    again = run_contamination(["default"], 1, tmp_path / "a", report=seen.append, **kwargs)
+    assert seen == [f"skipping 2 finished job(s) already in {tmp_path / 'a'}"]  # both skipped, none run
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_jobs_are_runner_jobs_with_the_common_manifest_and_resume(generated_root, tmp_path):
+    """The experiment's jobs are ``run.plan.Job`` s keyed like every job, their manifests have the fields of a
+    probe job's manifest (``job``, not a private ``key``), and the runner's resume skips them."""
+    biasbench.run(
+        [TINY_MODEL],
+        ["accuracy"],
+        tmp_path / "probe",
+        data_root=generated_root,
+        limit=2,
+        engine=EngineConfig(progress=False),
+        report=lambda m: None,
+    )
+    probe_manifest = ResultsStore(tmp_path / "probe").manifests()[0]
+    tiny = {"steps": 4, "log_every": 2, "n": 16, "d": 80, "width": 8, "distill_steps": 2}
+    jobs = plan_jobs(["default", "linear"], 2, **tiny)
+    assert all(isinstance(job, Job) for job in jobs) and len({job.key for job in jobs}) == len(jobs) == 6
+    assert plan_jobs(["default", "linear"], 2, **tiny) == jobs  # keys are content fingerprints
+    assert plan_jobs(["default"], [0], **{**tiny, "steps": 5})[0].key != jobs[0].key
+    store = ResultsStore(tmp_path / "contam")
+    run_contamination(["default", "linear"], 2, store.root, threads=1, report=lambda m: None, **tiny)
+    manifests = store.manifests_by_job()
+    assert set(manifests) == {job.key for job in jobs}
+    for job in jobs:
+        manifest = manifests[job.key]
+        assert "key" not in manifest and set(manifest) <= set(probe_manifest)
+        assert {k: manifest[k] for k in ("job", "model", "probe", "dataset", "params", "seed", "precision")} == {
+            "job": job.key,
+            "model": job.model,
+            "probe": job.probe,
+            "dataset": "synthetic",
+            "params": job.params,
+            "seed": job.seed,
+            "precision": "fp32",
+        }
+        assert manifest["environment"].keys() == probe_manifest["environment"].keys()
+    messages = []
+    pending, summary = split_finished(jobs, store, messages.append)
+    assert pending == [] and summary.skipped == jobs and messages
 
 
 def test_cli_writes_records_figures_and_summary(tmp_path):

@@ -49,11 +49,6 @@ def contamination(
         console.print(_table(pd.DataFrame({"summary": {k: c.summary for k, c in CONFIGS.items()}}), "Configs"))
         return
     names = config or ["default", "linear", "iid"]
-
-    def announce(job, skipped: bool) -> None:
-        state = "[dim]skip (finished)[/]" if skipped else "run"
-        console.print(f"{job.model} {job.kind}: {state}", highlight=False)
-
     try:
         records = run_contamination(
             names,
@@ -64,7 +59,7 @@ def contamination(
             distill_steps=distill_steps,
             threads=threads,
             progress=progress,
-            on_job=announce,
+            report=lambda m: console.print(m, highlight=False, markup=False),
         )
     except BiasbenchError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False)

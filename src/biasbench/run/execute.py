@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
+import torch
 
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
@@ -28,26 +30,53 @@ def execute_job(job: Job, model: Classifier, dataset: Dataset, engine: Engine, s
     if engine.config.on_corrupt == "skip":
         records.append(Record("skipped_images", float(len(skipped)), len(dataset)))
     frame = records_frame(records, model=job.model, probe=job.probe, dataset=job.dataset, job=job.key)
+    write_job(
+        store,
+        job,
+        frame,
+        output.samples,
+        version=probe.version,
+        started=started,
+        wall_time_s=time.perf_counter() - t0,
+        device=engine.device,
+        n_images=len(dataset),
+        skipped_files=skipped,
+        model_info=model.describe(),
+        batch_size=engine.config.batch_size,
+        notes={k: v for k, v in output.notes.items() if k != "skipped"},
+    )
+    return frame
+
+
+def write_job(
+    store: ResultsStore,
+    job: Job,
+    records: pd.DataFrame,
+    samples: pd.DataFrame | None,
+    *,
+    version: int,
+    started: datetime,
+    wall_time_s: float,
+    device: torch.device,
+    **details: Any,
+) -> None:
+    """Write a finished job into ``store``: its records and samples, then the manifest every job has (its
+    identity, parameters, fingerprints, timing and environment) plus the job kind's own ``details``."""
     manifest = {
         "job": job.key,
         "model": job.model,
         "probe": job.probe,
-        "probe_version": probe.version,
+        "probe_version": version,
         "dataset": job.dataset,
         "params": job.params,
         "seed": job.seed,
         "limit": job.limit,
         "precision": job.precision,
-        "n_images": len(dataset),
-        "skipped_files": skipped,
         "model_fingerprint": job.model_fingerprint,
         "data_fingerprint": job.dataset_fingerprint,
-        "model_info": model.describe(),
-        "batch_size": engine.config.batch_size,
         "started": started.isoformat(),
-        "wall_time_s": round(time.perf_counter() - t0, 3),
-        "environment": environment(engine.device),
-        "notes": {k: v for k, v in output.notes.items() if k != "skipped"},
+        "wall_time_s": round(wall_time_s, 3),
+        "environment": environment(device),
+        **details,
     }
-    store.write(job.key, frame, output.samples, manifest)
-    return frame
+    store.write(job.key, records, samples, manifest)

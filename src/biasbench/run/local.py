@@ -1,4 +1,5 @@
-"""The local executor: runs a job plan in this process, one model loaded at a time."""
+"""The local executor: runs a job plan in this process, one model loaded at a time (``run_jobs``: jobs that
+load no model, such as experiments on synthetic data)."""
 
 from __future__ import annotations
 
@@ -113,21 +114,48 @@ def run_local(
             report(f"cannot load model {model_name}: {e}")
             done += len(model_jobs)
             continue
+        run_on = lambda j, m=model: execute_job(j, m, datasets[(j.dataset, j.limit)], engine, store)  # noqa: E731
         for job in model_jobs:
-            report(f"[{done + 1}/{total}] {job.label} ({progress.line(done)})")
+            _attempt(job, run_on, done, total, summary, progress, report)
             done += 1
-            t0 = time.perf_counter()
-            try:
-                execute_job(job, model, datasets[(job.dataset, job.limit)], engine, store)
-            except BiasbenchError as e:
-                summary.failed.append((job, str(e)))
-                report(f"  failed: {e}")
-            except Exception as e:  # an unexpected bug in one job must not lose the others
-                summary.failed.append((job, f"{type(e).__name__}: {e}"))
-                report(f"  failed with an unexpected error:\n{traceback.format_exc()}")
-            else:
-                summary.finished.append(job)
-            summary.seconds[job.key] = time.perf_counter() - t0
-            progress.done(job, summary.seconds[job.key])
         engine.memo.clear()  # the model's clean passes end with its jobs (and release the model)
     return summary
+
+
+def run_jobs(
+    jobs: Sequence[Job], store: ResultsStore, execute: Callable[[Job], object], report: Report = print
+) -> RunSummary:
+    """Run every unfinished job with ``execute(job)``, which writes the job into ``store`` (with
+    ``execute.write_job``): the executor of jobs that load no model or dataset, such as the experiments on
+    synthetic data. Skipping finished jobs, progress lines and failure handling are those of ``run_local``."""
+    pending, summary = split_finished(jobs, store, report)
+    progress = Progress(pending)
+    for position, job in enumerate(pending):
+        _attempt(job, execute, position, len(pending), summary, progress, report)
+    return summary
+
+
+def _attempt(
+    job: Job,
+    execute: Callable[[Job], object],
+    position: int,
+    total: int,
+    summary: RunSummary,
+    progress: Progress,
+    report: Report,
+) -> None:
+    """Run ``execute(job)``, recording the job as finished or failed (a failure never stops the run) and timed."""
+    report(f"[{position + 1}/{total}] {job.label} ({progress.line(position)})")
+    t0 = time.perf_counter()
+    try:
+        execute(job)
+    except BiasbenchError as e:
+        summary.failed.append((job, str(e)))
+        report(f"  failed: {e}")
+    except Exception as e:  # an unexpected bug in one job must not lose the others
+        summary.failed.append((job, f"{type(e).__name__}: {e}"))
+        report(f"  failed with an unexpected error:\n{traceback.format_exc()}")
+    else:
+        summary.finished.append(job)
+    summary.seconds[job.key] = time.perf_counter() - t0
+    progress.done(job, summary.seconds[job.key])

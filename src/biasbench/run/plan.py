@@ -133,16 +133,17 @@ def plan_jobs(
         for probe in probes:
             params = probe.params_dict()
             for name in probe.datasets(tuple(datasets)):
-                parts = {
-                    "name": model.name,
-                    "model": model_fp,
-                    "preprocess": preprocess,
-                    "dataset": data_fp[(name, limit)],
-                    "probe": [probe.name, probe.version, params],
-                    "seed": seed,
-                    "precision": precision,
-                    "biasbench": __version__,
-                }
+                key = job_key(
+                    name=model.name,
+                    model_fingerprint=model_fp,
+                    preprocess=preprocess,
+                    dataset_fingerprint=data_fp[(name, limit)],
+                    probe=probe.name,
+                    version=probe.version,
+                    params=params,
+                    seed=seed,
+                    precision=precision,
+                )
                 jobs.append(
                     Job(
                         model.name,
@@ -152,12 +153,41 @@ def plan_jobs(
                         seed,
                         limit,
                         precision,
-                        digest(parts, 24),
+                        key,
                         model_fp,
                         data_fp[(name, limit)],
                     )
                 )
     return jobs, resolved
+
+
+def job_key(
+    *,
+    name: str,
+    model_fingerprint: str,
+    preprocess: Mapping[str, Any] | None,
+    dataset_fingerprint: str,
+    probe: str,
+    version: int,
+    params: Mapping[str, Any],
+    seed: int,
+    precision: str,
+) -> str:
+    """The content key of a job: a digest of everything that can change its numbers, and of biasbench's version.
+
+    Every planner keys its jobs here: ``plan_jobs`` for (model, probe, dataset) jobs, and experiments whose
+    "model" is a training config (``preprocess`` ``None`` where no image preprocessing applies)."""
+    parts = {
+        "name": name,
+        "model": model_fingerprint,
+        "preprocess": preprocess,
+        "dataset": dataset_fingerprint,
+        "probe": [probe, version, params],
+        "seed": seed,
+        "precision": precision,
+        "biasbench": __version__,
+    }
+    return digest(parts, 24)
 
 
 @dataclass(frozen=True)

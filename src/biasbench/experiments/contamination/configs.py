@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -21,6 +22,9 @@ class DistillParams:
     lr: float = 1e-3
     wd: float = 1e-4
     probe_ridge: float = 1e-3
+
+
+DATA_FIELDS = ("n", "d_core", "d_bg", "d", "core", "bg_train", "bg_test")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,16 @@ class ContaminationConfig:
         out = asdict(self)
         out.pop("summary")
         return out
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ContaminationConfig:
+        """The config whose :meth:`params` are ``params`` (a job's parameters; without ``distill``, none)."""
+        distill = params.get("distill")
+        return cls(**{**params, "distill": None if distill is None else DistillParams(**distill)})
+
+    def data_params(self) -> dict[str, Any]:
+        """The parameters of the synthetic data model (spec A.1.1), which with the seed define the data."""
+        return {name: getattr(self, name) for name in DATA_FIELDS}
 
     def with_overrides(self, **overrides: Any) -> ContaminationConfig:
         """A copy with some fields replaced; ``None`` values are ignored (handy for optional CLI flags)."""

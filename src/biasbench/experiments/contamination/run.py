@@ -1,22 +1,27 @@
-"""Run (config, seed) jobs of the experiment and write their records to a results directory.
+"""The experiment as jobs of biasbench's runner: planned as keyed :class:`~biasbench.run.plan.Job` s, run by
+:func:`~biasbench.run.local.run_jobs` into a results directory with the manifest every job writes.
 
-Each (config, seed) gives two jobs, ``train`` (the toy, spec A.2–A.3) and ``distill`` (the analogue,
-spec A.4.3), keyed by a digest of the config's parameters, the seed and the code version, so a re-run
-skips what is finished and any change of parameters or code makes a new job.
+Each (config, seed) gives two jobs: probe ``contamination`` (the toy, spec A.2–A.3) and
+``contamination-distill`` (the analogue, spec A.4.3). A job's "model" is the config and seed
+(``default/seed0``), fingerprinted by its parameters; its dataset is the ``synthetic`` data model, fingerprinted
+by the data parameters. The key (:func:`~biasbench.run.plan.job_key`) covers the parameters, the seed, the
+experiment's version and biasbench's, so a re-run skips what is finished and any change makes a new job.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
 
 import pandas as pd
 import torch
 
+from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest
 from biasbench.experiments.contamination.configs import ContaminationConfig, get_config
 from biasbench.experiments.contamination.data import make_feature_data
@@ -24,43 +29,17 @@ from biasbench.experiments.contamination.distill import DistillResult, distill_a
 from biasbench.experiments.contamination.network import TwoLayerNet
 from biasbench.experiments.contamination.rng import stream
 from biasbench.experiments.contamination.train import TrainLog, train_toy
+from biasbench.run.execute import write_job
+from biasbench.run.local import Report, run_jobs
+from biasbench.run.plan import Job, job_key
 from biasbench.store import Record, ResultsStore, records_frame
 
 PROBE = "contamination"
 DISTILL_PROBE = "contamination-distill"
 DATASET = "synthetic"
+PRECISION = "fp32"  # the toy trains in float32 on the CPU
 # Bump when a change of this package changes its numbers; it is part of every job key.
 EXPERIMENT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work: a named config, a seed and which part of the experiment."""
-
-    name: str
-    config: ContaminationConfig
-    seed: int
-    kind: str  # "train" or "distill"
-
-    @property
-    def model(self) -> str:
-        return f"{self.name}/seed{self.seed}"
-
-    @property
-    def key(self) -> str:
-        params = self.config.params()
-        if self.kind == "train":
-            params.pop("distill")  # the toy's results do not depend on the analogue's settings
-        return digest(
-            {
-                "experiment": PROBE,
-                "kind": self.kind,
-                "config": self.name,
-                "params": params,
-                "seed": self.seed,
-                "code": [_package_version(), EXPERIMENT_VERSION],
-            }
-        )
 
 
 def plan_jobs(
@@ -81,10 +60,30 @@ def plan_jobs(
         if config.distill is not None and distill_steps is not None:
             config = replace(config, distill=replace(config.distill, steps=distill_steps))
         for seed in seed_list:
-            jobs.append(Job(name, config, seed, "train"))
+            jobs.append(contamination_job(name, config, seed, PROBE))
             if distill and config.distill is not None:
-                jobs.append(Job(name, config, seed, "distill"))
+                jobs.append(contamination_job(name, config, seed, DISTILL_PROBE))
     return jobs
+
+
+def contamination_job(name: str, config: ContaminationConfig, seed: int, probe: str) -> Job:
+    """The keyed job of config ``name`` (``config``) and ``seed`` for ``probe`` (the toy or the analogue)."""
+    params = config.params()
+    if probe == PROBE:
+        params.pop("distill")  # the toy's results do not depend on the analogue's settings
+    model, model_fp, data_fp = f"{name}/seed{seed}", digest(params, 24), digest(config.data_params(), 24)
+    key = job_key(
+        name=model,
+        model_fingerprint=model_fp,
+        preprocess=None,
+        dataset_fingerprint=data_fp,
+        probe=probe,
+        version=EXPERIMENT_VERSION,
+        params=params,
+        seed=seed,
+        precision=PRECISION,
+    )
+    return Job(model, probe, DATASET, params, seed, None, PRECISION, key, model_fp, data_fp)
 
 
 def run_contamination(
@@ -94,23 +93,44 @@ def run_contamination(
     *,
     progress: bool = False,
     threads: int | None = None,
-    on_job: Callable[[Job, bool], None] | None = None,
+    report: Report = print,
     **plan_options,
 ) -> pd.DataFrame:
     """Run the planned jobs (see :func:`plan_jobs`) that are not finished in ``out`` and return the records
-    of all planned jobs. ``on_job(job, skipped)`` is called before each job; ``threads`` caps torch's
-    intra-op threads for the run (the toy's matrices are small, so 1 is often fastest on a busy CPU)."""
+    of all planned jobs. ``report`` gets the runner's lines (skipped jobs, one line per job run, failures);
+    ``threads`` caps torch's intra-op threads for the run (the toy's matrices are small, so 1 is often
+    fastest on a busy CPU). A failed job does not stop the others; the run then raises a ``BiasbenchError``."""
     store = ResultsStore(out)
     jobs = plan_jobs(names, seeds, **plan_options)
     with torch_threads(threads):
-        for job in jobs:
-            skipped = store.has(job.key)
-            if on_job is not None:
-                on_job(job, skipped)
-            if not skipped:
-                _run_job(job, store, progress)
+        summary = run_jobs(jobs, store, partial(execute_contamination, store=store, progress=progress), report)
+    if summary.failed:
+        failed = "; ".join(f"{job.label}: {error}" for job, error in summary.failed)
+        raise BiasbenchError(f"{len(summary.failed)} contamination job(s) failed ({failed})")
     records = store.records()
     return records[records["job"].isin({job.key for job in jobs})].reset_index(drop=True)
+
+
+def execute_contamination(job: Job, store: ResultsStore, *, progress: bool = False) -> pd.DataFrame:
+    """Run one job of :func:`plan_jobs` and write its records and manifest into ``store``; returns its records."""
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    config = ContaminationConfig.from_params(job.params)
+    if job.probe == PROBE:
+        log = train_job(config, job.seed, progress=progress, desc=job.model)
+        frame = records_frame(train_records(log, config), model=job.model, probe=PROBE, dataset=DATASET, job=job.key)
+    else:
+        frame = distill_frames(distill_analogue(config, job.seed, progress=progress), job)
+    write_job(
+        store,
+        job,
+        frame,
+        None,
+        version=EXPERIMENT_VERSION,
+        started=started,
+        wall_time_s=time.perf_counter() - t0,
+        device=torch.device("cpu"),
+    )
+    return frame
 
 
 @contextmanager
@@ -189,35 +209,3 @@ def distill_frames(result: DistillResult, job: Job) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
-
-
-def _run_job(job: Job, store: ResultsStore, progress: bool) -> None:
-    start = time.perf_counter()
-    if job.kind == "train":
-        log = train_job(job.config, job.seed, progress=progress, desc=job.model)
-        frame = records_frame(
-            train_records(log, job.config), model=job.model, probe=PROBE, dataset=DATASET, job=job.key
-        )
-    else:
-        frame = distill_frames(distill_analogue(job.config, job.seed, progress=progress), job)
-    manifest = {
-        "key": job.key,
-        "experiment": PROBE,
-        "kind": job.kind,
-        "config": job.name,
-        "model": job.model,
-        "seed": job.seed,
-        "params": job.config.params(),
-        "code": {"biasbench": _package_version(), "experiment": EXPERIMENT_VERSION},
-        "torch": torch.__version__,
-        "runtime_s": round(time.perf_counter() - start, 3),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    store.write(job.key, frame, None, manifest)
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("biasbench")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+source"
