@@ -4,7 +4,7 @@ import torch
 from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
 from biasbench.models import Classifier, ModelSpec, load_model, model_fingerprint
 from biasbench.models.bundled import map_in_order
-from biasbench.models.sources import read_state_dict
+from biasbench.models.file_source import read_state_dict
 from tests.conftest import TINY_MODEL
 
 
