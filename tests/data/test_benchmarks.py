@@ -8,16 +8,13 @@ import pytest
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.preprocessing import Preprocess
-from biasbench.data.benchmarks import (
-    IMAGENET_C_CORRUPTIONS,
-    BorderCropTransform,
-    download_dataset,
-    transform_for,
-)
+from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
+from biasbench.data.downloads import download_dataset
 from biasbench.data.imagenet import imagenet_wnids, wnid_to_index
 from biasbench.data.label_maps import real_labels, subset_wnids
 from biasbench.data.label_spaces import CATEGORIES16
+from biasbench.data.transforms import BorderCropTransform, transform_for
 from tests.fixtures_layouts import (
     make_corruptions,
     make_imagenet_v2,

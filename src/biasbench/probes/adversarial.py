@@ -17,8 +17,8 @@ from pydantic import field_validator
 
 from biasbench.attacks.gradient import AttackConfig, run_attack
 from biasbench.core.errors import HeadSizeError
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.label_maps import label_space_for
+from biasbench.data.transforms import transform_for
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

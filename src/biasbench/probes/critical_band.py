@@ -33,11 +33,11 @@ from biasbench.analysis.critical_band_fit import (
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import get_label_space
 from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.transforms import transform_for
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import LabelSpace, label_space_for
+from biasbench.data.transforms import transform_for
 from biasbench.engine.inference import EngineResult, Perturbation
 from biasbench.probes.base import ProbeContext
 
