@@ -8,17 +8,11 @@ import pytest
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.preprocessing import Preprocess
-from biasbench.data.benchmarks import (
-    IMAGENET_C_CORRUPTIONS,
-    BorderCropTransform,
-    download_dataset,
-    transform_for,
-)
 from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.imagenet import imagenet_wnids, real_labels, subset_wnids, wnid_to_index
+from biasbench.data.transforms import BorderCropTransform, transform_for
 from tests.fixtures_layouts import (
-    make_corruptions,
     make_imagenet_v2,
     make_imagenet_val,
     make_objectnet,
@@ -113,28 +107,6 @@ def test_sketch_layout(tmp_path):
     assert [s.label for s in ds.samples] == [0, 0, 1, 1]
 
 
-def test_imagenet_c_sets_and_integrity_message(tmp_path):
-    folder = make_corruptions(tmp_path / "imagenet-c", ["gaussian_noise", "fog"], ["1", "2", "3", "4", "5"], WNIDS[:2])
-    ds = load("imagenet-c", tmp_path)
-    assert ds.spec.resize_policy == "native"
-    assert len(ds) == 2 * 5 * 2
-    assert ds.samples[0].meta == {"corruption": "gaussian_noise", "severity": 1, "severity_folder": "1"}
-    assert {s.meta["corruption"] for s in ds.samples} == {"gaussian_noise", "fog"}
-    with pytest.raises(DatasetError, match="missing corruptions: shot_noise") as e:
-        get_dataset_spec("imagenet-c").load(tmp_path)
-    assert "zenodo" in str(e.value)
-    assert folder.name == "imagenet-c" and len(IMAGENET_C_CORRUPTIONS) == 19
-
-
-def test_cbar_parameter_folders_ranked_as_severities(tmp_path):
-    make_corruptions(
-        tmp_path / "imagenet-c-bar", ["plasma_noise"], ["10.00", "2.50", "0.40", "5.00", "1.20"], WNIDS[:1]
-    )
-    ds = load("imagenet-cbar", tmp_path)
-    sev = {s.meta["severity_folder"]: s.meta["severity"] for s in ds.samples}
-    assert sev == {"0.40": 1, "1.20": 2, "2.50": 3, "5.00": 4, "10.00": 5}
-
-
 def test_stylized_category_from_file_name(tmp_path):
     make_stylized(tmp_path, ["bicycle", "oven"], per_class=2)
     ds = load("stylized", tmp_path)
@@ -162,8 +134,3 @@ def test_missing_dataset_names_layout_and_how_to_obtain(tmp_path):
     with pytest.raises(DatasetError) as e:
         get_dataset_spec("imagenet-r").load(tmp_path)
     assert "imagenet-r/<wnid>" in str(e.value) and "hendrycks" in str(e.value)
-
-
-def test_download_without_public_archive_explains(tmp_path):
-    with pytest.raises(DatasetError, match="image-net.org"):
-        download_dataset("imagenet-val", tmp_path)

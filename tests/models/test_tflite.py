@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from biasbench.models import load_model
-from biasbench.models.tflite import same_padding
+from biasbench.models.tflite.ops import same_padding
 from tests.conftest import require
 
 CORAL = {  # demo-zoo id -> input size

@@ -89,11 +89,11 @@ def test_demo_zoo_has_eight_real_models():
 @pytest.fixture
 def user_zoo(tmp_path, monkeypatch):
     """A user zoo file with one file:// checkpoint (test_resnet with a DataParallel prefix) and one remote one."""
-    import biasbench.models.sources as sources
+    from biasbench.models.timm_source import import_timm
 
     monkeypatch.setenv("BIASBENCH_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
-    state = sources._timm().create_model("test_resnet", pretrained=False).state_dict()
+    state = import_timm().create_model("test_resnet", pretrained=False).state_dict()
     ckpt = tmp_path / "tiny.pth.tar"
     torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in state.items()}}, ckpt)
     sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()

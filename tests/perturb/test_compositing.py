@@ -8,7 +8,7 @@ from PIL import Image
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset
-from biasbench.data.si_score import SiScoreAssets, generate, read_composites
+from biasbench.data.si_score import SiScoreAssets, read_composites
 from biasbench.perturb.compositing import (
     MINI_PRESETS,
     PRESETS,
@@ -22,6 +22,8 @@ from biasbench.perturb.compositing import (
     square_background,
     with_alpha,
 )
+from biasbench.perturb.si_score import generate
+from biasbench.probes.si_score import composite_assets
 
 RED = (255, 0, 0, 255)
 
@@ -157,14 +159,14 @@ def test_generation_is_seeded_and_in_published_layout(tmp_path):
     assets = make_assets(tmp_path / "assets")
     assert [s.label for s in assets.samples] == [105, 340, -1, -1, -1]
     config = GridConfig(((0.5, 0.5), (0.0, 0.0)), (0.1, 0.3), (0, 21), (64, 64), min_inside=0.5)
-    n1 = generate(assets, config, tmp_path / "a", seed=0)
-    n2 = generate(assets, config, tmp_path / "b", seed=0)
+    n1 = generate(composite_assets(assets), config, tmp_path / "a", seed=0)
+    n2 = generate(composite_assets(assets), config, tmp_path / "b", seed=0)
     samples = read_composites(tmp_path / "a")
     assert n1 == n2 == len(samples) == 16  # the corner placements (25 % inside) are dropped
     assert all(s.meta["pct_inside_image"] >= 0.5 for s in samples)
     assert {s.label for s in samples} == {105, 340}
     for s in samples:
         assert s.path.read_bytes() == (tmp_path / "b" / s.path.relative_to(tmp_path / "a")).read_bytes()
-    generate(assets, config, tmp_path / "c", seed=5)
+    generate(composite_assets(assets), config, tmp_path / "c", seed=5)
     other = read_composites(tmp_path / "c")
     assert [s.meta["background"] for s in other] != [s.meta["background"] for s in samples]

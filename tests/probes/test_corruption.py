@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
+from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.imagenet import imagenet_wnids
 from biasbench.engine.inference import Engine, EngineConfig

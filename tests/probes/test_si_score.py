@@ -10,12 +10,21 @@ import numpy as np
 import pytest
 
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.si_score import SI_SCORE_IMAGENET_INDEX, generate, generated_composites, select_classes
+from biasbench.data.si_score import SI_SCORE_IMAGENET_INDEX, select_classes
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.compositing import GridConfig
+from biasbench.perturb.si_score import generate
 from biasbench.plots.si_score import factor_table, si_score_figure
 from biasbench.probes.base import ProbeContext
-from biasbench.probes.si_score import SiScore, SiScoreParams, factor_condition, factor_records, normalise
+from biasbench.probes.si_score import (
+    SiScore,
+    SiScoreParams,
+    composite_assets,
+    factor_condition,
+    factor_records,
+    generated_composites,
+    normalise,
+)
 from biasbench.store.records import Record, records_frame
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,7 +81,7 @@ def test_released_layout_is_read_and_filtered(samples_assets, tmp_path):
     assets = select_classes(samples_assets, ["koala", "lemon"])
     config = GridConfig(((0.5, 0.5), (0.0, 0.5)), (0.1,), (0,), (64, 64), min_inside=0.0)
     folder = tmp_path / "si-score" / "object_location"
-    assert generate(assets, config, folder) == 8
+    assert generate(composite_assets(assets), config, folder) == 8
     released = get_dataset_spec("si-score-location").load(tmp_path)
     assert len(released) == 8 and {s.label for s in released.samples} == {105, 951}
     probe = SiScore(SiScoreParams(min_inside=0.9, classes="koala"))

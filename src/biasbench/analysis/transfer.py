@@ -68,6 +68,7 @@ def transfer_columns(records: pd.DataFrame, method: str = "linear") -> pd.DataFr
     (``transfer_<group>``, the unweighted mean of the group's tasks a model has) and overall (``transfer_mean``,
     the mean over its tasks)."""
     from biasbench.data.datasets import registered_datasets
+    from biasbench.data.transfer import TransferTaskSpec
 
     if method not in TRANSFER_CONDITIONS:
         raise BiasbenchError(f"transfer method must be one of {', '.join(TRANSFER_CONDITIONS)}, not {method!r}")
@@ -83,7 +84,9 @@ def transfer_columns(records: pd.DataFrame, method: str = "linear") -> pd.DataFr
     out = tasks.add_prefix("transfer/")
     groups: dict[str, list[str]] = {}
     for task in tasks.columns:
-        groups.setdefault(getattr(specs.get(task), "group", "") or "other", []).append(task)
+        spec = specs.get(task)
+        group = spec.group if isinstance(spec, TransferTaskSpec) else ""
+        groups.setdefault(group or "other", []).append(task)
     for group, members in sorted(groups.items()):
         out[f"transfer_{group}"] = tasks[members].mean(axis=1)
     out["transfer_mean"] = tasks.mean(axis=1)

@@ -19,12 +19,15 @@ import csv
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from biasbench.core.errors import DatasetError, UnknownNameError
 from biasbench.core.fingerprint import digest
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.categories16 import CATEGORIES16
+
+if TYPE_CHECKING:
+    from biasbench.data.downloads import Download
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
@@ -78,6 +81,14 @@ class DatasetSpec(ABC):
     # "model": resize + centre-crop with the model's config; "native": feed the stored pixels as they are.
     resize_policy: ClassVar[str] = "model"
     citation: ClassVar[str] = ""
+    # Pixels cropped from every side before the model's resize/crop (ObjectNet's frame); 0: none.
+    border_crop: ClassVar[int] = 0
+    # Corruption sets stored on disk (ImageNet-C style): ``ondisk`` marks them for the corruption probe, and
+    # ``corruptions`` names the benchmark's corruptions; a clean dataset has neither.
+    ondisk: ClassVar[bool] = False
+    corruptions: ClassVar[tuple[str, ...]] = ()
+    # Public archives ``download_dataset`` fetches and extracts; empty where the data is not freely downloadable.
+    downloads: ClassVar[tuple[Download, ...]] = ()
 
     @abstractmethod
     def list_samples(self, folder: Path) -> list[Sample]:
@@ -118,6 +129,7 @@ DATASETS: dict[str, DatasetSpec] = {}
 # Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
 BUILTIN_DATASET_MODULES = (
     "biasbench.data.benchmarks",
+    "biasbench.data.corruption_sets",
     "biasbench.data.si_score",
     "biasbench.data.transfer",
     "biasbench.data.video",

@@ -1,5 +1,5 @@
-"""SI-SCORE data (Djolonga et al., CVPR 2021): foreground/background assets, the released composites, and
-composites generated here from any assets into a cache folder keyed by their content.
+"""SI-SCORE data (Djolonga et al., CVPR 2021): foreground/background assets and composite folders, released or
+generated (the generator is ``biasbench.perturb.si_score``; the si-score probe wires the two).
 
 Assumed layouts (under the data root):
 
@@ -17,28 +17,13 @@ Assumed layouts (under the data root):
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-from PIL import Image
 
 from biasbench.core.errors import DatasetError
-from biasbench.core.fingerprint import digest
-from biasbench.core.paths import user_cache_dir
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
-from biasbench.perturb.compositing import (
-    GridConfig,
-    composite,
-    pair_backgrounds,
-    plan,
-    square_background,
-    with_alpha,
-)
 
 # google-research/si-score label_str_to_imagenet_classes.py (commit 94cf862): every object class of the
 # full foreground set (the release uses 61 of them) → its ImageNet-1k index. A table of facts (Apache-2.0).
@@ -69,11 +54,6 @@ SI_SCORE_IMAGENET_INDEX: dict[str, int] = {
 
 FOREGROUND_DIRS = ("foreground_samples", "foregrounds")
 BACKGROUND_DIRS = ("background_samples", "backgrounds")
-METADATA_HEADER = (
-    "image_id", "x_coord", "y_coord", "area", "rotation", "foreground_class", "foreground_instance",
-    "background", "bg_resolution_width", "bg_resolution_height", "pct_inside_image",
-)  # fmt: skip
-GENERATOR_VERSION = 1  # bump when generated pixels change, so cached composites are rebuilt
 
 
 def _first_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
@@ -208,57 +188,6 @@ RELEASES = {
 }
 
 
-def _write_csv(path: Path, header: tuple[str, ...] | list[str], rows) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def generate(assets: Dataset, config: GridConfig, out: Path, *, seed: int = 0, quality: int = 75) -> int:
-    """Composite ``assets`` over ``config``'s grid into ``out`` (published layout); returns the number of
-    images kept. JPEG quality 75 is Pillow's default, which the published generator used."""
-    fgs = [s for s in assets.samples if s.meta.get("role") == "foreground"]
-    bgs = [s for s in assets.samples if s.meta.get("role") == "background"]
-    classes = sorted({(s.meta["class_index"], s.meta["class"], s.label) for s in fgs})
-    instances = [(s.meta["class_index"], s.meta["instance"]) for s in fgs]
-    lookup = {(s.meta["class_index"], s.meta["instance"]): s for s in fgs}
-    pairs = pair_backgrounds(len(instances), len(bgs), config.bgs_per_fg, seed)
-    backgrounds = {}
-    foregrounds = {}
-    for _, name, _ in classes:
-        (out / name).mkdir(parents=True, exist_ok=True)
-    kept = []
-    for row in plan(config, instances, pairs):
-        key = (row["foreground_class"], row["foreground_instance"])
-        if key not in foregrounds:
-            s = lookup[key]
-            with Image.open(s.path) as im:
-                mask = Image.open(s.meta["mask"]) if s.meta.get("mask") else None
-                foregrounds[key] = with_alpha(im, mask)
-        if row["background"] not in backgrounds:
-            with Image.open(bgs[row["background"]].path) as im:
-                backgrounds[row["background"]] = square_background(im, config.resolution)
-        made = composite(
-            foregrounds[key],
-            backgrounds[row["background"]],
-            x=row["x_coord"],
-            y=row["y_coord"],
-            area=row["area"],
-            rotation=row["rotation"],
-        )
-        if made.fraction_inside < config.min_inside:
-            continue
-        name = classes[[c[0] for c in classes].index(row["foreground_class"])][1]
-        made.image.save(out / name / f"{row['image_id']}.jpg", quality=quality)
-        kept.append([*row.values(), *config.resolution, round(made.fraction_inside, 4)])
-    _write_csv(out / "foreground_classes_metadata_indices.csv", ["int", "label"], [(i, n) for i, n, _ in classes])
-    _write_csv(out / "foreground_classes.csv", ["int", "label"], [(lab, n) for _, n, lab in classes])
-    _write_csv(out / "backgrounds.csv", ["int", "label"], [(i, s.path.name) for i, s in enumerate(bgs)])
-    _write_csv(out / "metadata.csv", METADATA_HEADER, kept)
-    return len(kept)
-
-
 def select_classes(assets: Dataset, classes: list[str]) -> Dataset:
     """The assets restricted to foreground ``classes`` (all backgrounds kept)."""
     if not classes:
@@ -269,28 +198,3 @@ def select_classes(assets: Dataset, classes: list[str]) -> Dataset:
         raise DatasetError(f"SI-SCORE classes {unknown} are not among the foregrounds {sorted(known)}")
     keep = tuple(s for s in assets.samples if s.meta.get("role") == "background" or s.meta["class"] in classes)
     return Dataset(assets.spec, assets.folder, keep)
-
-
-def generated_composites(
-    assets: Dataset, config: GridConfig, *, seed: int = 0, cache_dir: str | os.PathLike[str] | None = None
-) -> Dataset:
-    """Composites of ``assets`` over ``config`` from the cache, generating them on first use.
-
-    The folder is ``<cache>/si-score/<key>``, key = digest(grid, seed, asset fingerprint, generator
-    version), with ``<cache>`` = ``cache_dir`` or the user cache (``BIASBENCH_CACHE``). Generation writes
-    to a temporary sibling and renames it into place, so an interrupted run leaves no half folder.
-    """
-    grid = {k: v for k, v in asdict(config).items() if k != "notes"}
-    key = digest([grid, seed, assets.fingerprint(), GENERATOR_VERSION])
-    root = Path(cache_dir).expanduser() if cache_dir else user_cache_dir()
-    folder = root / "si-score" / key
-    if not (folder / "metadata.csv").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
-        try:
-            generate(assets, config, tmp, seed=seed)
-            os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return Dataset(SiScoreComposites(), folder, tuple(read_composites(folder)))

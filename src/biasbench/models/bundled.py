@@ -16,14 +16,8 @@ import torch
 from biasbench.core.errors import ModelLoadError, UnknownNameError
 from biasbench.core.fingerprint import digest, file_sha256
 from biasbench.core.preprocessing import Preprocess
-from biasbench.models.sources import (
-    ModelSource,
-    ModelSpec,
-    _timm,
-    _timm_classifier,
-    register_source,
-    timm_data_config,
-)
+from biasbench.models.sources import ModelSource, ModelSpec, register_source
+from biasbench.models.timm_source import import_timm, timm_classifier, timm_data_config
 
 BUNDLED = {
     f"efficientnet_lite{i}": (
@@ -79,9 +73,9 @@ class BundledSource(ModelSource):
         self._check(spec)
         arch = BUNDLED[spec.ref][2]
         state = torch.load(bundled_weights_path(spec.ref), map_location="cpu", weights_only=True)
-        net = _timm().create_model(arch, pretrained=False)
+        net = import_timm().create_model(arch, pretrained=False)
         net.load_state_dict(map_in_order(state, net.state_dict()))
-        return _timm_classifier(net, spec, self.fingerprint(spec))
+        return timm_classifier(net, spec, self.fingerprint(spec))
 
     def preprocess(self, spec: ModelSpec) -> Preprocess:
         self._check(spec)

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.models.timm_source import import_timm
+from biasbench.models.torchvision_source import torchvision_models
 from biasbench.models.wrapper import Classifier
 
 CONV_LINEAR: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear)
@@ -75,10 +77,8 @@ def layer_stages(net: nn.Module, layers: Sequence[str]) -> dict[str, str]:
 def meta_network(architecture: str) -> nn.Module:
     """A timm ``architecture`` built on the meta device: module names and stage groups, no weights or
     memory (for naming the layers of released results, which come without the network)."""
-    from biasbench.models.sources import _timm
-
     with torch.device("meta"):
-        return _timm().create_model(architecture, pretrained=False)
+        return import_timm().create_model(architecture, pretrained=False)
 
 
 # Builders of an untrained network of the same architecture, tried in order; each returns None when it
@@ -101,10 +101,8 @@ def _timm_untrained(model: Classifier) -> nn.Module | None:
     arch = cfg.get("architecture")
     if not arch:
         return None
-    from biasbench.models.sources import _timm
-
     kwargs = {"num_classes": model.net.num_classes} if hasattr(model.net, "num_classes") else {}
-    return _timm().create_model(arch, pretrained=False, **kwargs)
+    return import_timm().create_model(arch, pretrained=False, **kwargs)
 
 
 @register_untrained_builder("torchvision")
@@ -112,12 +110,7 @@ def _torchvision_untrained(model: Classifier) -> nn.Module | None:
     spec = str(model.source.get("spec", ""))
     if not spec.startswith("torchvision:"):
         return None
-    from biasbench.models.sources import _timm
-
-    _timm()  # applies the torchvision import shim
-    import torchvision.models as tvm
-
-    return tvm.get_model(spec.split(":")[1].split("?")[0], weights=None)
+    return torchvision_models().get_model(spec.split(":")[1].split("?")[0], weights=None)
 
 
 @register_untrained_builder("reset_parameters")

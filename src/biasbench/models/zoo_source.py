@@ -27,7 +27,8 @@ from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameErr
 from biasbench.core.fingerprint import digest
 from biasbench.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from biasbench.models.checkpoints import checkpoint_digest, convert_checkpoint, get_format, load_into
-from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec, _timm, register_source
+from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec, register_source
+from biasbench.models.timm_source import import_timm
 from biasbench.models.wrapper import Classifier
 from biasbench.models.zoo import ZooEntry, load_zoo, named_models
 
@@ -128,7 +129,7 @@ class ZooSource(ModelSource):
         fmt = entry.extra.get("format", "state_dict")
         state = convert_checkpoint(fmt, paths)
         arch = entry.extra.get("arch", "resnet50")
-        net = _timm().create_model(arch, pretrained=False)
+        net = import_timm().create_model(arch, pretrained=False)
         load_into(net, state, where=f"zoo model {entry.id!r} ({fmt} checkpoint {', '.join(map(str, paths))})")
         norm = entry.extra.get("normalize", "imagenet")
         if norm not in NORMALISATIONS:

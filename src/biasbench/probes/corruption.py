@@ -31,7 +31,7 @@ from collections import defaultdict
 import numpy as np
 
 from biasbench.core.errors import BiasbenchError
-from biasbench.data.benchmarks import IMAGENET_C_CORRUPTIONS
+from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
@@ -141,7 +141,7 @@ class Corruption(Probe):
     default_datasets = ("imagenet-sample",)
 
     def mode(self, dataset: Dataset) -> str:
-        ondisk = bool(getattr(dataset.spec, "ondisk", False))
+        ondisk = dataset.spec.ondisk
         mode = self.params.mode
         if mode == "auto":
             return "ondisk" if ondisk else "generated"
@@ -176,7 +176,7 @@ class Corruption(Probe):
             rec = proportion_record("top1", hits[groups[key]], f"ondisk/{key[0]}/{key[1]}")
             records.append(rec)
             accuracy[key] = rec.value
-        benchmark = tuple(getattr(ctx.dataset.spec, "corruptions", ()))
+        benchmark = ctx.dataset.spec.corruptions
         records += summary_records("ondisk", accuracy, len(kept), self.params.clean_top1, benchmark)
         frame = outputs_frame(
             dataset,

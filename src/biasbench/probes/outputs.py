@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.feed import Feed
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_spaces import LabelSpace, label_space_for
+from biasbench.data.transforms import transform_for
 from biasbench.engine.inference import Engine, EngineResult, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext

@@ -24,9 +24,9 @@ from PIL import Image
 from pydantic import Field, PositiveInt
 
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.benchmarks import BorderCropTransform
 from biasbench.data.datasets import Dataset, get_dataset_spec
 from biasbench.data.images import ImageTransform, decode_rgb, to_uint8_tensor
+from biasbench.data.transforms import BorderCropTransform
 from biasbench.engine.inference import CLEAN, Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
@@ -58,7 +58,7 @@ def transform_at(dataset: Dataset, model: Classifier, r: int) -> ImageTransform:
     if dataset.spec.resize_policy == "native":
         return SquareResizeTransform("native", model.preprocess, r)
     preprocess = replace(model.preprocess, input_size=(r, r))
-    border = getattr(dataset.spec, "border_crop", 0)
+    border = dataset.spec.border_crop
     return BorderCropTransform("model", preprocess, border) if border else ImageTransform("model", preprocess)
 
 

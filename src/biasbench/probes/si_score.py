@@ -3,12 +3,13 @@
 
 On the released variants (``--dataset si-score-size|location|rotation``) the composites are read as they
 are; on foreground/background assets (default ``si-score-samples``) the variant's grid is composited first
-into a content-keyed cache folder (``biasbench.data.si_score.generated_composites``) and then decoded by
+into a content-keyed cache folder (``generated_composites`` below) and then decoded by
 the engine like any image folder, with the model's standard eval transform (recorded in the notes).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -18,9 +19,10 @@ from pydantic import Field
 from biasbench.core.errors import DatasetError
 from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Dataset
-from biasbench.data.si_score import SiScoreComposites, generated_composites, select_classes
+from biasbench.data.si_score import SiScoreComposites, read_composites, select_classes
 from biasbench.engine.inference import CLEAN
-from biasbench.perturb.compositing import preset
+from biasbench.perturb.compositing import GridConfig, preset
+from biasbench.perturb.si_score import CompositeAssets, ForegroundAsset, generated_folder
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, transform_of
@@ -63,6 +65,34 @@ def factor_records(groups: list[str], correct: np.ndarray, how: str = "max", per
         Record("mean_group_top1", float(np.mean(accuracy)) if len(accuracy) else float("nan"), len(correct), "")
     )
     return records
+
+
+def composite_assets(assets: Dataset) -> CompositeAssets:
+    """The foregrounds and backgrounds of an SI-SCORE asset dataset (``si-score-samples``) for the generator,
+    identified by the dataset's fingerprint."""
+    foregrounds = tuple(
+        ForegroundAsset(
+            s.path,
+            Path(s.meta["mask"]) if s.meta.get("mask") else None,
+            s.meta["class_index"],
+            s.meta["class"],
+            s.meta["instance"],
+            s.label,
+        )
+        for s in assets.samples
+        if s.meta.get("role") == "foreground"
+    )
+    backgrounds = tuple(s.path for s in assets.samples if s.meta.get("role") == "background")
+    return CompositeAssets(foregrounds, backgrounds, assets.fingerprint())
+
+
+def generated_composites(
+    assets: Dataset, config: GridConfig, *, seed: int = 0, cache_dir: str | None = None
+) -> Dataset:
+    """Composites of ``assets`` over ``config``, generated into the cache on first use
+    (``biasbench.perturb.si_score.generated_folder``) and read back as a dataset in the published layout."""
+    folder = generated_folder(composite_assets(assets), config, seed=seed, cache_dir=cache_dir)
+    return Dataset(SiScoreComposites(), folder, tuple(read_composites(folder)))
 
 
 class SiScoreParams(ProbeParams):
