@@ -185,6 +185,7 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     assert values(a, "stage_index") == {"conv1": 0, "unused": 1, "fc": 2}
     assert a.notes["init"] == ["reset_parameters"] and a.notes["images"] == 8
     assert set(a.samples["condition"]) == {"clean", "conv1", "unused", "fc"}
+    assert set(values(a, "top1")) == set(values(a, "top5")) == {""}  # the unperturbed model's, condition ""
 
 
 def test_zero_mode_runs_one_trial(tiny_model, folder_dataset):

@@ -172,7 +172,6 @@ def measure_layers(
 
 class CriticalityParams(ProbeParams):
     num_images: int = Field(10_000, ge=1)
-    data_seed: int = 0
     trials: int = Field(3, ge=1)
     reset: Literal["reinit", "zero"] = "reinit"
     # Comma-separated globs over the raw network's module names, e.g. "layer3.*,fc".
@@ -187,11 +186,11 @@ class Criticality(Probe):
     citation = "Gavrikov, Agnihotri, Keuper & Keuper, NeurIPS 2024 IAI workshop (arXiv 2410.14470)"
     Params = CriticalityParams
     default_datasets = ("imagenet-sample",)
-    version = 2  # v2: layer_index / stage_index records
+    version = 3  # v3: clean top1/top5 at condition "" (was "clean"), subset from the job seed; v2: layer_index
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params
-        subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, p.data_seed)
+        subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, ctx.seed)
         model = ctx.engine.prepare(ctx.model)
         transform = ImageTransform(subset.spec.resize_policy, model.preprocess)
         images = DecodedImages.decode(ctx.engine, subset, transform)
@@ -215,7 +214,7 @@ class Criticality(Probe):
             ctx.engine, model, images, clean_probs, labels, layers, replacement_network, trials
         )
         clean_top1 = float(topk_correct(clean_top5, labels, 1).mean()) if len(labels) else float("nan")
-        records = accuracy_records(clean_top5, labels, "clean") + criticality_records(cos, correct, clean_top1, stages)
+        records = accuracy_records(clean_top5, labels) + criticality_records(cos, correct, clean_top1, stages)
         return ProbeOutput(
             records,
             self._samples(subset, indices, dataset_index, clean, cos, correct),

@@ -12,7 +12,7 @@ from biasbench.data.benchmarks import transform_for
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_maps import LabelSpace, label_space_for
-from biasbench.engine.inference import EngineResult, Perturbation
+from biasbench.engine.inference import CLEAN, EngineResult, Perturbation
 from biasbench.probes.base import ProbeContext
 
 
@@ -68,3 +68,9 @@ def evaluate_labelled(
         desc=desc,
     )
     return LabelledResult(result, space, [ctx.dataset.samples[i] for i in result.indices])
+
+
+def record_condition(condition: str) -> str:
+    """The record condition of an engine condition: ``""`` for the unperturbed images (the engine's
+    ``clean``), every other name as is (the naming convention in ``biasbench.store.records``)."""
+    return "" if condition == CLEAN else condition
