@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biasbench.analysis.critical_band_fit import find_thresholds
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig, imagenet_outputs
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
+from biasbench.perturb.critical_band_fit import find_thresholds
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
 

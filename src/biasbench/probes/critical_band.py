@@ -24,12 +24,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from biasbench.analysis.critical_band_fit import (
-    bisect_thresholds,
-    find_thresholds,
-    fit_channel,
-    reference_accuracy,
-)
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
@@ -41,6 +35,12 @@ from biasbench.data.label_spaces import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
+from biasbench.perturb.critical_band_fit import (
+    bisect_thresholds,
+    find_thresholds,
+    fit_channel,
+    reference_accuracy,
+)
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
