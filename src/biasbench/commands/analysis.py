@@ -31,7 +31,8 @@ PreferOpt = Annotated[
 ]
 
 
-def _print_matrix(frame: pd.DataFrame, title: str, digits: int = 2) -> None:
+def print_matrix(frame: pd.DataFrame, title: str, digits: int = 2) -> None:
+    """Print ``frame`` as a rich table: the index as the first column, numbers with ``digits`` decimals."""
     table = Table(title=title, show_lines=False)
     table.add_column(frame.index.name or "")
     for column in frame.columns:
@@ -60,8 +61,8 @@ def gavrikov2024(
     )
     for subset, matrix in result.tables.items():
         n = int(result.analysis.correlations.query("subset == @subset")["n"].max())
-        _print_matrix(matrix, f"Spearman rho, {subset} (n={n}; p >= 0.05 shown as 0)")
-    _print_matrix(result.bias_bias, "Bias-bias Spearman rho (all 48 models)")
+        print_matrix(matrix, f"Spearman rho, {subset} (n={n}; p >= 0.05 shown as 0)")
+    print_matrix(result.bias_bias, "Bias-bias Spearman rho (all 48 models)")
     print_explained(result.analysis.explained, result.analysis.notes)
     if out is not None:
         console.print(f"Wrote correlations.csv, figures and report.html to {out}")
@@ -79,12 +80,13 @@ def print_explained(e, notes: list[str]) -> None:
         if scheme in set(e.summary["scheme"]):
             table = r2_table(e.summary, scheme).reset_index()
             table.columns = [str(c) for c in table.columns]
-            _print_text(
+            print_text(
                 table, f"Out-of-sample R² (permutation p), {scheme.upper()}, n={int(e.summary['n_models'].max())}"
             )
 
 
-def _print_text(frame: pd.DataFrame, title: str) -> None:
+def print_text(frame: pd.DataFrame, title: str) -> None:
+    """Print ``frame`` as a rich table of its values as text, right-aligned."""
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         table.add_column(str(column), justify="right")
@@ -118,8 +120,8 @@ def layer_criticality(data: DataOpt = None, out: OutOpt = None, n_boot: BootOpt 
     from biasbench.report.reproduce import reproduce_layer_criticality
 
     result = reproduce_layer_criticality(data, out, n_boot=n_boot, seed=seed)
-    _print_matrix(result.per_category, "Criticality [%] per category and stage", 1)
-    _print_matrix(result.accuracy_correlation.set_index(["models", "method"]), "Average criticality vs top-1", 3)
+    print_matrix(result.per_category, "Criticality [%] per category and stage", 1)
+    print_matrix(result.accuracy_correlation.set_index(["models", "method"]), "Average criticality vs top-1", 3)
     if out is not None:
         console.print(f"Wrote model_criticality.csv and figures to {out}")
 

@@ -14,9 +14,9 @@ from biasbench.commands.analysis import (
     PermOpt,
     PreferOpt,
     SeedOpt,
-    _print_matrix,
     categories_for,
     console,
+    print_matrix,
     selector_for,
 )
 
@@ -105,7 +105,7 @@ def informativeness(
             "models in >= 2 categories of >= 2 models each; run the accuracy and bias probes on more models."
         )
         raise typer.Exit(1)
-    _print_matrix(table.set_index("features"), "Informativeness beyond ImageNet top-1 (LOO category accuracy)", 3)
+    print_matrix(table.set_index("features"), "Informativeness beyond ImageNet top-1 (LOO category accuracy)", 3)
     folder = out or Path(directory) / "analysis"
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "informativeness.csv", index=False)

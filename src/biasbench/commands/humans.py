@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from biasbench.commands.analysis import PreferOpt, _print_text, console, selector_for
+from biasbench.commands.analysis import PreferOpt, console, print_text, selector_for
 
 
 def humans(
@@ -38,7 +38,7 @@ def humans(
         raise typer.Exit(1)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    _print_text(result.summary.round(3), "Models against humans (κ: mean over subjects; humans: over subject pairs)")
+    print_text(result.summary.round(3), "Models against humans (κ: mean over subjects; humans: over subject pairs)")
     folder = out or Path(directory) / "analysis"
     folder.mkdir(parents=True, exist_ok=True)
     for stem, frame in (("humans", result.summary), ("humans_per_category", result.per_category),

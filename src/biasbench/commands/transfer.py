@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from biasbench.commands.analysis import PreferOpt, _print_matrix, selector_for
+from biasbench.commands.analysis import PreferOpt, print_matrix, selector_for
 
 console = Console()
 
@@ -38,14 +38,14 @@ def robustness_transfer(
     if table.empty:
         console.print("[yellow]no ImageNet, robustness or transfer records found[/yellow]")
         raise typer.Exit(1)
-    _print_matrix(table, f"Per-model values ({len(table)} models)", 3)
+    print_matrix(table, f"Per-model values ({len(table)} models)", 3)
     pairs = spearman_matrix(table, n_boot=n_boot, seed=seed)
-    _print_matrix(rho_matrix(pairs, table.columns), "Spearman rho across models")
+    print_matrix(rho_matrix(pairs, table.columns), "Spearman rho across models")
     residual = residual_table(table, n_boot=n_boot, seed=seed)
     if residual.empty:
         console.print("[yellow]residual analysis needs ImageNet top-1, a robustness metric and transfer[/yellow]")
     else:
-        _print_matrix(residual.set_index(["residual", "transfer"]), "Residual robustness vs transfer (Spearman)", 3)
+        print_matrix(residual.set_index(["residual", "transfer"]), "Residual robustness vs transfer (Spearman)", 3)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "meta_table.csv")

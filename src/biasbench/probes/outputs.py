@@ -74,3 +74,9 @@ def record_condition(condition: str) -> str:
     """The record condition of an engine condition: ``""`` for the unperturbed images (the engine's
     ``clean``), every other name as is (the naming convention in ``biasbench.store.records``)."""
     return "" if condition == CLEAN else condition
+
+
+def unperturbed_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a stored per-sample table (``outputs_frame``) that hold the unperturbed images; a table
+    without a ``condition`` column is returned whole."""
+    return samples[samples["condition"] == CLEAN] if "condition" in samples else samples
