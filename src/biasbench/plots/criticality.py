@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import re
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.plots.figures import category_colors
@@ -67,7 +66,8 @@ def criticality_vs_accuracy(model_mean: pd.DataFrame, top1: pd.Series) -> Figure
     frame = model_mean.set_index("model").join(top1.rename("top1")).dropna()
     colors = category_colors(frame["category"])
     colors.setdefault("uncategorised", "#888888")
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for category, part in frame.groupby("category"):
         ax.scatter(part["top1"], part["mean_criticality"], color=colors[category], label=category, s=25)
     ax.set_xlabel("ImageNet top-1 [%]")
