@@ -16,7 +16,6 @@ from rich.console import Console
 import biasbench
 from biasbench.analysis.humans import compare_results
 from biasbench.analysis.pipeline import analyse
-from biasbench.analysis.report import write_report
 from biasbench.analysis.selection import JobSelector
 from biasbench.api import RunResult
 from biasbench.api import Step as DemoStep
@@ -24,6 +23,7 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.core.paths import resolve_data_root
 from biasbench.engine import EngineConfig
 from biasbench.models.zoo import load_zoo, zoo_categories
+from biasbench.report.html import write_report
 from biasbench.store import ResultsStore
 
 # Sized for a 2-core CPU (one plan: each model loads once, each dataset decodes once per preprocessing, the

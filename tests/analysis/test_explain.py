@@ -236,7 +236,7 @@ def test_cli_explain_and_informativeness(tmp_path):
 
 def test_report_has_explain_and_informativeness_sections(tmp_path):
     from biasbench.analysis.pipeline import analyse
-    from biasbench.analysis.report import write_report
+    from biasbench.report.html import write_report
 
     records = _write_results(tmp_path / "res")
     cats = pd.Series({f"m{i}": "ab"[i % 2] for i in range(12)}, name="category")

@@ -12,8 +12,8 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from biasbench.analysis.released import benchmark_records, criticality_records, read_categories
-from biasbench.analysis.reproduce import reproduce_gavrikov2024, reproduce_layer_criticality
 from biasbench.commands.analysis import register
+from biasbench.report.reproduce import reproduce_gavrikov2024, reproduce_layer_criticality
 
 pytestmark = pytest.mark.realdata
 BVG = ("biases-vs-generalization", "benchmark.csv", "r50_categories.json")

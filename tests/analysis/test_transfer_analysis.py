@@ -151,7 +151,7 @@ def test_cli_prints_the_matrix_and_residuals_and_writes_csvs(tmp_path):
 
 def test_report_has_robustness_transfer_and_resolution_sections(tmp_path):
     from biasbench.analysis.pipeline import analyse
-    from biasbench.analysis.report import write_report
+    from biasbench.report.html import write_report
     from biasbench.store import load_results
 
     extra = []

@@ -156,7 +156,7 @@ def test_end_to_end_bundled_model_pgd_and_calibration(data_root):
     ctx = ProbeContext(model, ds, Engine(EngineConfig(device="cpu", batch_size=4, progress=False)))
     probe = get_probe("adversarial").with_overrides({"epsilon": "0,4/255", "steps": 3, "step_size": "2/255"})
     rec = {(r.metric, r.condition): r.value for r in probe.run(ctx).records}
-    clean = rec[("clean_accuracy", "")]
+    clean = rec[("top1", "")]
     assert clean > 0.5
     assert rec[("robust_accuracy", "pgd/linf/eps=0/255")] == clean
     assert rec[("robust_accuracy", "pgd/linf/eps=4/255")] < clean

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biasbench.analysis.critical_band_fit import find_thresholds
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
+from biasbench.perturb.critical_band_fit import find_thresholds
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
 from biasbench.probes.outputs import feed_of, transform_of
@@ -25,7 +25,7 @@ def _run(model, dataset, **params):
 
 
 def _grid(records) -> np.ndarray:
-    by = {r.condition: 100 * r.value for r in records if r.metric == "accuracy"}
+    by = {r.condition: 100 * r.value for r in records if r.metric == "top1"}
     grid = np.full((5, 7), np.nan)
     grid[0] = by["noise-free"]
     for i, s in enumerate(NOISE_SDS[1:], start=1):
@@ -63,7 +63,7 @@ def predicted_dataset(generated_root, model224):
 
 def test_protocol_b_records(predicted_dataset, model224):
     _, out = predicted_dataset
-    conditions = [r.condition for r in out.records if r.metric == "accuracy"]
+    conditions = [r.condition for r in out.records if r.metric == "top1"]
     assert len(conditions) == 29 and "noise-free" in conditions and "sigma/0.16/band/6" in conditions
     assert out.notes["evaluated_conditions"] == 29
     by = {(r.metric, r.condition): r.value for r in out.records}
@@ -80,13 +80,13 @@ def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, mo
         name: [r.value for r in out.records if r.metric == "threshold"]
         for name, out in (("full", full), ("adaptive", adaptive))
     }
-    assert {r.condition: r.value for r in full.records if r.metric == "accuracy"}["noise-free"] == 1.0
+    assert {r.condition: r.value for r in full.records if r.metric == "top1"}["noise-free"] == 1.0
     assert thresholds["adaptive"] == thresholds["full"]
     assert len(set(thresholds["full"])) > 1  # a non-trivial vector
     assert adaptive.notes["evaluated_conditions"] < full.notes["evaluated_conditions"]
-    full_acc = {r.condition: r.value for r in full.records if r.metric == "accuracy"}
+    full_acc = {r.condition: r.value for r in full.records if r.metric == "top1"}
     for r in adaptive.records:  # identical stimuli: every measured cell agrees with the full grid
-        if r.metric == "accuracy":
+        if r.metric == "top1":
             assert r.value == full_acc[r.condition]
 
 
@@ -98,7 +98,7 @@ def test_protocol_a_assigns_one_condition_per_image(generated_root, model224):
     members = {s.meta["imagenet_label"] for s in sixteen.samples}
     subset = Dataset(dataset.spec, dataset.folder, tuple(s for s in dataset.samples if s.label in members)[:40])
     out = _run(model224, subset, protocol="A")
-    cells = [r for r in out.records if r.metric == "accuracy" and r.condition.startswith("sigma/")]
+    cells = [r for r in out.records if r.metric == "top1" and r.condition.startswith("sigma/")]
     assert len(cells) == 35 and sum(r.n for r in cells) == 40
     sigmas, bands = assigned_conditions(np.arange(40), 0)  # seeded by the index in the 16-category view
     assert set(out.samples["condition"]) == {"assigned"}
@@ -145,7 +145,7 @@ def test_real_images_efficientnet_lite0(data_root):
     by = {(r.metric, r.condition): r.value for r in out.records}
     grid = _grid(out.records)
     assert np.all((grid >= 0) & (grid <= 100))
-    assert by[("accuracy", "noise-free")] >= 0.25
+    assert by[("top1", "noise-free")] >= 0.25
     # the strongest noise in the mid bands hurts at least as much as none
     assert grid[4, 3:6].mean() <= grid[0, 0]
     assert all(by[("threshold", f"band/{f}")] in {0, 1, 2, 3, 4} for f in BANDS)

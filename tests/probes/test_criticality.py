@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from biasbench.analysis.criticality import criticality_matrix
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
@@ -28,7 +29,7 @@ from biasbench.models.layers import (
     untrained_network,
 )
 from biasbench.models.wrapper import Classifier
-from biasbench.plots.criticality import criticality_heatmap, criticality_matrix
+from biasbench.plots.criticality import criticality_heatmap
 from biasbench.probes.base import ProbeContext
 from biasbench.probes.criticality import (
     Criticality,
@@ -188,6 +189,7 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     assert values(a, "stage_index") == {"conv1": 0, "unused": 1, "fc": 2}
     assert a.notes["init"] == ["reset_parameters"] and a.notes["images"] == 8
     assert set(a.samples["condition"]) == {"clean", "conv1", "unused", "fc"}
+    assert set(values(a, "top1")) == set(values(a, "top5")) == {""}  # the unperturbed model's, condition ""
 
 
 def test_zero_mode_runs_one_trial(tiny_model, folder_dataset):
@@ -217,8 +219,11 @@ def test_heatmap_written(tiny_model, folder_dataset, tmp_path):
     records.loc[records["model"] == "b", "value"] += 1.0
     table = criticality_matrix(records)
     assert list(table.columns) == ["conv1", "fc"] and list(table.index) == ["a", "b"]
-    path = criticality_heatmap(records, tmp_path / "fig" / "criticality.png", baseline="a")
+    path = tmp_path / "criticality.png"
+    criticality_heatmap(table, baseline="a").savefig(path, dpi=150)
     assert path.is_file() and path.stat().st_size > 1000
+    with pytest.raises(BiasbenchError, match="baseline model 'c'"):
+        criticality_heatmap(table, baseline="c")
 
 
 @pytest.mark.realdata

@@ -1,1 +1,3 @@
-"""Analysis: generalization scores, correlation engine, informativeness, figures and the HTML report."""
+"""Analysis, numbers only: generalization scores, the correlation engine, informativeness, the joint prediction,
+layer criticality, the human comparison and transfer tables, read from records. Figures are in
+``biasbench.plots``, the HTML report in ``biasbench.report``."""

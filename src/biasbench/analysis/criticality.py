@@ -133,13 +133,4 @@ def imagenet_top1(records: pd.DataFrame, selector: JobSelector | None = None) ->
     return one_per_model((selector or JobSelector()).select(rows, SCORE_MEASUREMENT)) * 100.0
 
 
-def layer_labels(layers: list[str]) -> list[str]:
-    """Short heat-map labels: ``layer3.0.conv2`` -> ``[3.0] conv2`` (the notebook's style)."""
-    out = []
-    for layer in layers:
-        match = re.match(r"layer(\d+)\.(\d+)\.(.+)", layer)
-        out.append(f"[{match[1]}.{match[2]}] {match[3]}" if match else layer)
-    return out
-
-
-__all__ = ["CriticalityAnalysis", "analyse_criticality", "criticality_matrix", "layer_labels", "stage_matrix"]
+__all__ = ["CriticalityAnalysis", "analyse_criticality", "criticality_matrix", "stage_matrix"]

@@ -31,7 +31,7 @@ from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import texture_of
-from biasbench.engine.inference import CLEAN
+from biasbench.probes.outputs import unperturbed_rows
 from biasbench.store.results import ResultsStore
 
 HUMAN_DATA = "model-vs-human-raw-data/raw-data"
@@ -119,7 +119,7 @@ def read_model_trials(
         samples = store.samples(chosen.key)
         if samples.empty:
             continue
-        samples = samples[samples["condition"] == CLEAN] if "condition" in samples else samples
+        samples = unperturbed_rows(samples)
         decision = samples["decision"] if "decision" in samples else samples["topk"].map(lambda t: t[0])
         frames.append(
             pd.DataFrame(

@@ -32,7 +32,7 @@ PreferOpt = Annotated[
 
 
 def print_matrix(frame: pd.DataFrame, title: str, digits: int = 2) -> None:
-    """Print a numeric table with its index as the first column, ``digits`` decimals, NaN as a dash."""
+    """Print ``frame`` as a rich table: the index as the first column, numbers with ``digits`` decimals."""
     table = Table(title=title, show_lines=False)
     table.add_column(frame.index.name or "")
     for column in frame.columns:
@@ -54,7 +54,7 @@ def gavrikov2024(
 ) -> None:
     """Reproduce Gavrikov & Keuper (CVPR 2024) from the released benchmark.csv: masked Spearman tables
     (Total / AT / Other; p >= 0.05 shown as 0), bias-bias matrix, scatter rows and the HTML report."""
-    from biasbench.analysis.reproduce import reproduce_gavrikov2024
+    from biasbench.report.reproduce import reproduce_gavrikov2024
 
     result = reproduce_gavrikov2024(
         data, out, n_boot=n_boot, seed=seed, methods=method or ("spearman", "kendall", "pearson"), n_perm=n_perm
@@ -86,7 +86,7 @@ def print_explained(e, notes: list[str]) -> None:
 
 
 def print_text(frame: pd.DataFrame, title: str) -> None:
-    """Print a table's columns as they are (already formatted values, no index)."""
+    """Print ``frame`` as a rich table of its values as text, right-aligned."""
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         table.add_column(str(column), justify="right")
@@ -117,7 +117,7 @@ def selector_for(directory: Path, prefer: list[str] | None):
 def layer_criticality(data: DataOpt = None, out: OutOpt = None, n_boot: BootOpt = 1000, seed: SeedOpt = 0) -> None:
     """Reproduce the layer-criticality study from the released results.csv: heat-map, per-category and
     per-stage averages, model-average criticality and its correlation with ImageNet accuracy."""
-    from biasbench.analysis.reproduce import reproduce_layer_criticality
+    from biasbench.report.reproduce import reproduce_layer_criticality
 
     result = reproduce_layer_criticality(data, out, n_boot=n_boot, seed=seed)
     print_matrix(result.per_category, "Criticality [%] per category and stage", 1)
@@ -140,8 +140,8 @@ def report(
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
     from biasbench.analysis.humans import compare_results
     from biasbench.analysis.pipeline import analyse
-    from biasbench.analysis.report import write_report
     from biasbench.core.errors import BiasbenchError
+    from biasbench.report.html import write_report
     from biasbench.store import load_results
 
     records = load_results(directory)

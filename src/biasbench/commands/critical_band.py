@@ -50,8 +50,8 @@ def critical_band_fit(
 ) -> None:
     """Fit the critical-band channel of a saved accuracy grid: thresholds per band, bandwidth (octaves),
     centre frequency (cycles/image) and peak noise sensitivity (Subramanian et al. 2023)."""
-    from biasbench.analysis.critical_band_fit import analyse_grid, load_accuracy_grid
     from biasbench.perturb.critical_band import band_frequency
+    from biasbench.perturb.critical_band_fit import analyse_grid, load_accuracy_grid
 
     try:
         grid = load_accuracy_grid(file)

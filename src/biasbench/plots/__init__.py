@@ -1,1 +1,3 @@
-"""Figures drawn from records DataFrames (the store's long format); each module writes one probe's figures."""
+"""Every figure, drawn from records DataFrames (the store's long format) or from the analysis' tables: one module
+per topic (``figures``: the analysis' scores, biases and comparisons; ``criticality``, ``frequency``,
+``resolution``, ``si_score``, ``transfer``)."""

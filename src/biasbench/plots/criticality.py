@@ -1,52 +1,78 @@
-"""Layer-criticality heat-maps (METHODS.md §7.3): models × layers, and the difference to a baseline model."""
+"""Layer-criticality figures (METHODS.md §7.3): the models × layers heat-map (optionally with the difference to a
+baseline model) and model-average criticality against ImageNet top-1. The numbers come from
+``biasbench.analysis.criticality`` (``criticality_matrix``, ``analyse_criticality``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.plots.figures import category_colors
 
 
-def criticality_matrix(records: pd.DataFrame, metric: str = "criticality") -> pd.DataFrame:
-    """Models × layers table of ``metric`` (percent) from the records of probe ``criticality`` (one job per
-    model), layers in network order (the analysis' table)."""
-    from biasbench.analysis.criticality import criticality_matrix as analysis_matrix
-
-    rows = records[(records["probe"] == "criticality") & (records["metric"] == metric)]
-    if rows.empty:
-        raise BiasbenchError(f"no '{metric}' records of probe 'criticality' to plot; run the criticality probe first")
-    return analysis_matrix(records, metric)
+def layer_labels(layers: list[str]) -> list[str]:
+    """Short heat-map labels: ``layer3.0.conv2`` -> ``[3.0] conv2`` (the notebook's style)."""
+    out = []
+    for layer in layers:
+        match = re.match(r"layer(\d+)\.(\d+)\.(.+)", layer)
+        out.append(f"[{match[1]}.{match[2]}] {match[3]}" if match else layer)
+    return out
 
 
 def criticality_heatmap(
-    records: pd.DataFrame, path: str | Path, *, baseline: str | None = None, metric: str = "criticality"
-) -> Path:
-    """Write the models × layers heat-map of ``metric`` to ``path`` (format from the suffix); with
-    ``baseline`` a second panel shows each model minus the baseline model (range −100…100)."""
-    table = criticality_matrix(records, metric)
-    if baseline is not None and baseline not in table.index:
+    matrix: pd.DataFrame,
+    categories: pd.Series | None = None,
+    *,
+    baseline: str | None = None,
+    metric: str = "criticality",
+) -> Figure:
+    """Models × layers heat-map of ``matrix`` (percent; ``analysis.criticality.criticality_matrix``). With
+    ``categories`` the rows are labelled by category and separated where it changes (the study's figure),
+    otherwise by the model's average; with ``baseline`` a second panel shows each model minus the baseline
+    model (−100…100 percentage points)."""
+    if matrix.empty:
+        raise BiasbenchError(f"no '{metric}' records of probe 'criticality' to plot; run the criticality probe first")
+    if baseline is not None and baseline not in matrix.index:
         raise BiasbenchError(
-            f"baseline model {baseline!r} has no criticality records; choose one of {list(table.index)}"
+            f"baseline model {baseline!r} has no criticality records; choose one of {list(matrix.index)}"
         )
-    panels = [(table, f"{metric} (%)", "viridis", 0, 100)]
+    panels = [(matrix, f"{metric} [%]", "viridis", 0, 100)]
     if baseline is not None:
-        panels.append((table - table.loc[baseline], f"{metric} − {baseline} (pp)", "RdBu_r", -100, 100))
-    width = max(6.0, 0.18 * table.shape[1] + 3)
-    height = max(2.0, 0.35 * table.shape[0] + 1.5)
-    fig = Figure(figsize=(width, height * len(panels)))
+        panels.append((matrix - matrix.loc[baseline], f"{metric} − {baseline} [pp]", "RdBu_r", -100, 100))
+    fig = Figure(figsize=(0.22 * matrix.shape[1] + 4, (0.2 * matrix.shape[0] + 2) * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False)
-    for ax, (data, title, cmap, vmin, vmax) in zip(axes[:, 0], panels, strict=True):
-        image = ax.imshow(data.to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
-        row_means = [f"{m} ({v:.1f})" for m, v in data.mean(axis=1).items()]  # model average in the label
-        ax.set_yticks(range(data.shape[0]), row_means, fontsize=7)
-        ax.set_xticks(range(data.shape[1]), data.columns, rotation=90, fontsize=6)
-        ax.set_title(title)
-        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    for ax, (data, label, cmap, vmin, vmax) in zip(axes[:, 0], panels, strict=True):
+        image = ax.imshow(data.to_numpy(float), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(data.shape[1]), layer_labels(list(data.columns)), rotation=90, fontsize=6)
+        if categories is None:
+            rows = [f"{m} ({v:.1f})" for m, v in data.mean(axis=1).items()]
+        else:
+            row_categories = categories.reindex(data.index).to_numpy()
+            rows = [f"{m} ({c})" for m, c in zip(data.index, row_categories, strict=True)]
+            for b in np.flatnonzero(row_categories[1:] != row_categories[:-1]):
+                ax.axhline(b + 0.5, color="white", lw=1)
+        ax.set_yticks(range(data.shape[0]), rows, fontsize=6)
+        fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    return path
+    return fig
+
+
+def criticality_vs_accuracy(model_mean: pd.DataFrame, top1: pd.Series) -> Figure:
+    """Model-average criticality against ImageNet top-1, coloured by category."""
+    frame = model_mean.set_index("model").join(top1.rename("top1")).dropna()
+    colors = category_colors(frame["category"])
+    colors.setdefault("uncategorised", "#888888")
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
+    for category, part in frame.groupby("category"):
+        ax.scatter(part["top1"], part["mean_criticality"], color=colors[category], label=category, s=25)
+    ax.set_xlabel("ImageNet top-1 [%]")
+    ax.set_ylabel("average criticality [%]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
-from biasbench.analysis.critical_band_fit import HUMAN_THRESHOLDS, fit_channel, gaussian
 from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, band_frequency
+from biasbench.perturb.critical_band_fit import HUMAN_THRESHOLDS, fit_channel, gaussian
 
 
 def _rows(records: pd.DataFrame, probe: str, metric: str) -> pd.DataFrame:

@@ -94,7 +94,9 @@ class Adversarial(Probe):
     citation = "Madry et al., ICLR 2018 (PGD); Croce & Hein, ICML 2020 (AutoAttack); Gavrikov & Keuper, CVPR 2024"
     Params = AdversarialParams
     default_datasets = ("imagenet-val",)
-    version = 3  # v3: random starts from the counter-based generator (core/rng.py); v2: compat record names
+    # v4: the clean top-1 is top1 at "" (was clean_accuracy); v3: random starts from the counter-based
+    # generator (core/rng.py); v2: compat record names
+    version = 4
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
@@ -117,7 +119,7 @@ class Adversarial(Probe):
         run = evaluate_labelled(ctx, conditions, desc=f"{model.name} adversarial", space=space)
         result, samples = run.result, run.samples
         clean = space.hits(result.outputs[CLEAN]["topk"].astype(np.int64), samples, 1)
-        records = [proportion_record("clean_accuracy", clean)]
+        records = [proportion_record("top1", clean)]
         compat = self.params.compat_batch_size if self.params.compat_denominator else None
         for name in configs:
             robust = clean & space.hits(result.outputs[name]["topk"].astype(np.int64), samples, 1)

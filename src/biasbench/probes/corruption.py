@@ -37,7 +37,7 @@ from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
 from biasbench.store.records import Record
 
 # AlexNet's errors averaged over severities 1-5 (Hendrycks & Dietterich, ICLR 2019, Appendix C).
@@ -137,7 +137,9 @@ class Corruption(Probe):
     summary = "accuracy under common corruptions (ImageNet-C/C-bar on disk, or generated): mean, mCE, rel. mCE"
     citation = "Hendrycks & Dietterich, ICLR 2019; Mintun et al., NeurIPS 2021 (C-bar)"
     Params = CorruptionParams
-    version = 2  # all 19 generated corruptions, seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
+    # 3: clean top-1 is top1 at "" (was clean_accuracy at "generated"); 2: all 19 generated corruptions,
+    # seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
+    version = 3
     default_datasets = ("imagenet-sample",)
 
     def mode(self, dataset: Dataset) -> str:
@@ -204,10 +206,10 @@ class Corruption(Probe):
 
         def top1(condition: str) -> Record:
             hits = space.hits(result.outputs[condition]["topk"].astype(np.int64), samples, 1)
-            return proportion_record("top1", hits, condition)
+            return proportion_record("top1", hits, record_condition(condition))
 
         clean = top1(CLEAN)
-        records = [Record("clean_accuracy", clean.value, clean.n, "generated", clean.ci_low, clean.ci_high)]
+        records = [clean]
         accuracy = {}
         for c, s in keys:
             rec = top1(f"generated/{c}/{s}")

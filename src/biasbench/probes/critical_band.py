@@ -16,7 +16,7 @@ flagged (``fit_degenerate`` = 1) with NaN parameters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -24,12 +24,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from biasbench.analysis.critical_band_fit import (
-    bisect_thresholds,
-    find_thresholds,
-    fit_channel,
-    reference_accuracy,
-)
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
@@ -40,9 +34,15 @@ from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
+from biasbench.perturb.critical_band_fit import (
+    bisect_thresholds,
+    find_thresholds,
+    fit_channel,
+    reference_accuracy,
+)
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
 from biasbench.probes.spectral import format_value
 from biasbench.store.records import Record
 
@@ -165,7 +165,9 @@ class CriticalBand(Probe):
     summary = "critical-band masking: noise thresholds per octave band, channel bandwidth / centre / peak"
     citation = "Subramanian et al., NeurIPS 2023; Gavrikov & Keuper, CVPR 2024 (protocol B)"
     Params = CriticalBandParams
-    version = 2  # 2: noise RMS of pyramid level 0 (the reference), Philox noise, off-range centres degenerate
+    # 3: accuracies recorded as top1, the clean one at condition ""; 2: noise RMS of pyramid level 0 (the
+    # reference), Philox noise, off-range centres degenerate
+    version = 3
     default_datasets = ("imagenet-sample",)
 
     @property
@@ -224,10 +226,9 @@ class CriticalBand(Probe):
             grid.evaluated += len(conditions)
             grid.skipped = result.skipped
             top1 = {
-                name: replace(
-                    space_accuracy_records(space, out["topk"].astype(np.int64)[:, :1], samples, name)[0],
-                    metric="accuracy",
-                )
+                name: space_accuracy_records(
+                    space, out["topk"].astype(np.int64)[:, :1], samples, record_condition(name)
+                )[0]
                 for name, out in result.outputs.items()
             }
             if NOISE_FREE in top1:  # noise-free is band-independent: it fills the whole σ = 0 row
@@ -269,12 +270,12 @@ class CriticalBand(Probe):
         for s in NOISE_SDS:
             for f in BANDS:
                 cell = (sigmas == s) & (bands == f)
-                grid.add(proportion_record("accuracy", correct[cell], cell_condition(s, f)), s, f)
-        free = proportion_record("accuracy", correct[sigmas == 0], NOISE_FREE)
+                grid.add(proportion_record("top1", correct[cell], cell_condition(s, f)), s, f)
+        free = proportion_record("top1", correct[sigmas == 0], NOISE_FREE)
         grid.add(free)
         clean = None
         if CLEAN in result.outputs:
-            rec = proportion_record("accuracy", result.outputs[CLEAN]["topk"][:, 0].astype(np.int64) == labels, CLEAN)
+            rec = proportion_record("top1", result.outputs[CLEAN]["topk"][:, 0].astype(np.int64) == labels, "")
             grid.add(rec)
             clean = 100.0 * rec.value
         grid.reference = reference_accuracy(grid.accuracy, self.reference, clean=clean, noise_free=100.0 * free.value)

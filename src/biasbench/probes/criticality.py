@@ -178,7 +178,6 @@ def measure_layers(
 
 class CriticalityParams(ProbeParams):
     num_images: int = Field(10_000, ge=1)
-    data_seed: int = 0
     trials: int = Field(3, ge=1)
     reset: Literal["reinit", "zero"] = "reinit"
     # Comma-separated globs over the raw network's module names, e.g. "layer3.*,fc".
@@ -193,11 +192,11 @@ class Criticality(Probe):
     citation = "Gavrikov, Agnihotri, Keuper & Keuper, NeurIPS 2024 IAI workshop (arXiv 2410.14470)"
     Params = CriticalityParams
     default_datasets = ("imagenet-sample",)
-    version = 2  # v2: layer_index / stage_index records
+    version = 3  # v3: clean top1/top5 at condition "" (was "clean"), subset from the job seed; v2: layer_index
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params
-        subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, p.data_seed)
+        subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, ctx.seed)
         model = ctx.engine.prepare(ctx.model)
         transform = transform_of(subset, model)
         images = DecodedImages.decode(ctx.engine, subset, transform)
@@ -223,7 +222,7 @@ class Criticality(Probe):
         cos, correct = measure_layers(
             ctx.engine, model, images, clean_probs, space, samples, layers, replacement_network, trials
         )
-        accuracy = space_accuracy_records(space, clean_top5, samples, "clean")
+        accuracy = space_accuracy_records(space, clean_top5, samples)
         scored = space.scored(samples)  # accuracy after a reset over the images the clean accuracy counts
         scored_correct = {layer: c[:, scored] for layer, c in correct.items()}
         records = accuracy + criticality_records(cos, scored_correct, accuracy[0].value, stages)

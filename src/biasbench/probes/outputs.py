@@ -14,7 +14,7 @@ from biasbench.data.feed import Feed
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_spaces import LabelSpace, label_space_for
 from biasbench.data.transforms import transform_for
-from biasbench.engine.inference import Engine, EngineResult, Perturbation
+from biasbench.engine.inference import CLEAN, Engine, EngineResult, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext
 
@@ -91,3 +91,15 @@ def evaluate_labelled(
     reduce = space.reducer(k, model=ctx.model.name, dataset=dataset.name)
     result = ctx.engine.run(ctx.model, feed, reduce, conditions=conditions, desc=desc)
     return LabelledResult(result, space, [dataset.samples[i] for i in result.indices])
+
+
+def record_condition(condition: str) -> str:
+    """The record condition of an engine condition: ``""`` for the unperturbed images (the engine's
+    ``clean``), every other name as is (the naming convention in ``biasbench.store.records``)."""
+    return "" if condition == CLEAN else condition
+
+
+def unperturbed_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a stored per-sample table (``outputs_frame``) that hold the unperturbed images; a table
+    without a ``condition`` column is returned whole."""
+    return samples[samples["condition"] == CLEAN] if "condition" in samples else samples

@@ -100,7 +100,6 @@ class SiScoreParams(ProbeParams):
     mini: bool = False
     # None: the variant's published threshold (size/rotation 0.95, location 0.0).
     min_inside: float | None = Field(None, ge=0.0, le=1.0)
-    seed: int = 0  # background pairing (numpy RandomState), as the published np.random.seed(0)
     normalise: Literal["max", "percentile"] = "max"
     percentile: float = Field(95.0, gt=0.0, le=100.0)
     classes: str = ""  # comma-separated foreground classes to keep (all when empty)
@@ -114,9 +113,11 @@ class SiScore(Probe):
     citation = "Djolonga et al., CVPR 2021 (arXiv 2007.08558)"
     Params = SiScoreParams
     default_datasets = ("si-score-samples",)
+    version = 2  # v2: generated composites from the job seed (the probe's own seed parameter is gone)
 
-    def composites(self, dataset: Dataset) -> tuple[Dataset, str]:
-        """The composite images to evaluate and the factor they vary."""
+    def composites(self, dataset: Dataset, seed: int = 0) -> tuple[Dataset, str]:
+        """The composite images to evaluate and the factor they vary; generated composites pair backgrounds
+        with the job's ``seed`` (numpy RandomState; 0 = the published np.random.seed(0))."""
         p = self.params
         classes = [c.strip() for c in p.classes.split(",") if c.strip()]
         if isinstance(dataset.spec, SiScoreComposites):
@@ -129,13 +130,13 @@ class SiScore(Probe):
             )
             return Dataset(dataset.spec, dataset.folder, keep), dataset.spec.factor or VARIANT_FACTOR[p.variant]
         config = preset(p.variant, p.mini).with_min_inside(p.min_inside)
-        made = generated_composites(select_classes(dataset, classes), config, seed=p.seed, cache_dir=p.cache_dir)
+        made = generated_composites(select_classes(dataset, classes), config, seed=seed, cache_dir=p.cache_dir)
         if not len(made):
             raise DatasetError(f"no SI-SCORE composite passed min_inside={config.min_inside}; lower it")
         return made, config.factor
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        composites, factor = self.composites(ctx.dataset)
+        composites, factor = self.composites(ctx.dataset, ctx.seed)
         run = evaluate_labelled(ctx, desc=f"{ctx.model.name} si-score", dataset=composites)
         result, space, samples = run.result, run.space, run.samples
         topk = result.outputs[CLEAN]["topk"].astype(np.int64)

@@ -18,7 +18,7 @@ from biasbench.engine.inference import CLEAN
 from biasbench.perturb.spectral import CUTOFFS, FILTERS, FourierFilterBank
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
 from biasbench.store.records import Record
 
 BIAS_CUTOFFS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -73,6 +73,7 @@ class Spectral(Probe):
     citation = "Gavrikov & Keuper, CVPR 2024; Wang et al., CVPR 2020 (band-pass test)"
     Params = SpectralParams
     default_datasets = ("imagenet-sample",)
+    version = 2  # v2: the clean top-1 at condition "" (was "clean")
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params
@@ -86,7 +87,7 @@ class Spectral(Probe):
 
         def top1(condition: str) -> Record:
             topk = result.outputs[condition]["topk"].astype(np.int64)[:, :1]
-            return space_accuracy_records(space, topk, samples, condition)[0]
+            return space_accuracy_records(space, topk, samples, record_condition(condition))[0]
 
         clean = top1(CLEAN)
         records, ratios = [clean], {}

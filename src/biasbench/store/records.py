@@ -1,4 +1,17 @@
-"""The one results schema: long format, one row per number."""
+"""The one results schema: long format, one row per number.
+
+Naming convention of records (every probe follows it):
+
+- ``metric`` says *what* is measured: ``top1``, ``top5``, ``ece``, ``shape_bias``, ``bandwidth``, ... A
+  top-1 accuracy is always ``top1`` (in the dataset's label space), whichever probe measured it.
+- ``condition`` says *under what* perturbation or subset, e.g. ``lowpass/0.3``, ``generated/fog/3``,
+  ``pgd/linf/eps=0.5/255``, ``sigma/0.08/band/3`` or a layer name.
+- The unperturbed images are condition ``""`` (empty) in every probe: the clean top-1 is ``top1`` at ``""``,
+  never ``clean_accuracy`` or ``top1@clean``.
+- Per-sample tables (``samples.parquet``) keep the engine's own condition names (``clean`` included).
+- Randomness comes from the job's one seed (``--seed``, ``ProbeContext.seed``); probes take no seeds of
+  their own.
+"""
 
 from __future__ import annotations
 

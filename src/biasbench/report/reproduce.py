@@ -15,7 +15,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from biasbench.analysis import figures
 from biasbench.analysis.correlation import TABLE_COLUMNS, wide
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
 from biasbench.analysis.pipeline import Analysis, analyse
@@ -28,8 +27,10 @@ from biasbench.analysis.released import (
     read_categories,
     released_dir,
 )
-from biasbench.analysis.report import FIGURES_DIR, write_report
 from biasbench.analysis.specs import PAPER_SCORES
+from biasbench.plots import figures
+from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
+from biasbench.report.html import FIGURES_DIR, write_report
 
 CORRELATION_COLUMNS = list(TABLE_COLUMNS)
 
@@ -106,9 +107,9 @@ def reproduce_layer_criticality(
         result.per_stage.join(result.categories).to_csv(out / "per_stage.csv")
         result.accuracy_correlation.to_csv(out / "accuracy_correlation.csv", index=False)
         for fig, stem in (
-            (figures.criticality_heatmap(result.matrix, result.categories), "criticality_heatmap"),
+            (criticality_heatmap(result.matrix, result.categories), "criticality_heatmap"),
             (
-                figures.criticality_vs_accuracy(result.model_mean, imagenet_top1(records)),
+                criticality_vs_accuracy(result.model_mean, imagenet_top1(records)),
                 "criticality_vs_accuracy",
             ),
         ):

@@ -1,5 +1,7 @@
 """Critical-band thresholds and the Gaussian channel fit (METHODS.md §4.4–4.5), and reading saved
 accuracy grids (Subramanian et al.'s per-network JSON, or a 5×7 percentage matrix as JSON or CSV).
+The one owner of the threshold rule and the fit: the critical-band probe, ``biasbench critical-band-fit`` and the
+noise-sensitivity plot all call these functions.
 
 The accuracy grid is 5×7 in percent: rows σ = 0, .02, .04, .08, .16, columns bands f = 0…6.
 """

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from biasbench.analysis.critical_band_fit import (
+from biasbench.core.errors import BiasbenchError
+from biasbench.perturb.critical_band import NOISE_SDS
+from biasbench.perturb.critical_band_fit import (
     CENTRE_MARGIN,
     HUMAN_THRESHOLDS,
     CriticalBandFileError,
@@ -20,8 +22,6 @@ from biasbench.analysis.critical_band_fit import (
     load_accuracy_grid,
     reference_accuracy,
 )
-from biasbench.core.errors import BiasbenchError
-from biasbench.perturb.critical_band import NOISE_SDS
 from tests.conftest import require
 
 NETWORK_DATA = "critical-band-masking/network_data"
@@ -59,7 +59,7 @@ def test_a_centre_outside_the_measured_bands_is_degenerate():
 
 
 def test_non_convergence_is_flagged(monkeypatch):
-    import biasbench.analysis.critical_band_fit as module
+    import biasbench.perturb.critical_band_fit as module
 
     def fail(*args, **kwargs):
         raise RuntimeError("Optimal parameters not found")

@@ -10,11 +10,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from biasbench.analysis import figures
 from biasbench.analysis.correlation import wide
 from biasbench.analysis.criticality import imagenet_top1
 from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
+from biasbench.plots import figures
+from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
 
 FIGURES_DIR = "figures"
 
@@ -116,10 +117,10 @@ def _criticality_section(a: Analysis, figs: _Figures) -> list[Section]:
     if c is None:
         return []
     section = Section("criticality", "Layer criticality", "Criticality = (1 - mean cosine similarity) x 100.")
-    section.figures.append(figs.add(figures.criticality_heatmap(c.matrix, c.categories), "criticality", "Heat-map"))
+    section.figures.append(figs.add(criticality_heatmap(c.matrix, c.categories), "criticality", "Heat-map"))
     top1 = imagenet_top1(a.records)
     if top1.notna().any():
-        fig = figures.criticality_vs_accuracy(c.model_mean, top1)
+        fig = criticality_vs_accuracy(c.model_mean, top1)
         section.figures.append(figs.add(fig, "criticality_vs_accuracy", "Average criticality vs ImageNet top-1"))
     section.tables += [_html(c.per_category, 1), _html(c.accuracy_correlation)]
     return [section]
@@ -138,8 +139,8 @@ def _explain_sections(a: Analysis, figs: _Figures) -> list[Section]:
     e = a.explained
     if e is None or e.summary.empty:
         return []
-    from biasbench.analysis.comparison_figures import predicted_vs_true
     from biasbench.analysis.explain import r2_table
+    from biasbench.plots.figures import predicted_vs_true
 
     section = Section("explain", "Do the biases explain generalization jointly?", EXPLAIN_TEXT)
     for scheme in ("lomo", "loco"):
@@ -184,7 +185,7 @@ def _humans_section(a: Analysis, figs: _Figures) -> list[Section]:
     h = a.humans
     if h is None or h.summary.empty:
         return []
-    from biasbench.analysis.comparison_figures import error_consistency_bars, shape_bias_by_category
+    from biasbench.plots.figures import error_consistency_bars, shape_bias_by_category
 
     section = Section(
         "humans", "Models against humans", HUMANS_TEXT, [_html(h.summary.set_index(["dataset", "observer"]))]
@@ -248,7 +249,7 @@ def write_report(analysis: Analysis, out_html: str | Path, title: str = "biasben
         sections += build(analysis, figs)
     n_models = len(analysis.scores)
     summary = f"{n_models} models, {len(analysis.records)} records, {len(figs.paths) // 2} figures."
-    env = Environment(loader=PackageLoader("biasbench.analysis", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("biasbench.report", "templates"), autoescape=select_autoescape())
     html = env.get_template("report.html.j2").render(
         title=title, summary=summary, sections=sections, notes=analysis.notes
     )
