@@ -1,4 +1,4 @@
-"""The 1000 ImageNet-1k classes (WNIDs and names, standard sorted-WNID order) from timm's bundled files."""
+"""The 1000 ImageNet-1k classes (WNIDs, standard sorted-WNID order) from timm's bundled files."""
 
 from __future__ import annotations
 
@@ -17,16 +17,6 @@ def imagenet_wnids() -> tuple[str, ...]:
 
     info = ImageNetInfo()
     return tuple(info.index_to_label_name(i) for i in range(NUM_CLASSES))
-
-
-@cache
-def imagenet_class_names() -> tuple[str, ...]:
-    """Short human-readable name of each class (first lemma of its WordNet synset)."""
-    from timm.data import ImageNetInfo
-
-    imagenet_wnids()  # ensures the import shim ran
-    info = ImageNetInfo()
-    return tuple(info.index_to_description(i).split(",")[0] for i in range(NUM_CLASSES))
 
 
 @cache
