@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biasbench.analysis.critical_band_fit import find_thresholds
+from biasbench.analysis.critical_band_fit import find_thresholds, fit_channel
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig, imagenet_outputs
@@ -66,7 +66,11 @@ def test_protocol_b_records(predicted_dataset, model224):
     thresholds = [by[("threshold", f"band/{f}")] for f in BANDS]
     ref = by[("reference_accuracy", "noise-free")] * 100
     assert thresholds == find_thresholds(_grid(out.records), 50, ref).tolist()
-    assert by[("fit_degenerate", "")] in (0.0, 1.0)
+    assert thresholds == [0, 0, 0, 0, 0, 1, 0]  # the tiny model: one peak, in band 5
+    fit = fit_channel(thresholds)  # the channel parameters are the fit of exactly these thresholds
+    assert by[("fit_degenerate", "")] == 0.0 and not fit.degenerate
+    for name in ("bandwidth", "center_frequency", "peak_noise_sensitivity"):
+        assert by[(name, "")] == getattr(fit, name)
 
 
 def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, model224):
