@@ -16,6 +16,7 @@ from torch import nn
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
+from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
@@ -100,6 +101,39 @@ def values(output, metric):
     return {r.condition: r.value for r in output.records if r.metric == metric}
 
 
+def by_hand_criticality(classifier, dataset, num_images, layer, replacements):
+    """(1 − mean cos(softmax before, after)) · 100 over the first ``num_images`` of a seed-0 shuffled loader,
+    computed without the engine: decode the 16 px PNGs by hand, swap ``layer``'s parameters for each
+    replacement state in turn, and compare float64 softmax vectors."""
+    loader = torch.utils.data.DataLoader(range(len(dataset)), shuffle=True, generator=torch.Generator().manual_seed(0))
+    index = [int(i) for i in loader][:num_images]
+    pixels = np.stack([np.asarray(Image.open(dataset.samples[i].path).convert("RGB")) for i in index])
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    net = copy.deepcopy(classifier).eval()
+    with torch.no_grad():
+        before = torch.softmax(net(x).double(), dim=1)
+        cos = []
+        for state in replacements:
+            module = net.net.get_submodule(layer)
+            saved = copy.deepcopy(module.state_dict())
+            module.load_state_dict(state)
+            after = torch.softmax(net(x).double(), dim=1)
+            module.load_state_dict(saved)
+            cos.append(((before * after).sum(1) / (before.norm(dim=1) * after.norm(dim=1))).numpy())
+    return float((1.0 - np.mean(cos)) * 100.0)
+
+
+def reset_by_hand(classifier, layer, trial, seed=0):
+    """``layer``'s parameters after PyTorch's default re-initialisation of the whole network, seeded as
+    the probe seeds trial ``trial`` (global seed ``seed``)."""
+    fresh = copy.deepcopy(classifier.net)
+    torch.manual_seed(sample_seed(seed, trial, "criticality-init"))
+    for module in fresh.modules():
+        if callable(getattr(module, "reset_parameters", None)):
+            module.reset_parameters()
+    return fresh.get_submodule(layer).state_dict()
+
+
 def test_reset_and_restore_is_bit_identical(tiny_model):
     net = tiny_model.net
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -175,6 +209,9 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     assert set(crit) == {"conv1", "unused", "fc"}
     assert abs(crit["unused"]) < 1e-9  # its output is never used
     assert crit["conv1"] > 0.01 and crit["fc"] > 0.01
+    for layer in ("conv1", "fc"):  # re-initialised by hand with the probe's per-trial seeds
+        states = [reset_by_hand(tiny_model, layer, trial) for trial in range(2)]
+        assert crit[layer] == pytest.approx(by_hand_criticality(tiny_model, folder_dataset, 8, layer, states), rel=1e-6)
     for metric in ("criticality", "criticality_std", "accuracy_after_reset", "mean_criticality"):
         va, vb = values(a, metric), values(b, metric)
         assert va.keys() == vb.keys()
@@ -194,7 +231,10 @@ def test_zero_mode_runs_one_trial(tiny_model, folder_dataset):
     assert out.notes["trials"] == 1 and out.notes["init"] == ["zero"]
     assert values(out, "criticality_std")["fc"] == 0.0
     # zero fc weights and bias: uniform softmax; cosine to clean = sum(p)/(sqrt(1000)*|p|)
-    assert 0 < values(out, "criticality")["fc"] < 100
+    zeros = {k: torch.zeros_like(v) for k, v in tiny_model.net.fc.state_dict().items()}
+    expected = by_hand_criticality(tiny_model, folder_dataset, 4, "fc", [zeros])
+    assert 0 < expected < 100
+    assert values(out, "criticality")["fc"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_seeded_subset_matches_shuffled_loader(folder_dataset):
