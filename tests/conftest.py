@@ -17,18 +17,22 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = "timm:test_resnet?pretrained=false"
 
 
-def shared_data_root() -> Path | None:
-    root = Path(os.environ.get("BIASBENCH_DATA", REPO.parent / "shared" / "data"))
-    return root if root.is_dir() else None
-
-
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The real shared data root; tests using it skip when it is absent."""
-    root = shared_data_root()
-    if root is None:
-        pytest.skip("real data not available: set BIASBENCH_DATA to the shared data folder (../shared/data)")
+    """The real shared data root (``BIASBENCH_DATA``, else ``../shared/data`` next to the repository): the one
+    way tests find real data. Tests using it skip when it is absent and are marked ``realdata``."""
+    root = Path(os.environ.get("BIASBENCH_DATA", REPO.parent / "shared" / "data"))
+    if not root.is_dir():
+        pytest.skip(f"real data not available: {root} is not a folder; set BIASBENCH_DATA to the shared data root")
     return root
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not realdata"` deselects
+def pytest_collection_modifyitems(items):
+    """Every test that needs the real data root (directly or through another fixture) is marked ``realdata``."""
+    for item in items:
+        if "data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)
 
 
 def require(root: Path, relative: str) -> Path:

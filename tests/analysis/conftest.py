@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +10,13 @@ import pytest
 
 from biasbench.store.records import RECORD_COLUMNS
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("BIASBENCH_DATA", REPO.parent / "shared" / "data"))
-
 
 @pytest.fixture
-def released():
-    """Folder finder for released data sets; skips the test when the shared data are absent."""
+def released(data_root):
+    """Folder finder for released data sets under the data root; skips the test when they are absent."""
 
     def find(name: str, *files: str) -> Path:
-        folder = data_root() / name
+        folder = data_root / name
         missing = [f for f in files if not (folder / f).is_file()]
         if missing:
             pytest.skip(f"released data {folder} lacks {missing}; set BIASBENCH_DATA to the shared data root")

@@ -6,13 +6,34 @@ import numpy as np
 import pytest
 import torch
 
-from biasbench.perturb.pyramid import (
-    band_limit,
-    band_limit_and_finest,
-    laplacian_pyramid,
-    pyramid_height,
-    reconstruct,
-)
+from biasbench.perturb.pyramid import band_limit, band_limit_and_finest, expand, pyramid_height, reduce
+
+# The full pyramid and its collapse: the test's reference for ``band_limit`` (the probe needs one level only).
+
+
+def laplacian_pyramid(x: torch.Tensor, height: int | None = None) -> list[torch.Tensor]:
+    """Laplacian pyramid of a batch ``x`` (N, C, H, W): ``height - 1`` band-pass levels (finest first)
+    followed by the low-pass residual, as pyrtools' ``pyr_coeffs[(level, 0)]``."""
+    height = height or pyramid_height(min(x.shape[-2:]))
+    levels, im = [], x
+    for _ in range(height - 1):
+        nxt = reduce(im)
+        levels.append(im - expand(nxt, im.shape[-2:]))
+        im = nxt
+    levels.append(im)
+    return levels
+
+
+def reconstruct(levels: list[torch.Tensor], keep: set[int] | None = None) -> torch.Tensor:
+    """Collapse a pyramid, adding only the levels in ``keep`` (all when None), as pyrtools' ``recon_pyr``."""
+    keep = set(range(len(levels))) if keep is None else keep
+    out = torch.zeros_like(levels[-1])
+    for lev in reversed(range(len(levels))):
+        if lev < len(levels) - 1:
+            out = expand(out, levels[lev].shape[-2:])
+        if lev in keep:
+            out = out + levels[lev]
+    return out
 
 
 def test_height_and_level_sizes_for_224():

@@ -11,7 +11,7 @@ from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
 from biasbench.data.label_spaces import get_label_space
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
-from biasbench.perturb.critical_band_fit import find_thresholds
+from biasbench.perturb.critical_band_fit import find_thresholds, fit_channel
 from biasbench.probes import ProbeContext, get_probe
 from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
 from biasbench.probes.outputs import feed_of, transform_of
@@ -70,7 +70,11 @@ def test_protocol_b_records(predicted_dataset, model224):
     thresholds = [by[("threshold", f"band/{f}")] for f in BANDS]
     ref = by[("reference_accuracy", "noise-free")] * 100
     assert thresholds == find_thresholds(_grid(out.records), 50, ref).tolist()
-    assert by[("fit_degenerate", "")] in (0.0, 1.0)
+    assert thresholds == [0, 0, 0, 0, 0, 1, 0]  # the tiny model: one peak, in band 5
+    fit = fit_channel(thresholds)  # the channel parameters are the fit of exactly these thresholds
+    assert by[("fit_degenerate", "")] == 0.0 and not fit.degenerate
+    for name in ("bandwidth", "center_frequency", "peak_noise_sensitivity"):
+        assert by[(name, "")] == getattr(fit, name)
 
 
 def test_adaptive_matches_full_grid_with_fewer_evaluations(predicted_dataset, model224):

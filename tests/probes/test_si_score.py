@@ -4,7 +4,6 @@ figures, and an end-to-end run on the shared samples with a real model."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,18 +25,17 @@ from biasbench.probes.si_score import (
     normalise,
 )
 from biasbench.store.records import Record, records_frame
+from tests.conftest import require
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(os.environ.get("BIASBENCH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 MANIFEST_LABELS = {"bagel": 931, "koala": 105, "lemon": 951, "printer": 742, "starfish": 327,
                    "strawberry": 949, "toaster": 859, "vase": 883, "zebra": 340}  # fmt: skip
 
 
 @pytest.fixture
-def samples_assets():
-    if not (DATA / "si-score-samples" / "foreground_samples").is_dir():
-        pytest.skip(f"si-score-samples not under the data root {DATA}")
-    return get_dataset_spec("si-score-samples").load(DATA)
+def samples_assets(data_root):
+    require(data_root, "si-score-samples/foreground_samples")
+    return get_dataset_spec("si-score-samples").load(data_root)
 
 
 def values(records, metric):

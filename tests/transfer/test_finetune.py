@@ -140,4 +140,5 @@ def test_several_learning_rates_are_chosen_on_the_held_out_split(colours):
     out = _run(model, colours, steps=3, batch_size=8, learning_rates=(0.01, 0.1))
     by = {r.metric: r for r in out.records}
     assert by["val_top1"].condition == "finetune" and by["val_top1"].n == 10
-    assert by["learning_rate"].value in (0.01, 0.1)
+    # 3 steps at 0.01 do not separate the colours on the held-out split; 0.1 does (a tie would pick 0.01)
+    assert by["learning_rate"].value == 0.1 and by["val_top1"].value == 1.0

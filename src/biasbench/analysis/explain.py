@@ -35,8 +35,6 @@ from biasbench.analysis.regressors import REGRESSORS, ols_cv_closed_form
 from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
 
 TOP1 = "imagenet_top1"
-FEATURE_SETS = ("biases", "top1", "top1+biases")
-SCHEMES = ("lomo", "loco")
 SUMMARY_COLUMNS = (
     "target", "features", "regressor", "scheme", "r2", "r2_ci_low", "r2_ci_high", "spearman",
     "spearman_ci_low", "spearman_ci_high", "p_perm", "delta_r2", "p_delta", "n_models", "n_folds", "n_perm",

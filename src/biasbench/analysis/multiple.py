@@ -1,33 +1,32 @@
-"""Multiple-comparison control: Holm (1979) family-wise error and Benjamini-Hochberg (1995) FDR."""
+"""Multiple-comparison control: Holm (1979) family-wise error and Benjamini-Hochberg (1995) FDR.
+
+Both are statsmodels' ``multipletests``; NaN p-values are untested cells, kept out of the family and left NaN.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 
-def _prepare(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adjusted(p: np.ndarray, method: str) -> np.ndarray:
+    """``multipletests(method=method)`` adjusted p-values of the non-NaN entries; NaN elsewhere."""
     p = np.asarray(p, dtype=float)
-    valid = np.flatnonzero(~np.isnan(p))  # NaN p-values are untested cells: not part of the family
-    order = valid[np.argsort(p[valid], kind="stable")]
-    return p, order, np.full(p.shape, np.nan)
+    out = np.full(p.shape, np.nan)
+    valid = ~np.isnan(p)
+    if valid.any():
+        out[valid] = multipletests(p[valid], method=method)[1]
+    return out
 
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values: max over j <= i of (m - j + 1) p_(j), capped at 1."""
-    p, order, out = _prepare(p)
-    m = len(order)
-    steps = (m - np.arange(m)) * p[order]
-    out[order] = np.minimum(1.0, np.maximum.accumulate(steps))
-    return out
+    return _adjusted(p, "holm")
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """BH step-up adjusted p-values (q-values): min over j >= i of m p_(j) / j, capped at 1."""
-    p, order, out = _prepare(p)
-    m = len(order)
-    steps = m * p[order] / np.arange(1, m + 1)
-    out[order] = np.minimum(1.0, np.minimum.accumulate(steps[::-1])[::-1])
-    return out
+    return _adjusted(p, "fdr_bh")
 
 
 ADJUSTMENTS = {"holm": holm, "bh": benjamini_hochberg}

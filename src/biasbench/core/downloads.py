@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import stat
 import tarfile
 import time
@@ -228,13 +227,3 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
 def fetch_and_extract(url: str, archive: Path, target: Path, sha256: str = "") -> list[Path]:
     """Download an archive (verified, resumable) and extract it safely; the archive is kept for re-use."""
     return safe_extract(fetch(url, archive, sha256), target)
-
-
-def copy_into_cache(src: Path, dest: Path, sha256: str = "") -> Path:
-    """Place a hand-downloaded file at its cache location after verifying it."""
-    ok, actual = sha256_matches(Path(src), sha256)
-    if not ok:
-        raise FetchError(f"{src} has sha256 {actual}, expected {sha256}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest

@@ -12,10 +12,8 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Exact (Clopper–Pearson) interval for a binomial proportion; (nan, nan) when n = 0."""
     if n == 0:
         return float("nan"), float("nan")
-    alpha = 1.0 - confidence
-    low = 0.0 if successes == 0 else stats.beta.ppf(alpha / 2, successes, n - successes + 1)
-    high = 1.0 if successes == n else stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes)
-    return float(low), float(high)
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def bootstrap_ci(

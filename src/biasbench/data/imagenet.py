@@ -1,5 +1,5 @@
-"""The 1000 ImageNet-1k classes (WNIDs and names, standard sorted-WNID order) and the class lists derived
-from them (the 200 ImageNet-A / -R classes, ReaL multi-labels), all from timm's bundled files."""
+"""The 1000 ImageNet-1k classes (WNIDs, standard sorted-WNID order) and the class lists derived from them (the
+200 ImageNet-A / -R classes, ReaL multi-labels), all from timm's bundled files."""
 
 from __future__ import annotations
 
@@ -20,16 +20,6 @@ def imagenet_wnids() -> tuple[str, ...]:
 
     info = ImageNetInfo()
     return tuple(info.index_to_label_name(i) for i in range(NUM_CLASSES))
-
-
-@cache
-def imagenet_class_names() -> tuple[str, ...]:
-    """Short human-readable name of each class (first lemma of its WordNet synset)."""
-    from timm.data import ImageNetInfo
-
-    imagenet_wnids()  # ensures the import shim ran
-    info = ImageNetInfo()
-    return tuple(info.index_to_description(i).split(",")[0] for i in range(NUM_CLASSES))
 
 
 @cache

@@ -63,34 +63,10 @@ def expand(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return _expand_axis(_expand_axis(x, -2, size[0]), -1, size[1])
 
 
-def laplacian_pyramid(x: torch.Tensor, height: int | None = None) -> list[torch.Tensor]:
-    """Laplacian pyramid of a batch ``x`` (N, C, H, W): ``height - 1`` band-pass levels (finest first)
-    followed by the low-pass residual, as pyrtools' ``pyr_coeffs[(level, 0)]``."""
-    height = height or pyramid_height(min(x.shape[-2:]))
-    levels, im = [], x
-    for _ in range(height - 1):
-        nxt = reduce(im)
-        levels.append(im - expand(nxt, im.shape[-2:]))
-        im = nxt
-    levels.append(im)
-    return levels
-
-
-def reconstruct(levels: list[torch.Tensor], keep: set[int] | None = None) -> torch.Tensor:
-    """Collapse a pyramid, adding only the levels in ``keep`` (all when None), as pyrtools' ``recon_pyr``."""
-    keep = set(range(len(levels))) if keep is None else keep
-    out = torch.zeros_like(levels[-1])
-    for lev in reversed(range(len(levels))):
-        if lev < len(levels) - 1:
-            out = expand(out, levels[lev].shape[-2:])
-        if lev in keep:
-            out = out + levels[lev]
-    return out
-
-
 def band_limit(x: torch.Tensor, level: int) -> torch.Tensor:
-    """Reconstruction of a batch ``x`` (N, C, H, W) from pyramid level ``level`` only — the same as
-    ``reconstruct(laplacian_pyramid(x), keep={level})`` without building or expanding the other levels."""
+    """Reconstruction of a batch ``x`` (N, C, H, W) from pyramid level ``level`` only — the same as building
+    the full Laplacian pyramid and collapsing that level alone (pyrtools' ``recon_pyr(levels=[level])``),
+    without building or expanding the other levels."""
     height = pyramid_height(min(x.shape[-2:]))
     if not 0 <= level < height:
         raise ValueError(f"pyramid level {level} out of range for a {tuple(x.shape[-2:])} image (height {height})")

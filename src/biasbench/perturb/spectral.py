@@ -94,8 +94,3 @@ class FourierFilterBank:
     def perturbation(self, cutoff: float, kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """An engine perturbation ``(x, indices) -> x`` for one (filter, cut-off)."""
         return lambda x, _indices: self.apply(x, cutoff, kind)
-
-
-def fourier_filter(x: torch.Tensor, cutoff: float, kind: str, shape: str = "square") -> torch.Tensor:
-    """One-off low-/high-pass of a batch (N, C, H, W) in [0,1] (see :class:`FourierFilterBank` for many)."""
-    return FourierFilterBank(shape).apply(x, cutoff, kind)

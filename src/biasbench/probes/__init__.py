@@ -14,7 +14,7 @@ from biasbench.probes.base import (
 )
 
 for _info in pkgutil.iter_modules(__path__):
-    if _info.name not in {"base", "stats"}:
+    if _info.name != "base":
         importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOutput", "ProbeParams", "get_probe", "register_probe"]
