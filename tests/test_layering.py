@@ -103,6 +103,7 @@ def test_no_private_names_cross_modules(path: Path):
         if module != this
         for name in names
         if name.startswith("_")
+        and not name.startswith("__")  # dunders such as __version__ are public
         and not (SRC.joinpath(*module.split(".")[1:], f"{name}.py")).exists()
         and not (SRC.joinpath(*module.split(".")[1:], name)).is_dir()
     ]
