@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import biasbench
 from biasbench.commands.contamination import register
 from biasbench.core.errors import UnknownNameError
+from biasbench.core.rng import named_generator
 from biasbench.engine import EngineConfig
 from biasbench.experiments.contamination import (
     CONFIGS,
@@ -26,7 +27,6 @@ from biasbench.experiments.contamination import (
     run_contamination,
 )
 from biasbench.experiments.contamination.configs import DistillParams
-from biasbench.experiments.contamination.rng import stream
 from biasbench.experiments.contamination.run import plan_jobs, torch_threads, train_job
 from biasbench.run.local import split_finished
 from biasbench.run.plan import Job
@@ -65,7 +65,7 @@ def finals() -> dict[str, pd.DataFrame]:
 
 
 def test_embedding_is_orthonormal_and_latents_embed_exactly():
-    data = make_feature_data(n=50, generator=stream(0, "t"))
+    data = make_feature_data(n=50, generator=named_generator(0, "t"))
     assert data.vh.shape == (64, 256) and data.x_id.shape == data.x_ood.shape == (50, 256)
     torch.testing.assert_close(data.vh @ data.vh.T, torch.eye(64), atol=1e-5, rtol=0)
     recovered = data.x_id @ data.vh.T  # orthonormal rows: projection recovers the latents
@@ -73,30 +73,30 @@ def test_embedding_is_orthonormal_and_latents_embed_exactly():
 
 
 def test_ood_shift_is_a_sign_flip_of_the_background_only():
-    data = make_feature_data(n=200, generator=stream(1, "t"))
+    data = make_feature_data(n=200, generator=named_generator(1, "t"))
     assert data.y[:100].eq(1).all() and data.y[100:].eq(-1).all()
     assert (data.z_bg_id >= 0).all() and (data.z_bg_ood <= 0).all()
     core = data.vh[:32]
     torch.testing.assert_close(data.x_ood @ core.T, data.x_id @ core.T, atol=1e-5, rtol=0)
     radius = data.z_core.norm(dim=1)
     torch.testing.assert_close(radius, torch.where(data.y > 0, 1.0, 2.0))
-    iid = make_feature_data(n=200, bg_test="uniform", generator=stream(1, "t"))
+    iid = make_feature_data(n=200, bg_test="uniform", generator=named_generator(1, "t"))
     assert (iid.z_bg_ood >= 0).all()
-    sign = make_feature_data(n=200, core="sign", generator=stream(1, "t"))
+    sign = make_feature_data(n=200, core="sign", generator=named_generator(1, "t"))
     assert (torch.sign(sign.z_core) == sign.y[:, None]).all()
 
 
 def test_network_init_projections_and_frozen_head():
-    net = TwoLayerNet(256, 256, "relu", generator=stream(0, "init"))
-    data = make_feature_data(n=10, generator=stream(0, "t"))
+    net = TwoLayerNet(256, 256, "relu", generator=named_generator(0, "init"))
+    data = make_feature_data(n=10, generator=named_generator(0, "t"))
     norms = feature_projection_norms(net.hidden.weight, data.vh, 32)
     assert norms.core == pytest.approx(math.sqrt(32 / 768), abs=0.01)
     assert norms.background == pytest.approx(math.sqrt(32 / 768), abs=0.01)
     assert net(data.x_id).shape == (10, 1)
-    frozen = TwoLayerNet(256, 8, "relu", freeze_head=True, generator=stream(0, "init"))
+    frozen = TwoLayerNet(256, 8, "relu", freeze_head=True, generator=named_generator(0, "init"))
     assert frozen.head.weight.tolist() == [[1 / 8] * 4 + [-1 / 8] * 4]
     assert not any(p.requires_grad for p in frozen.head.parameters())
-    again = TwoLayerNet(256, 256, "relu", generator=stream(0, "init"))
+    again = TwoLayerNet(256, 256, "relu", generator=named_generator(0, "init"))
     assert torch.equal(again.hidden.weight, net.hidden.weight)
 
 
@@ -104,7 +104,7 @@ def test_unknown_names_are_user_errors():
     with pytest.raises(UnknownNameError, match="zero-mean"):
         get_config("zero_mean")
     with pytest.raises(UnknownNameError, match="activation"):
-        TwoLayerNet(4, act="swish", generator=stream(0, "x"))
+        TwoLayerNet(4, act="swish", generator=named_generator(0, "x"))
 
 
 # ----------------------------------------------------------------------------- invariants (spec §A.5.1)

@@ -42,8 +42,8 @@ def contamination(
     projections on core and background features over training, plus the teacher–student analogue.
     Records go to OUT (probe `contamination`, dataset `synthetic`); see them with `biasbench results OUT`."""
     from biasbench.experiments.contamination import CONFIGS, run_contamination
-    from biasbench.experiments.contamination.figures import plot_contamination
-    from biasbench.experiments.contamination.summary import distill_table, final_table
+    from biasbench.experiments.contamination.summary import distill_table, final_table, training_curves
+    from biasbench.plots.contamination import plot_contamination
 
     if list_configs:
         console.print(_table(pd.DataFrame({"summary": {k: c.summary for k, c in CONFIGS.items()}}), "Configs"))
@@ -69,7 +69,7 @@ def contamination(
     if not distilled.empty:
         console.print(_table(distilled, "Teacher–student analogue (mean over seeds)"))
     if figures:
-        written = plot_contamination(records, out / "figures")
+        written = plot_contamination(training_curves(records), distilled, out / "figures")
         console.print(f"Wrote {len(written)} figure files to {out / 'figures'}")
 
 

@@ -41,6 +41,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from biasbench.core.fingerprint import digest
+
 MASK32 = 0xFFFFFFFF
 PHILOX_M = (0xD2511F53, 0xCD9E8D57)  # round multipliers
 PHILOX_W = (0x9E3779B9, 0xBB67AE85)  # Weyl key increments
@@ -217,3 +219,15 @@ def seeded_randn(
     for rows, first, words in _word_chunks(count, seed, indices, condition, device):
         out[rows, first : first + 4 * words[0].shape[1]] = _box_muller(words, dtype)
     return out[:, :count].reshape(len(out), *shape)
+
+
+def named_generator(seed: int, name: str) -> torch.Generator:
+    """A CPU ``torch.Generator`` for the random stream ``name`` of run ``seed`` (for whole-run draws such as a
+    network's initialisation or a training set, not per-sample ones).
+
+    Streams are independent of each other, so adding a draw to one (say, a larger test set) never changes
+    another (the network init), and results do not depend on the order the pieces are built in.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(int(digest([seed, name]), 16) % 2**63)
+    return generator

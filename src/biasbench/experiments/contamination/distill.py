@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from biasbench.core.rng import named_generator
 from biasbench.experiments.contamination.configs import ContaminationConfig, DistillParams
 from biasbench.experiments.contamination.data import make_feature_data
 from biasbench.experiments.contamination.network import TwoLayerNet, feature_projection_norms
-from biasbench.experiments.contamination.rng import stream
 from biasbench.experiments.contamination.train import progress_steps
 
 Features = Callable[[torch.Tensor], torch.Tensor]
@@ -50,17 +50,19 @@ def distill_analogue(config: ContaminationConfig, seed: int, *, progress: bool =
         "bg_train": config.bg_train,
         "bg_test": config.bg_test,
     }
-    train = make_feature_data(n=params.n_train, generator=stream(seed, "distill/train-data"), **data_kw)
-    test = make_feature_data(n=params.n_test, generator=stream(seed, "distill/test-data"), vh=train.vh, **data_kw)
-    teacher = _core_teacher(train.vh[: config.d_core], params.teacher_dim, stream(seed, "distill/teacher"))
+    train = make_feature_data(n=params.n_train, generator=named_generator(seed, "distill/train-data"), **data_kw)
+    test = make_feature_data(
+        n=params.n_test, generator=named_generator(seed, "distill/test-data"), vh=train.vh, **data_kw
+    )
+    teacher = _core_teacher(train.vh[: config.d_core], params.teacher_dim, named_generator(seed, "distill/teacher"))
     student = TwoLayerNet(
         config.d,
         params.student_width,
         "relu",
         out_dim=params.teacher_dim,
-        generator=stream(seed, "distill/student-init"),
+        generator=named_generator(seed, "distill/student-init"),
     )
-    _fit(student, teacher, train.x_id, params, stream(seed, "distill/batches"), progress)
+    _fit(student, teacher, train.x_id, params, named_generator(seed, "distill/batches"), progress)
 
     with torch.no_grad():
         scale = teacher(test.x_id).var(dim=0).mean()  # the teacher ignores the background: same for OOD

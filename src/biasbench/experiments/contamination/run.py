@@ -23,11 +23,11 @@ import torch
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest
+from biasbench.core.rng import named_generator
 from biasbench.experiments.contamination.configs import ContaminationConfig, get_config
 from biasbench.experiments.contamination.data import make_feature_data
 from biasbench.experiments.contamination.distill import DistillResult, distill_analogue
 from biasbench.experiments.contamination.network import TwoLayerNet
-from biasbench.experiments.contamination.rng import stream
 from biasbench.experiments.contamination.train import TrainLog, train_toy
 from biasbench.run.execute import write_job
 from biasbench.run.local import Report, run_jobs
@@ -157,10 +157,10 @@ def train_job(config: ContaminationConfig, seed: int, *, progress: bool = False,
         core=config.core,
         bg_train=config.bg_train,
         bg_test=config.bg_test,
-        generator=stream(seed, "data"),
+        generator=named_generator(seed, "data"),
     )
     net = TwoLayerNet(
-        config.d, config.width, config.act, freeze_head=config.freeze_head, generator=stream(seed, "init")
+        config.d, config.width, config.act, freeze_head=config.freeze_head, generator=named_generator(seed, "init")
     )
     return train_toy(
         net,

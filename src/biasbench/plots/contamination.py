@@ -10,24 +10,19 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # the object API: no pyplot state, no global backend switch
 
-from biasbench.experiments.contamination.summary import distill_table, training_curves
-
-FORMATS = ("png", "svg")
+from biasbench.plots.figures import save
 
 
-def plot_contamination(records: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write every figure the ``records`` support to ``out_dir``; return the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    curves = training_curves(records)
+def plot_contamination(curves: pd.DataFrame, distill: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write every figure the experiment's summary tables support to ``out_dir`` (PNG + SVG); return the paths.
+    ``curves`` and ``distill`` are ``experiments.contamination.summary.training_curves`` / ``distill_table``."""
     written: list[Path] = []
     for config, frame in curves.groupby("config"):
-        written += _save(_config_figure(str(config), frame), out / f"{config}")
+        written += save(_config_figure(str(config), frame), out_dir, str(config))[0]
     if curves["config"].nunique() > 1:
-        written += _save(_comparison_figure(curves), out / "background_by_config")
-    distill = distill_table(records)
+        written += save(_comparison_figure(curves), out_dir, "background_by_config")[0]
     if not distill.empty:
-        written += _save(_distill_figure(distill), out / "distill_probe")
+        written += save(_distill_figure(distill), out_dir, "distill_probe")[0]
     return written
 
 
@@ -79,10 +74,3 @@ def _distill_figure(table: pd.DataFrame) -> Figure:
     ax.set(ylim=(0, 1.05), ylabel="linear-probe accuracy", title="distillation: teacher vs student, ID vs OOD")
     ax.legend(fontsize="small")
     return fig
-
-
-def _save(fig: Figure, stem: Path) -> list[Path]:
-    paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    return paths
