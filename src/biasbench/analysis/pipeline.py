@@ -32,8 +32,9 @@ from biasbench.analysis.specs import (
 
 # Probes whose curves the report draws next to the biases they give: read from the bias's job.
 CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
-# Probes with report sections of their own beyond scores and biases (robustness vs transfer, test resolution).
-SECTION_PROBES = ("transfer", "resolution")
+# Probes with report sections of their own beyond scores and biases (robustness vs transfer, test resolution,
+# SI-SCORE).
+SECTION_PROBES = ("transfer", "resolution", "si-score")
 SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe for b in BIASES} | set(SECTION_PROBES))
 
 

@@ -182,10 +182,12 @@ def _release(variant: str, factor: str, count: int | None) -> type[SiScoreCompos
 
 
 # 92,884 size images per the official demo notebook; the other counts are not documented.
-RELEASES = {
-    v: _release(v, f, n)
-    for v, f, n in (("size", "area", 92884), ("location", "location", None), ("rotation", "rotation", None))
-}
+for _variant, _factor, _count in (
+    ("size", "area", 92884),
+    ("location", "location", None),
+    ("rotation", "rotation", None),
+):
+    _release(_variant, _factor, _count)
 
 
 def select_classes(assets: Dataset, classes: list[str]) -> Dataset:

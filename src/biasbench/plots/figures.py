@@ -18,7 +18,6 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from biasbench.analysis.correlation import wide  # noqa: E402
-from biasbench.analysis.scores import normalise_records  # noqa: E402
 from biasbench.analysis.specs import BIASES, SCORES  # noqa: E402
 
 # Category colours of the study's plots (METHODS §6.3): tab10 in this order, the baseline black.
@@ -62,11 +61,6 @@ def save(fig: Figure, out_dir: str | Path, stem: str) -> tuple[list[Path], str]:
     (out / f"{stem}.png").write_bytes(png)
     fig.savefig(out / f"{stem}.svg", bbox_inches="tight")
     return [out / f"{stem}.png", out / f"{stem}.svg"], base64.b64encode(png).decode("ascii")
-
-
-def png_base64(fig: Figure) -> str:
-    """The figure as a base64 PNG (for ``<img src="data:image/png;base64,...">``)."""
-    return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
 def _legend(fig: Figure, categories: pd.Series, colors: dict[str, str]) -> None:
@@ -131,31 +125,6 @@ def shape_bias_bars(biases: pd.DataFrame, categories: pd.Series) -> Figure:
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xlim(0, 1)
     ax.set_xlabel("shape bias (fraction of shape decisions)")
-    fig.tight_layout()
-    return fig
-
-
-def condition_curves(records: pd.DataFrame, probe: str, metric: str, prefixes: tuple[str, ...]) -> Figure | None:
-    """One panel per condition prefix: value against the number after it (e.g. ``lowpass/0.3``), a line per
-    model. Returns None when no record matches."""
-    records = normalise_records(records)
-    rows = records[(records["probe"] == probe) & (records["metric"] == metric)]
-    panels = [(p, rows[rows["condition"].str.startswith(p)]) for p in prefixes]
-    panels = [(p, r) for p, r in panels if len(r)]
-    if not panels:
-        return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (prefix, part) in zip(axes[0], panels, strict=True):
-        part = part.assign(x=part["condition"].str[len(prefix) :].astype(float))
-        for model, curve in part.groupby("model"):
-            curve = curve.groupby("x")["value"].mean()
-            ax.plot(curve.index, curve.to_numpy(), marker=".", lw=1, label=model)
-        ax.set_title(f"{probe}: {prefix.rstrip('/')}")
-        ax.set_xlabel(prefix.rstrip("/") + " parameter")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    if rows["model"].nunique() <= 12:
-        axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

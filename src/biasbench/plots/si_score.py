@@ -4,8 +4,6 @@ location heat-map per model."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
@@ -32,8 +30,8 @@ def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.D
     return kind, table.sort_values(["model", "x"])
 
 
-def si_score_figure(records: pd.DataFrame, path: str | Path) -> Path:
-    """Write the figure of the factor the records vary to ``path``: curves for area (top-1) and rotation
+def si_score_figure(records: pd.DataFrame) -> Figure:
+    """The figure of the factor the records of one SI-SCORE dataset vary: curves for area (top-1) and rotation
     (normalised top-1), one heat-map per model for location (top-1)."""
     kind, _ = factor_table(records)
     metric = "normalised_top1" if kind == "rotation" else "top1"
@@ -66,7 +64,4 @@ def si_score_figure(records: pd.DataFrame, path: str | Path) -> Path:
         )
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    return path
+    return fig

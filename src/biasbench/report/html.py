@@ -16,6 +16,8 @@ from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
 from biasbench.plots import figures
 from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
+from biasbench.plots.frequency import noise_sensitivity_figure, spectral_figure
+from biasbench.plots.si_score import si_score_figure
 
 FIGURES_DIR = "figures"
 
@@ -50,6 +52,10 @@ class _Figures:
         return embedded
 
 
+def _has(records: pd.DataFrame, probe: str, metric: str) -> bool:
+    return bool(((records["probe"] == probe) & (records["metric"] == metric)).any())
+
+
 def _html(frame: pd.DataFrame, digits: int = 3) -> str:
     return frame.to_html(classes="data", float_format=lambda v: f"{v:.{digits}f}", na_rep="–", border=0)
 
@@ -65,15 +71,14 @@ def _bias_sections(a: Analysis, figs: _Figures) -> list[Section]:
     if a.biases["shape_bias"].notna().any():
         fig = figures.shape_bias_bars(a.biases, a.categories)
         out.append(Section("shape-bias", "Shape bias", figures=[figs.add(fig, "shape_bias", "Shape bias per model")]))
-    spectral = figures.condition_curves(a.records, *SPECTRAL_CURVE, ("lowpass/", "highpass/"))
-    if spectral is not None:
-        caption = "Accuracy ratio to clean against the cut-off (LPP/HPP = mean over 0.1-0.5)"
-        out.append(Section("spectral", "Spectral biases", figures=[figs.add(spectral, "spectral_curves", caption)]))
-    probe, metric, prefix = CRITICAL_BAND_CURVE
-    band = figures.condition_curves(a.records, probe, metric, (prefix,))
-    if band is not None:
-        caption = "Noise threshold per spatial-frequency band"
-        out.append(Section("critical-band", "Critical band", figures=[figs.add(band, "critical_band", caption)]))
+    if _has(a.records, *SPECTRAL_CURVE):
+        caption = "Top-1 as a fraction of clean top-1 against the filter cut-off (LPP/HPP = mean over 10-50 %)"
+        fig = spectral_figure(a.records)
+        out.append(Section("spectral", "Spectral biases", figures=[figs.add(fig, "spectral_curves", caption)]))
+    if _has(a.records, *CRITICAL_BAND_CURVE[:2]):
+        caption = "Noise threshold per octave band (dots) and the fitted Gaussian channel; human observers dashed"
+        fig = noise_sensitivity_figure(a.records)
+        out.append(Section("critical-band", "Critical band", figures=[figs.add(fig, "critical_band", caption)]))
     return out
 
 
@@ -233,9 +238,21 @@ def _resolution_section(a: Analysis, figs: _Figures) -> list[Section]:
                     [figure])]  # fmt: skip
 
 
+def _si_score_section(a: Analysis, figs: _Figures) -> list[Section]:
+    """Djolonga et al. (2021): top-1 against object size / rotation (curves) or location (heat-maps), one
+    figure per SI-SCORE dataset."""
+    rows = a.records[a.records["probe"] == "si-score"]
+    section = Section("si-score", "Object size, location and rotation (SI-SCORE)")
+    for dataset, part in rows.groupby("dataset", sort=True):
+        if (part["condition"].astype(str) != "").any():
+            section.figures.append(figs.add(si_score_figure(part), f"si_score_{dataset}", f"SI-SCORE on {dataset}"))
+    return [section] if section.figures else []
+
+
 SECTIONS = (
     _bias_sections, _correlation_sections, _bias_bias_section, _criticality_section, _explain_sections,
     _informativeness_section, _humans_section, _robustness_transfer_section, _resolution_section,
+    _si_score_section,
 )  # fmt: skip
 
 
