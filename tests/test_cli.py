@@ -46,15 +46,16 @@ def test_run_then_results_in_every_format(generated_root, tmp_path):
         ("shape-bias", "shape_bias"),
         ("shape-bias", "shape_fraction"),
         ("shape-bias", "texture_fraction"),
-        ("shape-bias", "accuracy16"),
+        ("shape-bias", "top1"),
     }
     assert expected <= metrics
     assert {"model", "probe", "dataset", "metric", "condition", "value", "n", "ci_low", "ci_high"} <= set(as_json[0])
-    assert all(r["n"] == 8 for r in as_json if r["metric"] in {"top1", "accuracy16"})
+    assert all(r["n"] == 8 for r in as_json if r["metric"] == "top1")
 
     csv_text = runner.invoke(app, ["results", str(out), "--format", "csv", "--metric", "top1"]).stdout
     lines = csv_text.strip().splitlines()
-    assert lines[0].startswith("model,probe,dataset,metric,condition,value,n") and len(lines) == 2
+    assert lines[0].startswith("model,probe,dataset,metric,condition,value,n") and len(lines) == 3
+    assert sorted(line.split(",")[1] for line in lines[1:]) == ["accuracy", "shape-bias"]  # one top1 each
     assert "shape_bias" in runner.invoke(app, ["results", str(out)]).stdout
 
 

@@ -215,7 +215,7 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     for layer in ("conv1", "fc"):  # re-initialised by hand with the probe's per-trial seeds
         states = [reset_by_hand(tiny_model, layer, trial) for trial in range(2)]
         assert crit[layer] == pytest.approx(by_hand_criticality(tiny_model, folder_dataset, 8, layer, states), rel=1e-6)
-    for metric in ("criticality", "criticality_std", "accuracy_after_reset", "mean_criticality"):
+    for metric in ("criticality", "criticality_std", "top1", "mean_criticality"):
         va, vb = values(a, metric), values(b, metric)
         assert va.keys() == vb.keys()
         assert all(abs(va[k] - vb[k]) < 1e-6 for k in va)
@@ -225,7 +225,9 @@ def test_probe_unused_layer_zero_and_batch_size_independent(tiny_model, folder_d
     assert values(a, "stage_index") == {"conv1": 0, "unused": 1, "fc": 2}
     assert a.notes["init"] == ["reset_parameters"] and a.notes["images"] == 8
     assert set(a.samples["condition"]) == {"clean", "conv1", "unused", "fc"}
-    assert set(values(a, "top1")) == set(values(a, "top5")) == {""}  # the unperturbed model's, condition ""
+    top1 = values(a, "top1")  # the unperturbed model's at condition "", one per reset layer at its name
+    assert set(top1) == {"", "conv1", "unused", "fc"} and set(values(a, "top5")) == {""}
+    assert top1["unused"] == top1[""]  # resetting a layer whose output is never used changes nothing
 
 
 def test_zero_mode_runs_one_trial(tiny_model, folder_dataset):

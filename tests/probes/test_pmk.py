@@ -135,6 +135,6 @@ def test_pmk_probe_end_to_end(tmp_path):
     )
     assert by["pm0"].value == pytest.approx(expected_pm0) and by["pm0"].n == 2
     assert by["pm10"].value == pytest.approx(expected_pm10)
-    assert by["frame_top1"].n == 4
+    assert by["top1"].n == 4
     with pytest.raises(DatasetError, match="no anchor"):
         get_probe("pm-k")().run(ProbeContext(model, ds.head(0), engine))

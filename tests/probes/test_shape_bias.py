@@ -37,7 +37,7 @@ def test_records_fractions_over_1280_and_accuracy16():
     assert rec["shape_bias"].n == 792
     assert rec["shape_fraction"].value == pytest.approx(170 / 1280)
     assert rec["texture_fraction"].value == pytest.approx(622 / 1280)
-    assert rec["accuracy16"].value == pytest.approx(234 / 1280)  # 18.28125 %, as released
+    assert rec["top1"].value == pytest.approx(234 / 1280)  # 18.28125 %, as released
     assert rec["shape_bias"].ci_low < 170 / 792 < rec["shape_bias"].ci_high
     assert rec["shape_bias"].ci_high - rec["shape_bias"].ci_low < 0.08
 

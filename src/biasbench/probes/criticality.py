@@ -122,8 +122,9 @@ def criticality_records(
     the label space scores, N for every single-label space).
 
     ``criticality`` = (1 − mean over trials and images of cos) · 100; ``criticality_std`` = sample std over
-    trials of the per-trial criticality (0 for one trial); ``accuracy_after_reset`` = mean top-1 over
-    trials and its ``accuracy_ratio`` to the clean top-1; then the model-level ``layout_records``.
+    trials of the per-trial criticality (0 for one trial); ``top1`` at the layer = mean top-1 over trials with
+    that layer reset (over the M scored images) and its ``accuracy_ratio`` to the clean top-1; then the
+    model-level ``layout_records``.
     """
     records: list[Record] = []
     per_layer: dict[str, float] = {}
@@ -136,7 +137,7 @@ def criticality_records(
         records += [
             Record("criticality", value, n, layer),
             Record("criticality_std", float(per_trial.std(ddof=1)) if trials > 1 else 0.0, n, layer),
-            Record("accuracy_after_reset", acc, n, layer),
+            Record("top1", acc, correct[layer].shape[1], layer),
             Record("accuracy_ratio", acc / clean_top1 if clean_top1 else float("nan"), n, layer),
         ]
     n = next(iter(cos.values())).shape[1] if cos else 0
@@ -192,7 +193,8 @@ class Criticality(Probe):
     citation = "Gavrikov, Agnihotri, Keuper & Keuper, NeurIPS 2024 IAI workshop (arXiv 2410.14470)"
     Params = CriticalityParams
     default_datasets = ("imagenet-sample",)
-    version = 3  # v3: clean top1/top5 at condition "" (was "clean"), subset from the job seed; v2: layer_index
+    version = 3  # v3: clean top1/top5 at condition "" (was "clean"), top-1 after a reset is top1@<layer> (was
+    # accuracy_after_reset), subset from the job seed; v2: layer_index
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

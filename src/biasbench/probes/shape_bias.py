@@ -30,7 +30,7 @@ def shape_bias_records(
     decisions: np.ndarray, shape: np.ndarray, texture: np.ndarray, *, seed: int = 0, reps: int = 2000
 ) -> list[Record]:
     """shape_bias (bootstrap 95% CI over conflict images), shape/texture fractions over all images
-    (model-vs-human divides by all 1,280), 16-class accuracy w.r.t. the shape label, and the counts."""
+    (model-vs-human divides by all 1,280), 16-class top-1 w.r.t. the shape label (``top1``), and the counts."""
     n_all = len(decisions)
     n_shape, n_texture = shape_texture_counts(decisions, shape, texture)
     conflict = np.flatnonzero(shape != texture)
@@ -46,7 +46,7 @@ def shape_bias_records(
         Record("shape_bias", shape_bias(n_shape, n_texture), n_shape + n_texture, "", low, high),
         Record("shape_fraction", n_shape / n_all if n_all else float("nan"), n_all),
         Record("texture_fraction", n_texture / n_all if n_all else float("nan"), n_all),
-        Record("accuracy16", correct / n_all if n_all else float("nan"), n_all, "", acc_low, acc_high),
+        Record("top1", correct / n_all if n_all else float("nan"), n_all, "", acc_low, acc_high),
         Record("n_shape", n_shape, len(conflict)),
         Record("n_texture", n_texture, len(conflict)),
     ]
@@ -63,6 +63,7 @@ class ShapeBias(Probe):
     citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
     Params = ShapeBiasParams
     fixed_datasets = ("cue-conflict",)
+    version = 2  # v2: the 16-class top-1 against the shape label is top1 (was accuracy16)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         # all 16 categories ranked: the first is the decision (the categories16 label space's top-1)

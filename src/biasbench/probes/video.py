@@ -68,6 +68,7 @@ class PmK(Probe):
     citation = "Shankar et al., arXiv 1906.02168; Djolonga et al., CVPR 2021"
     Params = PmkParams
     default_datasets = ("imagenet-vid-robust", "ytbb-robust")
+    version = 2  # v2: top-1 over every frame is top1 (was frame_top1)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         samples = ctx.dataset.samples
@@ -84,7 +85,7 @@ class PmK(Probe):
         records = [
             proportion_record("pm0", result.anchor_correct),
             proportion_record(f"pm{self.params.k}", result.pmk_correct),
-            proportion_record("frame_top1", hits),
+            proportion_record("top1", hits),
         ]
         notes = {"label_space": run.space.name, "dropped_anchors": len(result.dropped), "skipped": run.result.skipped}
         return ProbeOutput(records, outputs_frame(ctx.dataset, run.result), notes)

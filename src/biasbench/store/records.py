@@ -8,6 +8,9 @@ Naming convention of records (every probe follows it):
   ``pgd/linf/eps=0.5/255``, ``sigma/0.08/band/3`` or a layer name.
 - The unperturbed images are condition ``""`` (empty) in every probe: the clean top-1 is ``top1`` at ``""``,
   never ``clean_accuracy`` or ``top1@clean``.
+- A number that only selects a setting, not the measurement, keeps a name of its own: the transfer probe's
+  ``val_top1`` (validation top-1 that picks α or the learning rate), critical-band's ``reference_accuracy``
+  (condition: the reference rule).
 - Per-sample tables (``samples.parquet``) keep the engine's own condition names (``clean`` included).
 - Randomness comes from the job's one seed (``--seed``, ``ProbeContext.seed``); probes take no seeds of
   their own.
