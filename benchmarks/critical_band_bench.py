@@ -31,6 +31,7 @@ from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.perturb.critical_band import EPSILON, CriticalBandStimuli, band_noise, repair, white_noise
 from biasbench.probes import ProbeContext, get_probe
+from biasbench.probes.outputs import feed_of
 
 # ------------------------------------------------------------------ per-image reference (methods.py)
 
@@ -93,7 +94,7 @@ def main() -> None:
     config = EngineConfig(device="cpu", batch_size=args.images, num_workers=0, progress=False)
     engine = Engine(config)
     transform = ImageTransform(dataset.spec.resize_policy, model.preprocess)
-    batch = next(engine.batches(dataset, transform))
+    batch = next(engine.batches(feed_of(engine, dataset, transform)))
     x, idx = batch.images, batch.indices
     print(
         f"model {args.model}, {len(x)} imagenet-sample images at {tuple(x.shape[-2:])}, "

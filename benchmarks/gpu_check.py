@@ -37,6 +37,7 @@ from biasbench.engine import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext, get_probe
+from biasbench.probes.outputs import feed_of
 
 DEFAULT_MODELS = (
     "bundled:efficientnet_lite0",
@@ -65,7 +66,7 @@ def decoded(dataset: Dataset, model: Classifier, batch_size: int) -> list[tuple[
     """The model-preprocessed images of ``dataset`` (CPU, [0,1]) with their dataset indices."""
     engine = Engine(EngineConfig(device="cpu", batch_size=batch_size, progress=False, num_workers=0))
     transform = ImageTransform(dataset.spec.resize_policy, model.preprocess)
-    return [(b.images, b.indices) for b in engine.batches(dataset, transform)]
+    return [(b.images, b.indices) for b in engine.batches(feed_of(engine, dataset, transform))]
 
 
 def all_logits(model: Classifier, batches, config: EngineConfig) -> torch.Tensor:

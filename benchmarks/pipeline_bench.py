@@ -30,6 +30,7 @@ from biasbench.data.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.probes import PROBES
+from biasbench.probes.outputs import feed_of
 from biasbench.run.execute import execute_job
 from biasbench.run.executors import get_executor
 from biasbench.run.plan import ModelRef, build_probes, plan_jobs
@@ -55,7 +56,7 @@ def rss_line(label: str) -> str:
 
 def forward_rate(engine: Engine, model, dataset, transform: ImageTransform) -> float:
     """Pure forward images/s on the engine's own batches, decoded beforehand (untimed)."""
-    batches = [b.images for b in engine.batches(dataset, transform)]
+    batches = [b.images for b in engine.batches(feed_of(engine, dataset, transform))]
     model = engine.prepare(model)
     with torch.no_grad():
         engine.logits(model, batches[0])  # warm-up
@@ -132,7 +133,11 @@ def main() -> None:
         for name, engine in (("plain", plain), ("cached", cached)):
             refs = [ModelRef(f"{name}-{probe}", spec=args.model)]
             if name == "cached":  # build the entry first: this row measures a warm cache
-                next(engine.batches(get_dataset_spec("imagenet-sample").load(root).head(count), transform))
+                next(
+                    engine.batches(
+                        feed_of(engine, get_dataset_spec("imagenet-sample").load(root).head(count), transform)
+                    )
+                )
             ((_, _, n, forwarded, seconds),) = timed_jobs(
                 refs, [probe], root, count, engine, out / name, {refs[0].name: model}
             )
@@ -157,10 +162,10 @@ def main() -> None:
     )
     print(f"  second/first = {second[4] / first[4]:.2f}, second/no-cache = {second[4] / uncached_s:.2f}")
     t0 = time.perf_counter()
-    sum(len(b.indices) for b in plain.batches(dataset, transform))
+    sum(len(b.indices) for b in plain.batches(feed_of(plain, dataset, transform)))
     decode = args.count / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    sum(len(b.indices) for b in fresh.batches(dataset, transform))
+    sum(len(b.indices) for b in fresh.batches(feed_of(fresh, dataset, transform)))
     read = args.count / (time.perf_counter() - t0)
     print(f"  batches without a model: decode {decode:.0f} img/s, cache read {read:.0f} img/s ({read / decode:.0f}x)")
     print(rss_line("the cache runs"))
