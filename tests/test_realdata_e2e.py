@@ -35,7 +35,7 @@ def test_shape_bias_matches_an_independent_computation(results, data_root):
     records, out = results
     stimuli = sorted((data_root / "texture-vs-shape/stimuli/style-transfer-preprocessed-512").rglob("*.png"))[:96]
     model = biasbench.models.load_model(MODEL)
-    x = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in stimuli])
+    x = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in stimuli])
     with torch.no_grad():
         probs = torch.softmax(model(x.float() / 255), dim=1)
     n_shape = n_texture = 0
