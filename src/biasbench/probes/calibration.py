@@ -25,7 +25,7 @@ from biasbench.data.label_spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
 from biasbench.store.records import Record
 
 SINGLE_LABEL = LabelSpace("single-label")  # correct = top-1 equals the label
@@ -111,7 +111,7 @@ def calibration_from_outputs(
     by the table's ``index``), the space's rule as in ``space_calibration_records`` (needed for ReaL)."""
     records = []
     for condition, group in frame.groupby("condition", sort=False):
-        cond = "" if condition == CLEAN else str(condition)
+        cond = record_condition(str(condition))
         outputs = {
             "topk": np.stack(group["topk"].to_numpy()),
             "topk_prob": np.stack(group["topk_prob"].to_numpy()).astype(np.float64),
