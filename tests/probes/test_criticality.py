@@ -24,6 +24,7 @@ from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.layers import (
     LayerSelectionError,
     layer_stages,
+    layer_state,
     learnable_layers,
     replaced_layer,
     untrained_network,
@@ -142,7 +143,8 @@ def test_reset_and_restore_is_bit_identical(tiny_model):
     assert builder == "reset_parameters"
     for name in ("conv1", "fc", "bn1"):
         for replacement in (fresh.get_submodule(name), None):
-            with replaced_layer(net, name, replacement) as module:
+            state = None if replacement is None else layer_state(fresh, name)
+            with replaced_layer(net, name, state) as module:
                 changed = module.state_dict()
                 assert any(not torch.equal(changed[k], before[f"{name}.{k}"]) for k in changed)
                 assert torch.equal(net.bn1.running_mean, before["bn1.running_mean"]) or name == "bn1"
