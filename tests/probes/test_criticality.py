@@ -111,6 +111,12 @@ def by_hand_criticality(classifier, dataset, num_images, layer, replacements):
     index = [int(i) for i in loader][:num_images]
     pixels = np.stack([np.asarray(Image.open(dataset.samples[i].path).convert("RGB")) for i in index])
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    return criticality_on(classifier, x, layer, replacements)
+
+
+def criticality_on(classifier, x, layer, replacements):
+    """(1 − mean cos(softmax before, after)) · 100 on the images ``x`` with ``layer``'s state swapped for each
+    replacement state in turn, in float64."""
     net = copy.deepcopy(classifier).eval()
     with torch.no_grad():
         before = torch.softmax(net(x).double(), dim=1)
