@@ -52,10 +52,14 @@ def zero_shot_run(data_root, open_clip_tiny, tmp_path_factory):
         mp.setenv("BIASBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "biasbench_cache"))
         records = biasbench.run(
             {"clip-imagenet": IMAGENET_HEAD, "clip-16": STUDY_HEAD},
-            ["shape-bias", "accuracy", "criticality"],
+            ["shape-bias", "accuracy", "criticality", "adversarial"],
             out,
+            datasets=["imagenet-sample"],  # shape-bias keeps its own stimuli
             data_root=data_root,
-            params={"criticality": {"num_images": 12, "trials": 1, "layers": "visual.conv1,*.mlp.c_fc,visual.proj"}},
+            params={
+                "criticality": {"num_images": 12, "trials": 1, "layers": "visual.conv1,*.mlp.c_fc,visual.proj"},
+                "adversarial": {"steps": 3, "epsilon": "4/255"},
+            },
             limit=LIMIT,
             engine=EngineConfig(progress=False, batch_size=40),
             report=lambda m: None,
@@ -73,12 +77,11 @@ def test_the_run_finished_every_job_and_states_the_head(zero_shot_run):
     records, out, _ = zero_shot_run
     # the 16-category head cannot score ImageNet labels: its accuracy and criticality jobs fail, saying so
     failed = {(job.model, job.probe): str(error) for job, error in records.summary.failed}
-    assert set(failed) == {("clip-16", "accuracy"), ("clip-16", "criticality")}
+    assert set(failed) == {("clip-16", "accuracy"), ("clip-16", "criticality"), ("clip-16", "adversarial")}
     assert all("a zero-shot openclip: model with ?head=imagenet" in message for message in failed.values())
     jobs = {(m["model"], m["probe"]): m for m in ResultsStore(out).manifests()}
-    assert set(jobs) == {("clip-imagenet", p) for p in ("shape-bias", "accuracy", "criticality")} | {
-        ("clip-16", "shape-bias")
-    }
+    probes = ("shape-bias", "accuracy", "criticality", "adversarial")
+    assert set(jobs) == {("clip-imagenet", p) for p in probes} | {("clip-16", "shape-bias")}
     for (model, _), manifest in jobs.items():
         info = manifest["model_info"]
         assert (info["head"], info["templates"]) == (
@@ -147,3 +150,17 @@ def test_criticality_groups_the_tower_into_its_stages(zero_shot_run):
     stage_crit = values(records, "clip-imagenet", "criticality", "stage_criticality")
     assert stage_crit["head"] == pytest.approx(crit["visual.proj"])
     assert stage_crit["blocks.0"] == pytest.approx(crit["visual.transformer.resblocks.0.mlp.c_fc"])
+
+
+def test_attacks_reach_the_image_through_the_zero_shot_head(zero_shot_run):
+    records, out, _ = zero_shot_run
+    job = records[(records.model == "clip-imagenet") & (records.probe == "adversarial")].job.iloc[0]
+    samples = ResultsStore(out).samples(job)
+    clean = samples[samples.condition == "clean"].set_index("index")
+    attacked = samples[samples.condition == "pgd/linf/eps=4/255"].set_index("index").loc[clean.index]
+    # PGD ascends the cross-entropy through the image tower: p(label) falls on (nearly) every image
+    assert (attacked.p_label < clean.p_label).mean() > 0.9
+    assert (
+        values(records, "clip-imagenet", "adversarial", "robust_accuracy")["pgd/linf/eps=4/255"]
+        <= values(records, "clip-imagenet", "adversarial", "top1")[""]
+    )
