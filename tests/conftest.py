@@ -4,6 +4,7 @@ layouts (tiny images, full counts) and tiny random models."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -89,3 +90,49 @@ def tiny_model():
     from biasbench.models import load_model
 
     return load_model(TINY_MODEL)
+
+
+# Two tiny open_clip architectures (registered with open_clip's own add_model_config): a ViT and a
+# ModifiedResNet image tower at 224 px (the cue-conflict stimuli's size), a one-layer text tower whose
+# 16-token context keeps 80,000 ImageNet prompts cheap.
+TINY_TEXT = {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}
+TINY_CLIP_CONFIGS = {
+    "test-clip-vit": {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "head_width": 16, "patch_size": 32},
+        "text_cfg": TINY_TEXT,
+    },
+    "test-clip-rn": {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 224, "layers": [1, 1, 1, 1], "width": 8, "patch_size": None},
+        "text_cfg": TINY_TEXT,
+    },
+}
+TINY_CLIP = "openclip:test-clip-vit?pretrained=none"
+
+
+@pytest.fixture(scope="session")
+def open_clip_tiny(tmp_path_factory):
+    """open_clip with the tiny architectures registered (skips without the clip extra), and a folder for the
+    zero-shot class embeddings shared by the session's tests (see ``zero_shot_cache``)."""
+    from biasbench.core.errors import ModelLoadError
+    from biasbench.models.zero_shot import import_open_clip
+
+    try:
+        open_clip = import_open_clip()
+    except ModelLoadError as e:
+        pytest.skip(f"needs biasbench[clip]: {e}")
+    folder = tmp_path_factory.mktemp("open_clip_configs")
+    for name, config in TINY_CLIP_CONFIGS.items():
+        (folder / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder)
+    return open_clip
+
+
+@pytest.fixture
+def zero_shot_cache(open_clip_tiny, tmp_path_factory, monkeypatch) -> Path:
+    """BIASBENCH_CACHE for this test: one folder per session, so class embeddings are computed once."""
+    folder = tmp_path_factory.getbasetemp() / "biasbench_cache"
+    folder.mkdir(exist_ok=True)
+    monkeypatch.setenv("BIASBENCH_CACHE", str(folder))
+    return folder

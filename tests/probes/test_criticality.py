@@ -24,6 +24,7 @@ from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.layers import (
     LayerSelectionError,
     layer_stages,
+    layer_state,
     learnable_layers,
     replaced_layer,
     untrained_network,
@@ -110,6 +111,12 @@ def by_hand_criticality(classifier, dataset, num_images, layer, replacements):
     index = [int(i) for i in loader][:num_images]
     pixels = np.stack([np.asarray(Image.open(dataset.samples[i].path).convert("RGB")) for i in index])
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    return criticality_on(classifier, x, layer, replacements)
+
+
+def criticality_on(classifier, x, layer, replacements):
+    """(1 − mean cos(softmax before, after)) · 100 on the images ``x`` with ``layer``'s state swapped for each
+    replacement state in turn, in float64."""
     net = copy.deepcopy(classifier).eval()
     with torch.no_grad():
         before = torch.softmax(net(x).double(), dim=1)
@@ -142,7 +149,8 @@ def test_reset_and_restore_is_bit_identical(tiny_model):
     assert builder == "reset_parameters"
     for name in ("conv1", "fc", "bn1"):
         for replacement in (fresh.get_submodule(name), None):
-            with replaced_layer(net, name, replacement) as module:
+            state = None if replacement is None else layer_state(fresh, name)
+            with replaced_layer(net, name, state) as module:
                 changed = module.state_dict()
                 assert any(not torch.equal(changed[k], before[f"{name}.{k}"]) for k in changed)
                 assert torch.equal(net.bn1.running_mean, before["bn1.running_mean"]) or name == "bn1"

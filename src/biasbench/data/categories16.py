@@ -1,6 +1,7 @@
 """model-vs-human's 16 categories: the table of member ImageNet classes and the 1000 → 16 mapping
 (METHODS.md §2.2), used by the ``categories16`` label space, shape-bias, critical-band and the human
-comparison.
+comparison. The category names themselves live in ``biasbench.core.categories`` (a zero-shot head over them
+is built in ``models``).
 
 A 16-category decision is the arg-max over categories of the **mean** softmax probability of each
 category's member ImageNet classes (207 classes in total). Predictions outside the members never win.
@@ -12,10 +13,7 @@ from functools import cache
 
 import torch
 
-CATEGORIES16: tuple[str, ...] = (
-    "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
-    "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
-)  # fmt: skip
+from biasbench.core.categories import CATEGORIES16
 
 
 def _span(a: int, b: int) -> list[int]:

@@ -14,6 +14,10 @@ coordinates, so the reduction is generic and only the space differs:
 - ``objectnet-113``: the member logits of the overlapping classes; the arg-max member is mapped to its
   ObjectNet class (many-to-one, as imagenet-testbed scores it). Built from the dataset's own mapping files.
 
+A model whose head scores a space's classes directly (a zero-shot head over the 16 category names, the
+Classifier's ``head``) is scored in that space's ``HeadSpace``: the soft-max over its own logits
+(``label_space_for(dataset, head)``).
+
 Register a new space with ``@register_label_space("name")`` on a factory ``(dataset) -> LabelSpace``.
 """
 
@@ -172,6 +176,27 @@ class RealSpace(LabelSpace):
         return reduce
 
 
+@dataclass(frozen=True)
+class HeadSpace(LabelSpace):
+    """A space whose classes are the model's logits, in column order (a zero-shot head over the class names):
+    soft-max over all of them; correct when the arg-max is the label."""
+
+    size: int = 0
+    labels_are_imagenet: bool = False
+
+    @property
+    def num_logits(self) -> int:
+        return self.size
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=1)
+
+    def label_of_columns(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.arange(self.size, device=device)
+
+
+# Label spaces a head can score directly (the Classifier's ``head``), with their number of classes.
+HEAD_SPACES: dict[str, int] = {"categories16": len(CATEGORIES16)}
 LABEL_SPACES: dict[str, Callable[[Dataset | None], LabelSpace]] = {}
 
 
@@ -192,9 +217,19 @@ def get_label_space(name: str, dataset: Dataset | None = None) -> LabelSpace:
     return LABEL_SPACES[name](dataset)
 
 
-def label_space_for(dataset: Dataset) -> LabelSpace:
-    """The label space a dataset declares (``DatasetSpec.label_space``)."""
-    return get_label_space(dataset.spec.label_space, dataset)
+def label_space_for(dataset: Dataset, head: str = "imagenet") -> LabelSpace:
+    """The label space a dataset declares (``DatasetSpec.label_space``), as a model with ``head`` gives it:
+    read from the 1000 ImageNet logits (``"imagenet"``), or the ``HeadSpace`` of a head that scores the
+    space's classes directly."""
+    space = get_label_space(dataset.spec.label_space, dataset)
+    if head == "imagenet":
+        return space
+    if head != space.name or head not in HEAD_SPACES:
+        raise HeadSizeError(
+            f"{dataset.name} is scored in the {space.name} label space, which a head over the {head} classes does "
+            "not give; use a model with an ImageNet-1k head (a zero-shot openclip: model with ?head=imagenet)."
+        )
+    return HeadSpace(head, size=HEAD_SPACES[head])
 
 
 @register_label_space("imagenet")

@@ -8,6 +8,7 @@ from biasbench.models import file_source as _file_source  # noqa: F401  (file:)
 from biasbench.models import bundled as _bundled  # noqa: F401  (bundled:)
 from biasbench.models import tflite as _tflite  # noqa: F401  (tflite:)
 from biasbench.models import zoo_source as _zoo_source  # noqa: F401  (zoo:)
+from biasbench.models import openclip_source as _openclip_source  # noqa: F401  (openclip:)
 
 # isort: on
 from biasbench.models.sources import MODEL_SOURCES, ModelSource, ModelSpec, load_model, model_fingerprint

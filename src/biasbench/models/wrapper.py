@@ -15,6 +15,10 @@ class Classifier(nn.Module):
 
     Every perturbation in biasbench acts on the [0,1] input, before this normalisation, as the studies
     define them (METHODS.md §1.1).
+
+    ``head`` names the classes the logits stand for: ``"imagenet"`` (the 1000 ImageNet-1k classes, which every
+    label space reads its columns from) or the label space whose classes a zero-shot head scores directly
+    (``"categories16"``: model-vs-human's 16 category names, see ``biasbench.models.zero_shot``).
     """
 
     def __init__(
@@ -27,6 +31,7 @@ class Classifier(nn.Module):
         preprocess: Preprocess | None = None,
         fingerprint: str = "",
         source: dict[str, Any] | None = None,
+        head: str = "imagenet",
     ):
         super().__init__()
         self.net = net.eval()
@@ -34,6 +39,7 @@ class Classifier(nn.Module):
         self.preprocess = preprocess or Preprocess()
         self.fingerprint = fingerprint
         self.source = source or {}
+        self.head = head
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
@@ -48,5 +54,6 @@ class Classifier(nn.Module):
             "mean": self.mean.flatten().tolist(),
             "std": self.std.flatten().tolist(),
             "preprocess": self.preprocess.as_dict(),
+            "head": self.head,
             **self.source,
         }

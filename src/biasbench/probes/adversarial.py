@@ -102,7 +102,7 @@ class Adversarial(Probe):
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
-        space = label_space_for(ctx.dataset)
+        space = label_space_for(ctx.dataset, ctx.model.head)
         if not space.labels_are_imagenet:
             raise HeadSizeError(f"adversarial needs ImageNet-indexed labels; {ctx.dataset.name} uses {space.name}")
         labels = torch.tensor([s.label for s in ctx.dataset.samples], dtype=torch.long)

@@ -1,12 +1,20 @@
 """``criticality``: layer criticality (Gavrikov, Agnihotri, Keuper & Keuper 2024; METHODS.md §7).
 
-Every selected conv/linear layer is in turn given a fresh initialisation from the architecture's own
-initialiser (or zeros), everything else (BatchNorm statistics included) stays trained, and the softmax
-outputs on a fixed, seeded image subset are compared with the unmodified model's:
-criticality = (1 − mean cosine similarity) · 100, averaged over trials. The cosine compares the model's
-1000-way softmax; accuracy (clean and after each reset) is scored in the dataset's label space. The image
-subset is decoded once and kept in memory as uint8, so each of the layers × trials evaluations is forward
-passes only.
+Every selected layer (conv, linear, attention input projection, bare projection matrix:
+``biasbench.models.layers``) is in turn given a fresh initialisation from the architecture's own initialiser
+(or zeros), everything else (BatchNorm statistics included) stays trained, and the softmax outputs on a fixed,
+seeded image subset are compared with the unmodified model's: criticality = (1 − mean cosine similarity) · 100,
+averaged over trials. The cosine compares the soft-max over all of the model's logits (1000 for an ImageNet
+head); accuracy (unmodified and after each reset) is scored in the dataset's label space as the model's head
+gives it.
+
+Shifted test data: ``dataset=`` is any dataset (ImageNet-C on disk, ImageNet-R, ...), and ``perturbation=``
+shifts the subset first (``biasbench.probes.shifts``: a generated corruption, or adversarial images computed
+once against the unmodified model). Both models, unmodified and reset, then see the same shifted images, so
+criticality measures how much a layer's reset changes the prediction on shifted data. The unmodified model's
+``top1`` / ``top5`` carry the perturbation as their condition. The image subset is decoded (and shifted) once
+and kept in memory (uint8; float32 after a perturbation that leaves the 8-bit grid, e.g. an attack), so each
+of the layers × trials evaluations is forward passes only.
 """
 
 from __future__ import annotations
@@ -18,19 +26,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from tqdm.auto import tqdm
 
+from biasbench.core.errors import HeadSizeError
 from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_spaces import LabelSpace, label_space_for
-from biasbench.engine.inference import Batch, Engine, EngineResult, Reducer
-from biasbench.models.layers import layer_stages, learnable_layers, replaced_layer, untrained_network
+from biasbench.engine.inference import CLEAN, Batch, Engine, EngineResult, Perturbation, Reducer
+from biasbench.models.layers import layer_stages, layer_state, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import feed_of, outputs_frame, transform_of
+from biasbench.probes.shifts import parse_shift
 from biasbench.store.records import Record
 
 
@@ -46,24 +56,40 @@ def seeded_subset(dataset: Dataset, num_images: int, seed: int) -> tuple[Dataset
 
 @dataclass
 class DecodedImages:
-    """A dataset decoded once into CPU uint8 batches, replayed on ``device`` for every evaluation."""
+    """A dataset decoded (and optionally shifted) once into CPU batches, replayed on ``device`` for every
+    evaluation: uint8 pixels, or float32 [0,1] images after a shift that leaves the 8-bit grid."""
 
-    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (indices, uint8 images, labels)
+    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (indices, images, labels)
     device: torch.device
 
     @classmethod
-    def decode(cls, engine: Engine, dataset: Dataset, transform: ImageTransform) -> DecodedImages:
+    def decode(
+        cls,
+        engine: Engine,
+        dataset: Dataset,
+        transform: ImageTransform,
+        shift: Perturbation | None = None,
+        dataset_index: np.ndarray | None = None,
+    ) -> DecodedImages:
+        """Decode ``dataset``; ``shift(x, indices)`` is applied to each batch with the images' indices in the
+        full dataset (``dataset_index``, default their own), which key its per-image draws."""
         stored = []
+        positions = torch.as_tensor(dataset_index if dataset_index is not None else np.arange(len(dataset)))
         for b in engine.batches(feed_of(engine, dataset, transform)):
-            # Engine images are k/255 exactly, so the round trip through uint8 is lossless.
-            images = b.images.mul(255.0).round_().to(torch.uint8).cpu()
-            stored.append((b.indices.cpu(), images, b.labels.cpu()))
+            images = b.images
+            if shift is not None:
+                images = shift(images, positions[b.indices.cpu()].to(images.device)).detach().float()
+            on_grid = images.mul(255.0).round_()
+            if torch.equal(on_grid.div(255.0), images):  # replaying k/255 from uint8 gives these very values
+                images = on_grid.to(torch.uint8)
+            stored.append((b.indices.cpu(), images.cpu(), b.labels.cpu()))
         return cls(stored, engine.device)
 
     def __iter__(self) -> Iterator[Batch]:
         for indices, images, labels in self.batches:
             d = self.device
-            yield Batch(indices.to(d), images.to(d).float().div_(255.0), labels.to(d))
+            x = images.to(d).float()
+            yield Batch(indices.to(d), x.div_(255.0) if images.dtype == torch.uint8 else x, labels.to(d))
 
     def column(self, position: int) -> np.ndarray:
         """Indices (0) or labels (2) of all images, in replay order."""
@@ -169,7 +195,7 @@ def measure_layers(
             leave=False,
             disable=not engine.config.progress,
         ):
-            replacement = None if fresh is None else fresh.get_submodule(layer)
+            replacement = None if fresh is None else layer_state(fresh, layer)
             with replaced_layer(model.net, layer, replacement):
                 out = forward_all(engine, model, images, reduce)
             cos[layer][trial] = cosine_similarity(clean_probs, out["probs"])
@@ -184,6 +210,15 @@ class CriticalityParams(ProbeParams):
     # Comma-separated globs over the raw network's module names, e.g. "layer3.*,fc".
     layers: str = "*"
     include_norm: bool = False
+    # A shift of the subset before the comparison (biasbench.probes.shifts), e.g. "generated/fog/3" or
+    # "pgd/linf/eps=0.5/255"; "" = the images as they are.
+    perturbation: str = ""
+
+    @field_validator("perturbation")
+    @classmethod
+    def _known_shift(cls, value: str) -> str:
+        parse_shift(value)
+        return value
 
 
 @register_probe
@@ -193,16 +228,18 @@ class Criticality(Probe):
     citation = "Gavrikov, Agnihotri, Keuper & Keuper, NeurIPS 2024 IAI workshop (arXiv 2410.14470)"
     Params = CriticalityParams
     default_datasets = ("imagenet-sample",)
-    version = 3  # v3: clean top1/top5 at condition "" (was "clean"), top-1 after a reset is top1@<layer> (was
+    # v4: attention input projections and bare projection matrices are layers, the perturbation parameter; v3:
+    # clean top1/top5 at condition "" (was "clean"), top-1 after a reset is top1@<layer> (was
     # accuracy_after_reset), subset from the job seed; v2: layer_index
+    version = 4
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params
         subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, ctx.seed)
         model = ctx.engine.prepare(ctx.model)
         transform = transform_of(subset, model)
-        images = DecodedImages.decode(ctx.engine, subset, transform)
-        space = label_space_for(subset)
+        space = label_space_for(subset, model.head)
+        images = DecodedImages.decode(ctx.engine, subset, transform, self._shift(ctx, model, space), dataset_index)
         reduce = with_probabilities(space.reducer(model=model.name, dataset=subset.name))
         clean = forward_all(ctx.engine, model, images, reduce)
         clean_probs, clean_top5 = clean.pop("probs"), clean["topk"].numpy().astype(np.int64)
@@ -224,26 +261,40 @@ class Criticality(Probe):
         cos, correct = measure_layers(
             ctx.engine, model, images, clean_probs, space, samples, layers, replacement_network, trials
         )
-        accuracy = space_accuracy_records(space, clean_top5, samples)
+        accuracy = space_accuracy_records(space, clean_top5, samples, p.perturbation)
         scored = space.scored(samples)  # accuracy after a reset over the images the clean accuracy counts
         scored_correct = {layer: c[:, scored] for layer, c in correct.items()}
         records = accuracy + criticality_records(cos, scored_correct, accuracy[0].value, stages)
         return ProbeOutput(
             records,
-            self._samples(subset, indices, dataset_index, clean, cos, correct),
+            self._samples(subset, indices, dataset_index, clean, cos, correct, p.perturbation or CLEAN),
             {
                 "layers": len(layers),
                 "images": len(samples),
                 "trials": trials,
                 "init": sorted(builders) or ["zero"],
                 "transform": transform.key,
+                "perturbation": p.perturbation,
             },
         )
 
+    def _shift(self, ctx: ProbeContext, model: Classifier, space: LabelSpace) -> Perturbation | None:
+        """The subset's shift for ``model`` (None without one); attacks need ImageNet-indexed labels."""
+        shift = parse_shift(self.params.perturbation)
+        if shift is None:
+            return None
+        if shift.needs_labels and not space.labels_are_imagenet:
+            raise HeadSizeError(
+                f"perturbation {shift.text!r} attacks the ImageNet labels; {ctx.dataset.name} uses {space.name}"
+            )
+        labels = torch.tensor([s.label for s in ctx.dataset.samples], dtype=torch.long)
+        return shift.build(model, labels, ctx.seed)
+
     @staticmethod
-    def _samples(subset, indices, dataset_index, clean, cos, correct) -> pd.DataFrame:
-        """Clean per-sample outputs plus, per layer, the trial-mean cosine similarity and top-1 hit rate."""
-        result = EngineResult(indices, {"clean": {k: v.numpy() for k, v in clean.items()}})
+    def _samples(subset, indices, dataset_index, clean, cos, correct, condition) -> pd.DataFrame:
+        """The unmodified model's per-sample outputs (at ``condition``: clean, or the perturbation) plus, per
+        layer, the trial-mean cosine similarity and top-1 hit rate."""
+        result = EngineResult(indices, {condition: {k: v.numpy() for k, v in clean.items()}})
         frame = outputs_frame(subset, result, dataset_index=dataset_index[indices])
         base = frame[["index", "file", "label", "dataset_index"]]
         layer_frames = [

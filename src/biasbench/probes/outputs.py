@@ -84,9 +84,11 @@ def evaluate_labelled(
     """Run ``ctx.model`` over ``ctx.dataset`` (or ``dataset``, a view of it: a subset, composites, relabelled
     images) under ``conditions`` and score it in the dataset's label space (or ``space``): its reducer, its
     head-size check and the dataset's transform (native resolution, border crops) unless ``transform``
-    overrides it; ``k`` predictions are kept per sample. The step every labelled probe shares."""
+    overrides it; ``k`` predictions are kept per sample. The step every labelled probe shares. The space is
+    the one the model's head gives (``label_space_for``): a zero-shot head over the 16 category names scores
+    cue-conflict directly."""
     dataset = dataset if dataset is not None else ctx.dataset
-    space = space or label_space_for(dataset)
+    space = space or label_space_for(dataset, ctx.model.head)
     feed = feed_of(ctx.engine, dataset, transform or transform_of(dataset, ctx.model))
     reduce = space.reducer(k, model=ctx.model.name, dataset=dataset.name)
     result = ctx.engine.run(ctx.model, feed, reduce, conditions=conditions, desc=desc)
