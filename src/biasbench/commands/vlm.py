@@ -1,5 +1,5 @@
 """CLI: ``biasbench import decisions CSV`` (a vision-language model's per-image answers made elsewhere, as
-shape-bias records)."""
+shape-bias records) and ``biasbench reproduce gavrikov2025`` (registered in the ``reproduce`` group)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from biasbench.commands.analysis import SeedOpt, console
+from biasbench.commands.analysis import DataOpt, OutOpt, SeedOpt, console
 
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data root (default: $BIASBENCH_DATA).")]
 
@@ -71,8 +71,73 @@ def decisions(
     console.print(f"{csv} {state} {out}", highlight=False)
 
 
+def gavrikov2025(
+    data: DataOpt = None,
+    out: OutOpt = None,
+    data_root: DataRootOpt = None,
+    n_boot: Annotated[
+        int, typer.Option("--n-boot", help="Bootstrap resamples of each shape-bias CI (0 = none).")
+    ] = 1000,
+    seed: SeedOpt = 0,
+    min_accuracy: Annotated[
+        float, typer.Option("--min-accuracy", help="Steering range also over prompts with at least this cue accuracy.")
+    ] = 0.5,
+) -> None:
+    """Reproduce Gavrikov et al. (ICLR 2025) from the released per-image decisions: shape bias and cue accuracy
+    per model and prompt, the figure by family with the human value, and the prompt-search steering table."""
+    from rich.progress import Progress
+
+    from biasbench.analysis.gavrikov2025 import prompt_table
+    from biasbench.core.errors import BiasbenchError
+    from biasbench.report.gavrikov2025 import reproduce_gavrikov2025
+
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("decisions files", total=None)
+            result = reproduce_gavrikov2025(
+                data,
+                out,
+                data_root=data_root,
+                n_boot=n_boot,
+                seed=seed,
+                min_accuracy=min_accuracy,
+                progress=lambda path: bar.update(task, advance=1, description=path.name),
+            )
+    except BiasbenchError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    models = result.models
+    ci = models.apply(lambda r: "" if pd.isna(r.ci_low) else f"[{r.ci_low:.3f}, {r.ci_high:.3f}]", axis=1)
+    shown = pd.DataFrame(
+        {
+            "family": models["family"],
+            "model": models["model"],
+            "prompt": models["prompt"],
+            "shape bias": models["shape_bias"],
+            "95% CI": ci,
+            "cue accuracy": models["cue_accuracy"],
+            "shape": models["n_shape"],
+            "texture": models["n_texture"],
+            "no decision": models["n_no_decision"],
+        }
+    )
+    print_table(shown, "Shape bias and cue accuracy over the 1,200 cue-conflict stimuli (the study's definitions)")
+    print_table(prompt_table(models, ["clip"]), "Zero-shot CLIP shape bias per template")
+    print_table(prompt_table(models, ["vqa", "captioning"]), "VLM shape bias: multiple choice vs caption")
+    print_table(
+        result.steering_summary.set_index("model"),
+        f"Prompt search: shape-bias range over all prompts and over those kept (cue accuracy >= {min_accuracy})",
+    )
+    console.print(f"Human shape bias (model-vs-human, subjects pooled): {result.human_shape_bias:.3f}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if out is not None:
+        console.print(f"Wrote models.csv, steering.csv, steering_summary.csv and figures to {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``import`` group (``import decisions``) to the ``biasbench`` app."""
+    """Add the ``import`` group (``import decisions``) to the ``biasbench`` app; ``gavrikov2025`` joins the
+    ``reproduce`` group in ``commands.analysis``."""
     group = typer.Typer(help="Bring results made elsewhere into a results directory.", no_args_is_help=True)
     group.command("decisions")(decisions)
     app.add_typer(group, name="import")
