@@ -173,3 +173,21 @@ def test_cli_errors(answers, generated_root, tmp_path):
     broken = runner.invoke(app, [*base[:2], str(bad), *base[3:], "--prompt", "p"])
     assert broken.exit_code == 2 and "5 of the 1280 stimuli have no row" in flat(broken.output)
     assert not (tmp_path / "jobs").exists()  # nothing written for a broken file
+
+
+def test_two_prompts_of_one_model_are_two_jobs_the_analysis_tells_apart(answers, generated_root, tmp_path):
+    from biasbench.analysis.selection import JobSelectionError, JobSelector
+
+    a = import_decisions(answers, "vlm-x", tmp_path, prompt=PROMPT, data_root=generated_root, bootstrap_reps=10)
+    b = import_decisions(answers, "vlm-x", tmp_path, prompt="Describe the image.", data_root=generated_root,
+                         bootstrap_reps=10)  # fmt: skip
+    store = ResultsStore(tmp_path)
+    records = store.records()
+    measurement = ["dataset", "metric", "condition"]
+    with pytest.raises(JobSelectionError) as info:
+        JobSelector(store.manifests_by_job()).select(records, measurement)
+    message = str(info.value)
+    assert "prompt=Describe the image." in message and r"prompt=Which option best describes the image?\n" in message
+    prefer = {"shape-bias": {"params.prompt": "Describe the image."}}
+    chosen = JobSelector(store.manifests_by_job(), prefer).select(records, measurement)
+    assert set(chosen["job"]) == {b.job.key} and a.job.key != b.job.key
