@@ -15,11 +15,12 @@ from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.sources import ModelSpec
 from biasbench.models.wrapper import Classifier
 from biasbench.run.executors import get_executor
+from biasbench.run.imports import ImportResult, import_decisions
 from biasbench.run.local import Report, RunSummary
 from biasbench.run.plan import ModelRef, Step, plan_study
 from biasbench.store.results import ResultsStore, load_results
 
-__all__ = ["RunResult", "Step", "load_results", "run", "run_study"]
+__all__ = ["ImportResult", "RunResult", "Step", "import_decisions", "load_results", "run", "run_study"]
 
 
 class RunResult(pd.DataFrame):

@@ -127,7 +127,8 @@ def read_model_trials(
                     "observer": model,
                     "image_id": samples["file"].map(lambda f: Path(f).name),
                     "category": samples["label"].map(lambda i: CATEGORIES16[int(i)]),
-                    "response": decision.map(lambda i: CATEGORIES16[int(i)]),
+                    # an imported answer that named no category (decision -1) is wrong, like a human "na"
+                    "response": decision.map(lambda i: CATEGORIES16[int(i)] if int(i) >= 0 else "na"),
                 }
             )
         )

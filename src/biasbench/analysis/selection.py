@@ -45,6 +45,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _short(value: Any, width: int = 48) -> str:
+    """A parameter value on one line, cut to ``width`` characters."""
+    text = str(value).replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _default_params(probe: str) -> dict[str, Any] | None:
     from biasbench.probes.base import PROBES
 
@@ -93,8 +99,11 @@ class JobInfo:
         return getattr(self, name)
 
     def describe(self) -> str:
-        params = self.non_default_params()
-        shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+        # parameters the probe does not define (an imported job's prompt) tell such jobs apart, so they are shown
+        defaults = _default_params(self.probe)
+        own = {k: v for k, v in self.params.items() if defaults is not None and k not in defaults}
+        params = {**self.non_default_params(), **own}
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or "defaults"
         limit = "full dataset" if self.limit is None else f"limit={self.limit}"
         return f"job {self.key} (dataset={self.dataset}, {limit}, v{self.probe_version}, params: {shown})"
 

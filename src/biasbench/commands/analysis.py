@@ -1,4 +1,4 @@
-"""CLI: ``biasbench reproduce gavrikov2024|layer-criticality`` and ``biasbench report DIR``."""
+"""CLI: ``biasbench reproduce gavrikov2024|gavrikov2025|layer-criticality`` and ``biasbench report DIR``."""
 
 from __future__ import annotations
 
@@ -163,8 +163,11 @@ def report(
 
 def register(app: typer.Typer) -> None:
     """Add ``reproduce`` (a command group) and ``report`` to the ``biasbench`` app."""
+    from biasbench.commands.vlm import gavrikov2025
+
     reproduce = typer.Typer(help="Reproduce published studies from their released data.", no_args_is_help=True)
     reproduce.command("gavrikov2024")(gavrikov2024)
+    reproduce.command("gavrikov2025")(gavrikov2025)
     reproduce.command("layer-criticality")(layer_criticality)
     app.add_typer(reproduce, name="reproduce")
     app.command("report")(report)

@@ -41,6 +41,10 @@ class DatasetError(BiasbenchError):
     """A dataset that is missing, incomplete or laid out differently than expected."""
 
 
+class DecisionsError(BiasbenchError):
+    """A per-image decisions file (a model's answers made elsewhere) that cannot be read as cue-conflict decisions."""
+
+
 class CorruptImageError(DatasetError):
     """An image file that cannot be decoded."""
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
 from biasbench.data.categories16 import CATEGORIES16
+from biasbench.data.decisions import Decisions
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
@@ -50,6 +51,16 @@ def shape_bias_records(
         Record("n_shape", n_shape, len(conflict)),
         Record("n_texture", n_texture, len(conflict)),
     ]
+
+
+def decisions_output(decisions: Decisions, *, seed: int = 0, reps: int = 2000) -> ProbeOutput:
+    """The probe's records and per-sample table from decisions made elsewhere (a vision-language model's
+    answers, a released per-image table): the same ``shape_bias_records``, and the samples as the probe stores
+    them (condition ``clean``), with ``decision`` -1 where the answer named no category."""
+    records = shape_bias_records(decisions.decision, decisions.shape, decisions.texture, seed=seed, reps=reps)
+    frame = decisions.frame.copy()
+    frame.insert(3, "condition", CLEAN)
+    return ProbeOutput(records, frame, {"no_decision": decisions.n_no_decision})
 
 
 class ShapeBiasParams(ProbeParams):
