@@ -106,7 +106,7 @@ def line_scatter(result: EffectiveRobustness, ncols: int = 4) -> Figure | None:
     handles += [
         plt.Line2D([], [], ls="", marker="o", mfc="white", mec=REFERENCE_EDGE, mew=1.2, label="reference model"),
         plt.Line2D([], [], color="tab:red", label="line through the reference models"),
-        Patch(color="tab:red", alpha=0.2, label="95 % bootstrap band"),
+        *([Patch(color="tab:red", alpha=0.2, label="95 % bootstrap band")] if _has_band(result) else []),
         Patch(color="0.88", label="reference ID range"),
         plt.Line2D([], [], color="grey", ls="--", label="y = x"),
     ]
@@ -116,8 +116,12 @@ def line_scatter(result: EffectiveRobustness, ncols: int = 4) -> Figure | None:
     return fig
 
 
-def _short(models: list[str], shown: int = 4) -> list[str]:
-    return models if len(models) <= shown else [*models[:shown], f"... ({len(models)} models)"]
+def _short(models: list[str], shown: int = 5) -> list[str]:
+    return models if len(models) <= shown else [*models[: shown - 1], f"... ({len(models)} models)"]
+
+
+def _has_band(result: EffectiveRobustness) -> bool:
+    return any(len(fit.draws) for fit in result.lines.values())
 
 
 def _stars(p: float, p_holm: float, alpha: float) -> str:
