@@ -90,6 +90,36 @@ PAPER_SCORES: tuple[ScoreSpec, ...] = tuple(as_published(s) for s in SCORES)
 
 
 @dataclass(frozen=True)
+class OodSet:
+    """A distribution shift whose accuracy is set against ImageNet top-1 (effective robustness): one member."""
+
+    name: str
+    title: str
+    member: Member
+
+
+def _score_member(dataset: str) -> Member:
+    return next(m for s in SCORES for m in s.members if m.dataset == dataset)
+
+
+# Every shifted test set the scores use (ImageNet val is the x axis; ReaL relabels the same images, so it is no
+# shift), plus ObjectNet, which the accuracy probe measures.
+OOD_SETS: tuple[OodSet, ...] = (
+    OodSet("imagenet-v2", "ImageNet-V2", _score_member("imagenet-v2")),
+    OodSet("imagenet-a", "ImageNet-A", _score_member("imagenet-a")),
+    OodSet("imagenet-r", "ImageNet-R", _score_member("imagenet-r")),
+    OodSet("imagenet-sketch", "ImageNet-Sketch", _score_member("imagenet-sketch")),
+    OodSet("stylized", "Stylized-ImageNet", _score_member("stylized")),
+    OodSet("imagenet-c", "ImageNet-C", _score_member("imagenet-c")),
+    OodSet("imagenet-cbar", "ImageNet-C-bar", _score_member("imagenet-cbar")),
+    OodSet("objectnet", "ObjectNet", _top1("objectnet")),
+    OodSet("pgd", "PGD-40 L∞ 0.5/255", PGD_ROBUST),
+)
+# The same sets reading the paper's variant of each number (PGD over 50,048): only for the released data.
+PAPER_OOD_SETS: tuple[OodSet, ...] = tuple(replace(o, member=o.member.as_published()) for o in OOD_SETS)
+
+
+@dataclass(frozen=True)
 class BiasSpec:
     """A scalar bias: the ``metric`` record (at ``condition``) of ``probe``, from any dataset. The probes
     compute the biases themselves (e.g. spectral's low_freq_bias over its ``bias_cutoffs``)."""

@@ -51,19 +51,27 @@ def gavrikov2024(
         list[str] | None, typer.Option("--method", help="spearman, kendall, pearson (repeat; default all).")
     ] = None,
     n_perm: PermOpt = 1000,
+    reference: Annotated[
+        str,
+        typer.Option("--reference", help="Effective robustness: categories and/or models of the line (comma list)."),
+    ] = "baseline,training_recipes",
 ) -> None:
     """Reproduce Gavrikov & Keuper (CVPR 2024) from the released benchmark.csv: masked Spearman tables
-    (Total / AT / Other; p >= 0.05 shown as 0), bias-bias matrix, scatter rows and the HTML report."""
+    (Total / AT / Other; p >= 0.05 shown as 0), bias-bias matrix, scatter rows and the HTML report; plus each
+    model's effective robustness per OOD set and its correlation with every bias."""
+    from biasbench.commands.effective_robustness import print_effective_robustness
     from biasbench.report.reproduce import reproduce_gavrikov2024
 
     result = reproduce_gavrikov2024(
-        data, out, n_boot=n_boot, seed=seed, methods=method or ("spearman", "kendall", "pearson"), n_perm=n_perm
-    )
+        data, out, n_boot=n_boot, seed=seed, methods=method or ("spearman", "kendall", "pearson"), n_perm=n_perm,
+        reference=reference,
+    )  # fmt: skip
     for subset, matrix in result.tables.items():
         n = int(result.analysis.correlations.query("subset == @subset")["n"].max())
         print_matrix(matrix, f"Spearman rho, {subset} (n={n}; p >= 0.05 shown as 0)")
     print_matrix(result.bias_bias, "Bias-bias Spearman rho (all 48 models)")
     print_explained(result.analysis.explained, result.analysis.notes)
+    print_effective_robustness(result.effective_robustness)
     if out is not None:
         console.print(f"Wrote correlations.csv, figures and report.html to {out}")
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from biasbench.analysis.correlation import TABLE_COLUMNS, wide
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
+from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, EffectiveRobustness, effective_robustness
 from biasbench.analysis.pipeline import Analysis, analyse
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
@@ -27,9 +28,10 @@ from biasbench.analysis.released import (
     read_categories,
     released_dir,
 )
-from biasbench.analysis.specs import PAPER_SCORES
+from biasbench.analysis.specs import PAPER_OOD_SETS, PAPER_SCORES
 from biasbench.plots import figures
 from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
+from biasbench.report.effective_robustness import EffectiveRobustnessSection
 from biasbench.report.html import FIGURES_DIR, write_report
 
 CORRELATION_COLUMNS = list(TABLE_COLUMNS)
@@ -40,6 +42,7 @@ class Gavrikov2024:
     analysis: Analysis
     tables: dict[str, pd.DataFrame]  # the study's masked Spearman tables: total / at / other
     bias_bias: pd.DataFrame
+    effective_robustness: EffectiveRobustness | None = None
 
 
 def reproduce_gavrikov2024(
@@ -50,12 +53,14 @@ def reproduce_gavrikov2024(
     seed: int = 0,
     methods: Sequence[str] = ("spearman", "kendall", "pearson"),
     n_perm: int = 1000,
+    reference: str | Sequence[str] = DEFAULT_REFERENCE,
 ) -> Gavrikov2024:
     """Scores, biases and masked Spearman tables (Total / AT / Other) of the 48 ResNet-50s from the
     released ``benchmark.csv``. The scores read the paper's variants of the ReaL and PGD numbers
     (``PAPER_SCORES``), as the paper computed them; plus the joint prediction of each score from all biases
-    (``n_perm`` permutations). With ``out``: correlations.csv, scores/biases CSVs, explain*.csv, figures
-    (PNG + SVG) and report.html."""
+    (``n_perm`` permutations); and effective robustness on every OOD set against the line of the ``reference``
+    models, with its bias correlations. With ``out``: correlations.csv, scores/biases CSVs, explain*.csv,
+    effective_robustness*.csv, figures (PNG + SVG) and report.html."""
     folder = released_dir(GAVRIKOV2024, data, ("benchmark.csv", CATEGORIES_FILE))
     categories = read_categories(folder / CATEGORIES_FILE)
     records = benchmark_records(folder / "benchmark.csv", categories.index)  # only the study's 48 models
@@ -70,6 +75,9 @@ def reproduce_gavrikov2024(
     )
     tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
     bias_bias = wide(analysis.bias_bias, "total", value="rho")
+    effective = effective_robustness(
+        records, categories, reference=reference, ood_sets=PAPER_OOD_SETS, n_boot=n_boot, seed=seed
+    )
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -81,8 +89,9 @@ def reproduce_gavrikov2024(
             analysis.explained.save(out)
         if analysis.informativeness is not None:
             analysis.informativeness.to_csv(out / "informativeness.csv", index=False)
+        EffectiveRobustnessSection(effective).write(out, FIGURES_DIR)
         write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024")
-    return Gavrikov2024(analysis, tables, bias_bias)
+    return Gavrikov2024(analysis, tables, bias_bias, effective)
 
 
 def reproduce_layer_criticality(
