@@ -5,8 +5,9 @@ As ``refined_bias/utils.py`` and ``eval_refined_bias.py`` of the authors' code c
 classes are sorted by decreasing score, every class is renamed to its group (several ImageNet classes may form
 one group: "clock" = analog, digital and wall clock), and the rank of a group is the 1-based position of its
 *first* (best-ranked) member. The other members of the group do not push it down; every class outside the
-group does, members of other groups included. The ranking is over the logits (the authors sort softmax
-probabilities, which orders the classes the same way).
+group does, members of other groups included. The ranking is over the logits, as the authors' README defines it
+(their code sorts float32 softmax probabilities: the same order, except among classes whose probability
+underflows to 0, more than ~100 logits below the top, where their order is numpy's sort order).
 
 Ties: a class outside the group whose logit equals the group's best logit does not count as ranked above it
 (the authors' sort leaves tie order to numpy). Only exactly equal float logits tie.

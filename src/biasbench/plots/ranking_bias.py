@@ -34,9 +34,14 @@ def ranking_vs_ratio_scatter(table: pd.DataFrame, correlations: pd.DataFrame | N
                 ax.annotate(
                     label, (row["shape_bias"], row[column]), fontsize=6, xytext=(3, 3), textcoords="offset points"
                 )
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        # a square window around the models (the identity line stays diagonal), within [0, 1]
+        values = part.to_numpy(float)
+        pad = max(0.03, 0.1 * float(np.ptp(values)))
+        lo, hi = max(0.0, float(values.min()) - pad), min(1.0, float(values.max()) + pad)
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="ranking = 16-class")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
         ax.set_xlabel(LABELS["shape_bias"])
         ax.set_ylabel(LABELS[column], fontsize=8)
         title = f"n = {len(part)} models"

@@ -65,8 +65,14 @@ class ShapeBiasParams(ProbeParams):
 @register_probe
 class ShapeBias(Probe):
     name = "shape-bias"
-    summary = "cue-conflict shape bias n_shape/(n_shape+n_texture), 16-class mean-probability decisions"
-    citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+    summary = (
+        "cue-conflict shape bias n_shape/(n_shape+n_texture), 16-class mean-probability decisions; "
+        "REFINED-BIAS shape/texture MRR over all 1000 classes"
+    )
+    citation = (
+        "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021); ranks: REFINED-BIAS (Kim et al., "
+        "arXiv 2603.10834)"
+    )
     Params = ShapeBiasParams
     fixed_datasets = ("cue-conflict",)
     # v2: the 16-class top-1 against the shape label is top1 (was accuracy16); v3: + the ranking-based metric
