@@ -14,7 +14,7 @@ $(BIN)/biasbench: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
 	$(BIN)/pip install -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -c constraints.txt -e ".[bundled,tflite,ray,clip,dev]"
+	$(BIN)/pip install -c constraints.txt -e ".[bundled,tflite,ray,clip,factors,dev]"
 	# torchattacks (reference PGD in the tests, AutoAttack preset) pins requests~=2.25, which pip cannot
 	# reconcile with the rest; it needs only torch, torchvision, scipy, tqdm and numpy (installed above).
 	$(BIN)/pip install --no-deps "torchattacks==3.5.1"

@@ -153,3 +153,19 @@ def make_ytbb_robust(root: Path) -> Path:
     (meta / "ytbb_class_index.json").write_text(json.dumps(YTBB_NAMES))
     (meta / "rev_class_idx_map.json").write_text(json.dumps(YTBB_MEMBERS))
     return folder
+
+
+def make_refined_bias(root: Path, per_class: int = 2, top: str = "REFINED-BIAS-main", size: int = 8) -> Path:
+    """REFINED-BIAS's repository layout: <top>/refined_bias/datasets/refined_bias_shape/<class>/<class>_<i>.png
+    and refined_bias_texture/<class>/<k>x<k>_<class>_<i>.png for the 10 classes of each set."""
+    from biasbench.data.refined_bias import SHAPE_CLASSES, TEXTURE_CLASSES
+
+    datasets = root / top / "refined_bias" / "datasets"
+    for name in SHAPE_CLASSES:
+        for i in range(per_class):
+            tiny_image(datasets / "refined_bias_shape" / name / f"{name}_{i * 37}.png", size)
+    for name in TEXTURE_CLASSES:
+        for i in range(per_class):
+            k = (4, 16, 32)[i % 3]
+            tiny_image(datasets / "refined_bias_texture" / name / f"{k}x{k}_{name}_{i}.png", size)
+    return datasets

@@ -172,3 +172,18 @@ def test_report_cli_names_the_conflict_and_the_option(tmp_path):
     assert "k-val" in result.output and "k-sample" in result.output and "--prefer" in result.output
     bad = CliRunner().invoke(app, ["report", str(tmp_path), "--prefer", "nonsense"])
     assert bad.exit_code == 1 and "FIELD=VALUE" in bad.output
+
+
+def test_per_model_picks_one_job_per_model_for_per_sample_tables():
+    manifests = {
+        "a-full": {"model": "a", "probe": "accuracy", "dataset": "imagenet-val", "limit": None},
+        "a-lim": {"model": "a", "probe": "accuracy", "dataset": "imagenet-val", "limit": 100},
+        "b": {"model": "b", "probe": "accuracy", "dataset": "imagenet-val", "limit": 100},
+        "b-other": {"model": "b", "probe": "accuracy", "dataset": "imagenet-sample"},
+        "c": {"model": "c", "probe": "shape-bias", "dataset": "imagenet-val"},
+    }
+    chosen, notes = JobSelector(manifests).per_model(manifests, "accuracy", "imagenet-val")
+    assert {m: j.key for m, j in chosen.items()} == {"a": "a-full", "b": "b"}
+    assert len(notes) == 1 and notes[0].startswith("a: read accuracy on imagenet-val from job a-full")
+    preferred = JobSelector(manifests, parse_preferences(["accuracy:limit=100"]))
+    assert preferred.per_model(manifests, "accuracy", "imagenet-val")[0]["a"].key == "a-lim"

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biasbench.analysis.selection import JobInfo, JobSelector
+from biasbench.analysis.selection import JobSelector
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.categories16 import CATEGORIES16
@@ -106,16 +106,9 @@ def read_model_trials(
     store = ResultsStore(results_dir)
     manifests = store.manifests_by_job()
     selector = selector or JobSelector(manifests)
-    notes, frames = [], []
-    by_model: dict[str, list[JobInfo]] = {}
-    for key, manifest in manifests.items():
-        if manifest.get("probe") == probe and manifest.get("dataset") == dataset:
-            by_model.setdefault(manifest["model"], []).append(JobInfo.from_manifest(key, manifest))
-    for model, candidates in sorted(by_model.items()):
-        chosen = selector.choose(probe, candidates, model)
-        if len(candidates) > 1:
-            ignored = "; ".join(c.describe() for c in candidates if c.key != chosen.key)
-            notes.append(f"{model}: read {probe} on {dataset} from {chosen.describe()}; ignored {ignored}")
+    chosen_jobs, notes = selector.per_model(manifests, probe, dataset)
+    frames = []
+    for model, chosen in chosen_jobs.items():
         samples = store.samples(chosen.key)
         if samples.empty:
             continue

@@ -173,6 +173,24 @@ class JobSelector:
             )
         return left[0]
 
+    def per_model(
+        self, manifests: Mapping[str, Mapping[str, Any]], probe: str, dataset: str
+    ) -> tuple[dict[str, JobInfo], list[str]]:
+        """The one job per model among the finished jobs of ``probe`` on ``dataset`` (``manifests``: job key ->
+        manifest, ``ResultsStore.manifests_by_job()``), for analyses that read per-sample tables; also a note
+        per model whose other jobs were ignored."""
+        by_model: dict[str, list[JobInfo]] = {}
+        for key, manifest in manifests.items():
+            if manifest.get("probe") == probe and manifest.get("dataset") == dataset:
+                by_model.setdefault(manifest["model"], []).append(JobInfo.from_manifest(key, manifest))
+        chosen, notes = {}, []
+        for model, candidates in sorted(by_model.items()):
+            chosen[model] = self.choose(probe, candidates, model)
+            if len(candidates) > 1:
+                ignored = "; ".join(c.describe() for c in candidates if c.key != chosen[model].key)
+                notes.append(f"{model}: read {probe} on {dataset} from {chosen[model].describe()}; ignored {ignored}")
+        return chosen, notes
+
     def select(self, records: pd.DataFrame, measurement: Sequence[str]) -> pd.DataFrame:
         """Rows of ``records`` from one job per (model, probe, *measurement*) group; the choices made are
         appended to ``notes``. ``measurement`` are the columns that identify one number besides model

@@ -130,6 +130,7 @@ DATASETS: dict[str, DatasetSpec] = {}
 BUILTIN_DATASET_MODULES = (
     "biasbench.data.benchmarks",
     "biasbench.data.corruption_sets",
+    "biasbench.data.refined_bias",
     "biasbench.data.si_score",
     "biasbench.data.transfer",
     "biasbench.data.video",

@@ -3,18 +3,19 @@ and turning engine results into the per-sample table a job stores next to its re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from biasbench.data.datasets import Dataset, Sample
 from biasbench.data.feed import Feed
 from biasbench.data.images import ImageTransform
 from biasbench.data.label_spaces import LabelSpace, label_space_for
 from biasbench.data.transforms import transform_for
-from biasbench.engine.inference import CLEAN, Engine, EngineResult, Perturbation
+from biasbench.engine.inference import CLEAN, Batch, Engine, EngineResult, Perturbation
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext
 
@@ -80,19 +81,30 @@ def evaluate_labelled(
     dataset: Dataset | None = None,
     space: LabelSpace | None = None,
     k: int = 5,
+    extra: Callable[[torch.Tensor, Batch], dict[str, torch.Tensor]] | None = None,
 ) -> LabelledResult:
     """Run ``ctx.model`` over ``ctx.dataset`` (or ``dataset``, a view of it: a subset, composites, relabelled
     images) under ``conditions`` and score it in the dataset's label space (or ``space``): its reducer, its
     head-size check and the dataset's transform (native resolution, border crops) unless ``transform``
-    overrides it; ``k`` predictions are kept per sample. The step every labelled probe shares. The space is
-    the one the model's head gives (``label_space_for``): a zero-shot head over the 16 category names scores
-    cue-conflict directly."""
+    overrides it; ``k`` predictions are kept per sample, and ``extra(logits, batch)`` adds per-sample outputs
+    of the probe's own (e.g. the ranks of ``biasbench.data.ranks``). The step every labelled probe shares. The
+    space is the one the model's head gives (``label_space_for``): a zero-shot head over the 16 category names
+    scores cue-conflict directly."""
     dataset = dataset if dataset is not None else ctx.dataset
     space = space or label_space_for(dataset, ctx.model.head)
     feed = feed_of(ctx.engine, dataset, transform or transform_of(dataset, ctx.model))
     reduce = space.reducer(k, model=ctx.model.name, dataset=dataset.name)
+    if extra is not None:
+        reduce = _with_extra(reduce, extra)
     result = ctx.engine.run(ctx.model, feed, reduce, conditions=conditions, desc=desc)
     return LabelledResult(result, space, [dataset.samples[i] for i in result.indices])
+
+
+def _with_extra(reduce: Callable, extra: Callable) -> Callable:
+    def both(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        return {**reduce(logits, batch), **extra(logits, batch)}
+
+    return both
 
 
 def record_condition(condition: str) -> str:

@@ -1,17 +1,23 @@
 """``shape-bias``: Geirhos et al.'s cue-conflict shape bias with model-vs-human's 1000 → 16 mapping
 (METHODS.md §2). Decisions are the cue-conflict label space's (``categories16``) top-1: the arg-max of the
-mean softmax probability over each category's members."""
+mean softmax probability over each category's members.
+
+Beside it, REFINED-BIAS's ranking-based metric on the same conflict images (``shape_mrr``, ``texture_mrr``,
+``shape_bias_mrr``; ``biasbench.probes.refined_bias``): each category ranks at its best-ranked member class
+in the full 1000-class ranking, the per-sample ranks are stored as ``rank_shape`` / ``rank_texture``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
-from biasbench.data.categories16 import CATEGORIES16
+from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.data.decisions import Decisions
+from biasbench.data.ranks import group_rank_outputs, member_table
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.probes.refined_bias import cue_mrr_records
 from biasbench.store.records import Record
 
 
@@ -53,6 +59,10 @@ def shape_bias_records(
     ]
 
 
+class ShapeBiasParams(ProbeParams):
+    bootstrap_reps: int = 2000
+
+
 def decisions_output(decisions: Decisions, *, seed: int = 0, reps: int = 2000) -> ProbeOutput:
     """The probe's records and per-sample table from decisions made elsewhere (a vision-language model's
     answers, a released per-image table): the same ``shape_bias_records``, and the samples as the probe stores
@@ -63,26 +73,41 @@ def decisions_output(decisions: Decisions, *, seed: int = 0, reps: int = 2000) -
     return ProbeOutput(records, frame, {"no_decision": decisions.n_no_decision})
 
 
-class ShapeBiasParams(ProbeParams):
-    bootstrap_reps: int = 2000
-
-
 @register_probe
 class ShapeBias(Probe):
     name = "shape-bias"
-    summary = "cue-conflict shape bias n_shape/(n_shape+n_texture), 16-class mean-probability decisions"
-    citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+    summary = (
+        "cue-conflict shape bias n_shape/(n_shape+n_texture), 16-class mean-probability decisions; "
+        "REFINED-BIAS shape/texture MRR over all 1000 classes"
+    )
+    citation = (
+        "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021); ranks: REFINED-BIAS (Kim et al., "
+        "arXiv 2603.10834)"
+    )
     Params = ShapeBiasParams
     fixed_datasets = ("cue-conflict",)
-    version = 2  # v2: the 16-class top-1 against the shape label is top1 (was accuracy16)
+    # v2: the 16-class top-1 against the shape label is top1 (was accuracy16); v3: + the ranking-based metric
+    version = 3
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
+        # ranks of the shape and the texture category over all 1000 classes, per image (REFINED-BIAS); a
+        # zero-shot head over the 16 names has no 1000-class ranking, so it gets no ranking-based metric
+        ranked = ctx.model.head == "imagenet"
+        cues = {
+            "rank_shape": np.array([s.label for s in ctx.dataset.samples]),
+            "rank_texture": np.array([s.meta["texture"] for s in ctx.dataset.samples]),
+        }
+        ranks = group_rank_outputs(member_table([CATEGORY_MEMBERS[c] for c in CATEGORIES16]), cues) if ranked else None
         # all 16 categories ranked: the first is the decision (the categories16 label space's top-1)
-        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} shape-bias", k=len(CATEGORIES16))
+        run = evaluate_labelled(ctx, desc=f"{ctx.model.name} shape-bias", k=len(CATEGORIES16), extra=ranks)
         result, samples = run.result, run.samples
         shape = np.array([s.label for s in samples], dtype=np.int64)
         texture = np.array([s.meta["texture"] for s in samples], dtype=np.int64)
         decisions = result.outputs[CLEAN]["topk"][:, 0].astype(np.int64)
         records = shape_bias_records(decisions, shape, texture, seed=ctx.seed, reps=self.params.bootstrap_reps)
+        if ranked:
+            conflict = shape != texture
+            rank_s, rank_t = (result.outputs[CLEAN][k][conflict] for k in ("rank_shape", "rank_texture"))
+            records += cue_mrr_records(rank_s, rank_t, seed=ctx.seed, reps=self.params.bootstrap_reps)
         frame = outputs_frame(ctx.dataset, result, texture=texture, decision=decisions)
         return ProbeOutput(records, frame, {"skipped": result.skipped})

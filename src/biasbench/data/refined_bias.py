@@ -1,0 +1,145 @@
+"""REFINED-BIAS's own stimuli (Kim et al., "On the Reliability of Cue Conflict and Beyond", 2026): pure-shape
+and pure-texture images of 10 classes each, as the authors' repository (github.com/PumjunKim/REFINED-BIAS)
+lays them out under ``refined_bias/datasets/``::
+
+    refined_bias_shape/<class>/<class>_<i>.png          balloon, book, camera, ... (224 x 224)
+    refined_bias_texture/<class>/<k>x<k>_<class>_<i>.png  brain_coral, broccoli, ... (224 x 224)
+
+A class is a *group* of ImageNet classes (``set_class_mappings`` in the authors' ``refined_bias/utils.py``:
+"clock" = analog, digital and wall clock; "camera" = Polaroid and reflex camera; "elephant" = African and
+Indian elephant). Labels are the class's position in the sorted class list; the ``refined-bias`` label space
+counts a prediction as correct when the arg-max over all 1000 logits is one of the group's classes, and the
+``refined-bias`` probe ranks the group in the full ranking (``biasbench.data.ranks``). The images are fed as the
+authors do: resize 256, centre crop 224 (the model's preprocessing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from biasbench.core.errors import DatasetError
+from biasbench.data.class_folders import BenchmarkSpec, class_folder_samples
+from biasbench.data.datasets import Dataset, Sample, register_dataset
+from biasbench.data.downloads import Download
+from biasbench.data.imagenet import NUM_CLASSES, wnid_to_index
+from biasbench.data.label_spaces import LabelSpace, register_label_space
+
+# Class name -> its ImageNet WNIDs, exactly as the authors' ``set_class_mappings`` (refined_bias/utils.py).
+SHAPE_CLASSES: dict[str, tuple[str, ...]] = {
+    "balloon": ("n02782093",),
+    "book": ("n06596364",),  # comic book
+    "camera": ("n03976467", "n04069434"),  # Polaroid camera, reflex camera
+    "cassette": ("n02978881",),
+    "clock": ("n03196217", "n02708093", "n04548280"),  # digital, analog, wall clock
+    "hourglass": ("n03544143",),
+    "ipod": ("n03584254",),
+    "mouse": ("n03793489",),  # computer mouse
+    "revolver": ("n04086273",),
+    "soccer_ball": ("n04254680",),
+}
+TEXTURE_CLASSES: dict[str, tuple[str, ...]] = {
+    "brain_coral": ("n01917289",),
+    "broccoli": ("n07714990",),
+    "cheetah": ("n02130308",),
+    "dishrag": ("n03207743",),
+    "elephant": ("n02504458", "n02504013"),  # African, Indian elephant
+    "honeycomb": ("n03530642",),
+    "porcupine": ("n02346627",),
+    "strawberry": ("n07745940",),
+    "tiger": ("n02129604",),
+    "zebra": ("n02391049",),
+}
+
+REPOSITORY = "github.com/PumjunKim/REFINED-BIAS"
+# The repository's archive (main branch; the authors publish no digest and no release, so none is pinned).
+ARCHIVE = Download("https://github.com/PumjunKim/REFINED-BIAS/archive/refs/heads/main.zip")
+CITATION = "Kim, Lee, Park, Han & Yoo, 'On the Reliability of Cue Conflict and Beyond' (REFINED-BIAS), arXiv 2603.10834"
+
+
+class RefinedBiasSet(BenchmarkSpec):
+    """One of the two REFINED-BIAS stimulus sets: ``<class>/<image>.png`` folders of its 10 classes."""
+
+    label_space = "refined-bias"
+    classes: ClassVar[dict[str, tuple[str, ...]]]
+    cue: ClassVar[str]  # "shape" or "texture": the cue every image carries
+    folder_name: ClassVar[str]
+    citation = CITATION
+    downloads = (ARCHIVE,)
+
+    @classmethod
+    def class_names(cls) -> tuple[str, ...]:
+        """The class names in label order."""
+        return tuple(sorted(cls.classes))
+
+    @classmethod
+    def group_members(cls) -> tuple[tuple[int, ...], ...]:
+        """ImageNet indices of each class's WNIDs, in label order."""
+        index = wnid_to_index()
+        return tuple(tuple(index[w] for w in cls.classes[name]) for name in cls.class_names())
+
+    def list_samples(self, folder: Path) -> list[Sample]:
+        label = {name: i for i, name in enumerate(self.class_names())}
+        return class_folder_samples(folder, label.get, layout=self.layout, meta={"cue": self.cue})
+
+    def check_classes(self, dataset: Dataset) -> None:
+        present = {s.label for s in dataset.samples}
+        missing = [name for i, name in enumerate(self.class_names()) if i not in present]
+        if missing:
+            raise DatasetError(
+                f"dataset {self.name!r} at {dataset.folder} has no images of {', '.join(missing)}; "
+                f"expected layout {self.layout}"
+            )
+
+
+def _locations(folder: str) -> tuple[str, ...]:
+    # the extracted main-branch archive, a git clone, or the folder on its own
+    inner = f"refined_bias/datasets/{folder}"
+    return (f"REFINED-BIAS-main/{inner}", f"REFINED-BIAS/{inner}", f"refined-bias/{folder}", folder)
+
+
+_OBTAIN = (
+    f"download {ARCHIVE.url} and extract it into the data root (it unpacks to REFINED-BIAS-main/), or clone "
+    f"{REPOSITORY} there. The images are the authors' (see the repository's LICENSE)."
+)
+
+
+@register_dataset
+class RefinedBiasShape(RefinedBiasSet):
+    name = "refined-bias-shape"
+    summary = "REFINED-BIAS pure-shape stimuli (10 classes, 224 px; ranked over all 1000 classes)"
+    classes = SHAPE_CLASSES
+    cue = "shape"
+    folder_name = "refined_bias_shape"
+    locations = _locations(folder_name)
+    layout = "refined_bias_shape/<class>/<class>_<i>.png in 10 class folders (balloon ... soccer_ball)"
+    obtain = _OBTAIN
+
+
+@register_dataset
+class RefinedBiasTexture(RefinedBiasSet):
+    name = "refined-bias-texture"
+    summary = "REFINED-BIAS pure-texture stimuli (10 classes, 224 px; ranked over all 1000 classes)"
+    classes = TEXTURE_CLASSES
+    cue = "texture"
+    folder_name = "refined_bias_texture"
+    locations = _locations(folder_name)
+    layout = "refined_bias_texture/<class>/<k>x<k>_<class>_<i>.png in 10 class folders (brain_coral ... zebra)"
+    obtain = _OBTAIN
+
+
+def group_space(name: str, groups: tuple[tuple[int, ...], ...]) -> LabelSpace:
+    """All 1000 logits, each ImageNet class standing for its group's label (-1: no group): the arg-max is
+    correct when it is a member of the image's group (the authors' ``top1_acc``)."""
+    label = [-1] * NUM_CLASSES
+    for g, members in enumerate(groups):
+        for m in members:
+            label[m] = g
+    return LabelSpace(name, column_labels=tuple(label), labels_are_imagenet=False)
+
+
+@register_label_space("refined-bias")
+def _refined_bias(dataset: Dataset | None) -> LabelSpace:
+    if dataset is None or not isinstance(dataset.spec, RefinedBiasSet):
+        raise DatasetError("the refined-bias label space is built from a REFINED-BIAS dataset's class groups")
+    return group_space("refined-bias", dataset.spec.group_members())
