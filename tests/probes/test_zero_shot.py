@@ -114,6 +114,14 @@ def test_shape_bias_decisions_match_by_hand(zero_shot_run, data_root):
         assert values(records, name, "shape-bias", "shape_bias")[""] == pytest.approx(n_shape / (n_shape + n_texture))
 
 
+def test_only_a_1000_class_head_gets_the_ranking_based_shape_bias(zero_shot_run):
+    records, _, _ = zero_shot_run
+    # REFINED-BIAS ranks a category among all 1000 ImageNet classes: a head over the 16 names has no such ranking
+    for metric in ("shape_mrr", "texture_mrr", "shape_bias_mrr"):
+        assert set(values(records, "clip-imagenet", "shape-bias", metric)) == {""}
+        assert values(records, "clip-16", "shape-bias", metric) == {}
+
+
 def test_accuracy_matches_open_clips_own_pipeline(zero_shot_run, data_root, open_clip_tiny):
     records, out, models = zero_shot_run
     _, _, preprocess_val = open_clip_tiny.create_model_and_transforms("test-clip-vit")
