@@ -172,3 +172,18 @@ def test_report_cli_names_the_conflict_and_the_option(tmp_path):
     assert "k-val" in result.output and "k-sample" in result.output and "--prefer" in result.output
     bad = CliRunner().invoke(app, ["report", str(tmp_path), "--prefer", "nonsense"])
     assert bad.exit_code == 1 and "FIELD=VALUE" in bad.output
+
+
+def test_full_copy_wins_over_a_partial_copy_and_partial_jobs_are_noted():
+    records = pd.concat([top1("trim", 0.9), top1("full", 0.5)])
+    trimmed = {**manifest("trim", "accuracy"), "partial": "labels.csv lists 900 file(s) that are missing"}
+    selector = JobSelector(jobs(trimmed, manifest("full", "accuracy")))
+    table = generalization_scores(records, selector=selector).values
+    assert table.at["m", "imagenet_top1"] == pytest.approx(50.0)
+    assert any("ignored job trim (dataset=imagenet-val, full dataset, partial copy" in n for n in selector.notes)
+    alone = JobSelector(jobs(trimmed))
+    generalization_scores(top1("trim", 0.9), selector=alone)
+    assert alone.notes == [
+        "job trim (dataset=imagenet-val, full dataset, partial copy, v3, params: defaults) measured a partial copy "
+        "of imagenet-val, not the full benchmark"
+    ]
