@@ -26,6 +26,7 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)  # URL path → body
     cut_once: set[str] = field(default_factory=set)  # paths whose next full response stops half-way
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    base: str = ""  # the server's URL, once it runs
 
     def put(self, url: str, body: bytes) -> None:
         """Serve ``body`` for the original ``url`` (requested through the mirror as /host/path)."""
@@ -73,8 +74,9 @@ def archive_server() -> Iterator[tuple[str, Served]]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(served))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    served.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", served
+        yield served.base, served
     finally:
         httpd.shutdown()
         httpd.server_close()

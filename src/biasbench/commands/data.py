@@ -3,6 +3,7 @@ that fetches each missing dataset; ``biasbench fetch NAME...``: download, verify
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from biasbench.core.errors import BiasbenchError
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)  # piped: no 80-column wrap
 DataRootOpt = Annotated[Path | None, typer.Option(help="Data root (default: $BIASBENCH_DATA).")]
 
 

@@ -92,7 +92,7 @@ def select_parts(spec: DatasetSpec, parts: Sequence[str]) -> tuple[Download, ...
     known = {d.part: d for d in spec.downloads if d.part}
     for part in parts:
         if part not in known:
-            raise UnknownNameError(f"part of {spec.name}", part, known)
+            raise UnknownNameError(f"{spec.name} part", part, known, hint=f"`biasbench fetch {spec.name}` fetches all.")
     return tuple(known[p] for p in parts)
 
 
@@ -198,6 +198,12 @@ def extract(archive: Path, staging: Path, download: Download, progress: bool) ->
         )
     try:
         safe_extract(archive, staging, progress=progress)
+    except FetchError as e:  # an unsafe member: nothing was extracted
+        archive.unlink(missing_ok=True)
+        raise FetchError(
+            f"{download.url}: {e}. Nothing was extracted and the archive was removed; if it is the genuine file, "
+            "report the unsafe archive to the dataset's maintainers."
+        ) from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         archive.unlink(missing_ok=True)
         raise FetchError(
