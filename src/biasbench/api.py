@@ -58,6 +58,7 @@ def run(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     limit: int | None = None,
+    partial: bool = False,
     engine: EngineConfig | None = None,
     executor: str = "local",
     executor_options: Mapping[str, Any] | None = None,
@@ -66,12 +67,14 @@ def run(
     """Run every (model, probe, dataset) job not yet in ``out`` and return the records of all of them.
 
     ``models`` are spec strings (``"timm:resnet50"``, ``"bundled:efficientnet_lite0"``, a zoo name) or
-    wrapped ``Classifier`` objects, optionally as a {name: model} mapping. ``params`` overrides probe
-    parameters ({"spectral": {"mask": "radial"}}). Failed jobs are listed in ``result.summary.failed``.
+    wrapped ``Classifier`` objects, optionally as a {name: model} mapping. ``datasets`` are registered names or
+    ``"folder:PATH"`` for your own images. ``params`` overrides probe parameters ({"spectral": {"mask":
+    "radial"}}). ``partial`` measures a trimmed copy of a dataset (e.g. one ImageNet-C corruption) instead of
+    refusing it; such jobs are recorded as partial. Failed jobs are listed in ``result.summary.failed``.
     """
     if not probes:
         raise BiasbenchError("name at least one probe (see `biasbench probes`)")
-    step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit)
+    step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit, partial)
     return run_study(
         models,
         [step],

@@ -58,6 +58,9 @@ def run(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N images of each dataset.")] = None,
+    partial: Annotated[
+        bool, typer.Option(help="Measure a trimmed copy of a dataset as it is (recorded as partial).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Global seed of every random draw.")] = 0,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Probe parameter PROBE.PARAM=VALUE; repeatable.")
@@ -95,6 +98,7 @@ def run(
             params=parse_overrides(set_ or []),
             seed=seed,
             limit=limit,
+            partial=partial,
             engine=config,
             executor=executor,
             executor_options=options,
@@ -189,18 +193,6 @@ def probes() -> None:
     out.print(table)
 
 
-@app.command()
-def datasets(
-    data_root: Annotated[Path | None, typer.Option(help="Data root (default: $BIASBENCH_DATA).")] = None,
-) -> None:
-    """Known datasets and whether each is present under the data root (with counts and layout)."""
-    from biasbench.data.doctor import dataset_status
-
-    frame = dataset_status(data_root)
-    out.print(table_of(frame, title=f"Datasets under {frame.attrs['root']}"))
-
-
-app.command(name="doctor", help="Same as `datasets`: what is present under the data root, what is missing.")(datasets)
 register_all(app)
 
 

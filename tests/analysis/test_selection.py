@@ -187,3 +187,18 @@ def test_per_model_picks_one_job_per_model_for_per_sample_tables():
     assert len(notes) == 1 and notes[0].startswith("a: read accuracy on imagenet-val from job a-full")
     preferred = JobSelector(manifests, parse_preferences(["accuracy:limit=100"]))
     assert preferred.per_model(manifests, "accuracy", "imagenet-val")[0]["a"].key == "a-lim"
+
+
+def test_full_copy_wins_over_a_partial_copy_and_partial_jobs_are_noted():
+    records = pd.concat([top1("trim", 0.9), top1("full", 0.5)])
+    trimmed = {**manifest("trim", "accuracy"), "partial": "labels.csv lists 900 file(s) that are missing"}
+    selector = JobSelector(jobs(trimmed, manifest("full", "accuracy")))
+    table = generalization_scores(records, selector=selector).values
+    assert table.at["m", "imagenet_top1"] == pytest.approx(50.0)
+    assert any("ignored job trim (dataset=imagenet-val, full dataset, partial copy" in n for n in selector.notes)
+    alone = JobSelector(jobs(trimmed))
+    generalization_scores(top1("trim", 0.9), selector=alone)
+    assert alone.notes == [
+        "job trim (dataset=imagenet-val, full dataset, partial copy, v3, params: defaults) measured a partial copy "
+        "of imagenet-val, not the full benchmark"
+    ]

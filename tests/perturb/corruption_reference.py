@@ -128,3 +128,34 @@ def hendrycks_elastic(image: np.ndarray, severity: int, jitter: np.ndarray, fiel
     cols, rows, chans = np.meshgrid(np.arange(w), np.arange(h), np.arange(3))
     coords = (rows + dy).reshape(-1), (cols + dx).reshape(-1), chans.reshape(-1)
     return np.clip(map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape), 0, 1) * 255
+
+
+def hendrycks_snow(image: np.ndarray, severity: int, field: np.ndarray, angle: float, ic) -> np.ndarray:
+    """``make_imagenet_c.snow`` with its draws given (standard-normal ``field`` (H,W), blur ``angle``): the zoomed
+    flake layer trimmed to the image, truncated to 8 bits, blurred, rounded to 8 bits. ImageMagick's
+    ``-motion-blur`` is replaced by imagecorruptions' NumPy version of it (``ic._motion_blur``), as in biasbench."""
+    import cv2
+    from scipy.ndimage import zoom
+
+    c = [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ][severity - 1]
+    x = image.astype(np.float32) / 255.0
+    h = x.shape[0]
+    layer = (c[0] + c[1] * field)[..., None]
+    ch = int(np.ceil(h / c[2]))
+    top = (h - ch) // 2
+    layer = zoom(layer[top : top + ch, top : top + ch], (c[2], c[2], 1), order=1)
+    trim = (layer.shape[0] - h) // 2
+    layer = layer[trim : trim + h, trim : trim + h]  # ImageNet-C trims first ...
+    layer[layer < c[3]] = 0
+    layer8 = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8)  # ... hands ImageMagick an 8-bit image ...
+    blurred = ic._motion_blur(layer8 / 255.0, radius=c[4], sigma=c[5], angle=angle)  # ... and blurs it
+    layer = (np.round(blurred * 255) / 255.0)[..., None]  # ImageMagick's 8-bit output
+    gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(h, x.shape[1], 1)
+    x = c[6] * x + (1 - c[6]) * np.maximum(x, gray * 1.5 + 0.5)
+    return np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from biasbench.perturb.corruptions import CORRUPTIONS, get_corruption
+from biasbench.perturb.corruptions import CORRUPTIONS, corruption_perturbation, get_corruption
 from biasbench.perturb.corruptions.draws import Draws
 from biasbench.perturb.corruptions.weather import frost_folder, frost_texture
 from tests.perturb.corruption_reference import (
     Replay,
     hendrycks_elastic,
     hendrycks_frost,
+    hendrycks_snow,
     load_reference,
     patched,
     real_images,
@@ -62,7 +63,7 @@ def ours(name: str, images: np.ndarray, severity: int) -> np.ndarray:
 
 def reference_call(ic, name: str, severity: int, monkeypatch) -> Callable[[np.ndarray, int], np.ndarray]:
     """A function (image, i) → the reference corruption of image i with our draws replayed."""
-    fn = getattr(ic, name)
+    fn = getattr(ic, {"snow_imagecorruptions": "snow"}.get(name, name))
 
     def call(image: np.ndarray, i: int) -> np.ndarray:
         x = to_tensor(image[None]).expand(i + 1, -1, -1, -1)
@@ -86,7 +87,11 @@ def reference_call(ic, name: str, severity: int, monkeypatch) -> Callable[[np.nd
             fakes["randint"] = lambda low, high=None, size=None: pairs.pop(0)
         elif name == "motion_blur":
             fakes["uniform"] = replay.uniform_stream("angle")
-        elif name == "snow":
+        elif name == "snow":  # ImageNet-C's order, which imagecorruptions changed
+            field = draws.normal((h, w), "flakes", x.double())[i].numpy()
+            angle = replay.uniform_stream("angle")(-135, -45)
+            return hendrycks_snow(image, severity, field, angle, ic)
+        elif name == "snow_imagecorruptions":
             fakes["normal"] = replay.normal("flakes", (h, w))
             fakes["uniform"] = replay.uniform_stream("angle")
         elif name == "fog":
@@ -148,6 +153,31 @@ def agreement(ic, name: str, images: np.ndarray, severity: int, monkeypatch) -> 
 def test_matches_reference_with_shared_draws(name, images, ic, monkeypatch):
     worst = [agreement(ic, name, images, s, monkeypatch) for s in range(1, 6)]
     assert max(worst) <= tolerance(name), worst
+
+
+# Stored as 8 bits (save_as="uint8": computed in float64 from the 8-bit image, truncated as ImageNet-C's np.uint8;
+# rounded for the corruptions ImageNet-C returns as 8-bit pixels) against np.uint8 of the reference with shared
+# draws. Measured on 4 sample images × 5 severities: 0 values differ for 12 corruptions; at most 0.037 % of the
+# values, by one level, for the rest (elastic 0.037 %, snow / spatter 0.009 %, defocus 0.0009 %, zoom 0.0008 %),
+# where ImageNet-C computes in float32 or with float32 kernels and biasbench in float64.
+UINT8_SHARE = 0.0005
+UINT8_MAX = 1
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_uint8_storage_matches_reference(name, images, ic, monkeypatch):
+    x, idx = to_tensor(images), torch.arange(len(images))
+    differing, total, worst = 0, 0, 0
+    for severity in range(1, 6):
+        call = reference_call(ic, name, severity, monkeypatch)
+        refs = np.stack([np.clip(call(img, i), 0, 255) for i, img in enumerate(images)])
+        ref8 = np.round(refs) if CORRUPTIONS[name].rounding == "round" else np.floor(refs)
+        stored = corruption_perturbation(name, severity, SEED, "uint8")(x, idx)
+        diff = np.abs(np.round(stored.permute(0, 2, 3, 1).double().numpy() * 255) - ref8)
+        differing, total, worst = differing + int((diff > 0).sum()), total + diff.size, max(worst, int(diff.max()))
+    assert differing / total <= UINT8_SHARE and worst <= UINT8_MAX, (differing / total, worst)
 
 
 def labelled_images(root, n: int) -> tuple[np.ndarray, np.ndarray]:

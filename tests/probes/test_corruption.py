@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.imagenet import imagenet_wnids
 from biasbench.engine.inference import Engine, EngineConfig
+from biasbench.models.wrapper import Classifier
 from biasbench.probes import get_probe
 from biasbench.probes.base import ProbeContext
 from biasbench.probes.corruption import (
     ALEXNET_CLEAN_ERROR,
     ALEXNET_ERRORS,
+    IMAGENET_C_PREPROCESS,
     mean_corruption_error,
     relative_mce,
     summary_records,
@@ -101,3 +105,31 @@ def test_accuracy_falls_with_severity_on_real_images(data_root):
     by_sev = [np.mean([v for k, v in top1.items() if k.endswith(f"/{s}")]) for s in (1, 5)]
     clean = top1.pop("")
     assert clean >= by_sev[0] > by_sev[1], (clean, by_sev)
+
+
+class ShapeRecorder(torch.nn.Module):
+    """A 1000-way stand-in network that records the input sizes it is fed."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes: set[tuple[int, int]] = set()
+
+    def forward(self, x):
+        self.sizes.add(tuple(x.shape[-2:]))
+        return x.mean((2, 3)).repeat(1, 334)[:, :1000]
+
+
+@pytest.mark.parametrize(("input_size", "fed"), [("imagenet-c", (224, 224)), ("model", (96, 96))])
+def test_input_size_protocol(tmp_path, input_size, fed):
+    """ImageNet-C's protocol (default) feeds 256-resized, 224-cropped images to every model; ``model`` uses the
+    model's own input size. Clean and corrupted images go through the same pipeline."""
+    make_imagenet_sample(tmp_path, count=3)
+    ds = get_dataset_spec("imagenet-sample").load(tmp_path, check_count=False)
+    net = ShapeRecorder()
+    model = Classifier(net, name="recorder", preprocess=Preprocess(input_size=(96, 96)))
+    probe = get_probe("corruption").with_overrides(
+        {"corruptions": ("contrast",), "severities": (2,), "input_size": input_size}
+    )
+    out = probe.run(ProbeContext(model, ds, ENGINE))
+    assert net.sizes == {fed} and out.notes["input_size"] == input_size
+    assert IMAGENET_C_PREPROCESS.resize == (256, 256) and IMAGENET_C_PREPROCESS.interpolation == "bilinear"

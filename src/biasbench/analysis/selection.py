@@ -7,7 +7,7 @@ key, :class:`JobSelector` keeps the records of one job:
 
 1. the jobs matching the user's preferences (``prefer``), when any match;
 2. of those, the jobs of the newest probe version;
-3. of those, the full-dataset jobs (no ``--limit``), when any;
+3. of those, the full-dataset jobs (no ``--limit``, not a trimmed copy measured with ``--partial``), when any;
 4. of those, the jobs with the probe's default parameters, when any.
 
 If more than one job is left, :class:`JobSelectionError` names them (key, dataset, limit, non-default
@@ -70,6 +70,7 @@ class JobInfo:
     params: Mapping[str, Any] = field(default_factory=dict)
     precision: str = ""
     seed: int | None = None
+    partial: str = ""  # why the dataset copy was not complete ("" for a full copy)
 
     @classmethod
     def from_manifest(cls, key: str, manifest: Mapping[str, Any]) -> JobInfo:
@@ -82,6 +83,7 @@ class JobInfo:
             params=dict(manifest.get("params") or {}),
             precision=str(manifest.get("precision", "")),
             seed=manifest.get("seed"),
+            partial=str(manifest.get("partial") or ""),
         )
 
     def non_default_params(self) -> dict[str, Any]:
@@ -105,6 +107,7 @@ class JobInfo:
         params = {**self.non_default_params(), **own}
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or "defaults"
         limit = "full dataset" if self.limit is None else f"limit={self.limit}"
+        limit += ", partial copy" if self.partial else ""
         return f"job {self.key} (dataset={self.dataset}, {limit}, v{self.probe_version}, params: {shown})"
 
 
@@ -160,7 +163,7 @@ class JobSelector:
         left = self._preferred(probe, candidates)
         newest = max(c.probe_version for c in left)
         left = [c for c in left if c.probe_version == newest]
-        left = [c for c in left if c.limit is None] or left
+        left = [c for c in left if c.limit is None and not c.partial] or left
         left = [c for c in left if not c.non_default_params()] or left
         if len(left) > 1:
             lines = "\n  ".join(c.describe() for c in left)
@@ -200,7 +203,7 @@ class JobSelector:
         by = ["model", "probe", *[c for c in measurement if c not in ("model", "probe")]]
         jobs = records.groupby(by, sort=False, dropna=False)["job"].unique()
         if (jobs.map(len) == 1).all():
-            return records
+            return self.note_partial(records)
         dataset_of = records.drop_duplicates("job").set_index("job")["dataset"].to_dict()
         chosen_rows = []
         for group, keys in jobs.items():
@@ -214,7 +217,17 @@ class JobSelector:
                 if note not in self.notes:
                     self.notes.append(note)
         chosen_frame = pd.DataFrame(chosen_rows, columns=[*by, "job"])
-        return records.merge(chosen_frame, on=[*by, "job"], how="inner")[list(records.columns)]
+        return self.note_partial(records.merge(chosen_frame, on=[*by, "job"], how="inner")[list(records.columns)])
+
+    def note_partial(self, records: pd.DataFrame) -> pd.DataFrame:
+        """Add a note for every job of ``records`` that measured a trimmed dataset copy; returns ``records``."""
+        for key in records["job"].unique():
+            info = self.jobs.get(key)
+            if info is not None and info.partial:
+                note = f"{info.describe()} measured a partial copy of {info.dataset}, not the full benchmark"
+                if note not in self.notes:
+                    self.notes.append(note)
+        return records
 
 
 __all__ = ["JobInfo", "JobSelectionError", "JobSelector", "parse_preferences"]

@@ -1,9 +1,10 @@
 """Downloads and archives: resumable, checksum-verified, cached, and safe to extract.
 
-- ``fetch(url, dest, sha256)`` downloads into ``dest`` via ``dest.part`` (resumed with an HTTP Range request
-  after an interruption), verifies the sha256 (a full digest, or the >= 8-hex prefix that torch.hub-style
-  file names carry), and renames atomically. A file already at ``dest`` that verifies is never re-downloaded,
-  so checkpoints can be placed there by hand.
+- ``Download`` declares one public file of a dataset (URL, published digests, where and how it is laid out).
+- ``fetch(url, dest, sha256, md5=...)`` downloads into ``dest`` via ``dest.part`` (resumed with an HTTP Range
+  request after an interruption), verifies the sha256 (a full digest, or the >= 8-hex prefix that
+  torch.hub-style file names carry) and/or the md5, and renames atomically. A file already at ``dest`` that
+  verifies is never re-downloaded, so checkpoints can be placed there by hand.
 - A web page where weights were expected (Google Drive's quota / virus-scan page) is detected and refused.
 - ``safe_extract`` unpacks tar/zip archives, refusing absolute paths, ``..`` and links that leave the target.
 - ``BIASBENCH_OFFLINE=1`` forbids network access; every failure says where to place the file by hand.
@@ -19,8 +20,10 @@ import stat
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from biasbench.core.errors import BiasbenchError
@@ -34,6 +37,32 @@ HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<?xml")
 
 class FetchError(BiasbenchError):
     """A download or extraction that failed; the message says how to fix it or place the file by hand."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """One public file of a dataset: its URL, how it is verified and where it goes under the data root.
+
+    ``sha256`` / ``md5`` are digests published for exactly this URL (the declaration says where they come
+    from); where none is published both stay empty and the digest of the first download is recorded in the
+    data root's lock file and checked on every later fetch. ``into`` is the folder under the data root that
+    receives the contents; ``layout`` names how an archive's contents become the expected layout (a converter
+    registered in ``biasbench.data.downloads``; ``"as-is"`` moves them unchanged, ``"file"`` places a
+    non-archive file); ``keep`` lists the archive paths kept (empty: all); ``part`` names the file for fetching
+    only some of a dataset's archives (ImageNet-C's ``noise``, ``blur``, ...)."""
+
+    url: str
+    into: str = "."
+    sha256: str = ""
+    md5: str = ""
+    layout: str = "as-is"
+    keep: tuple[str, ...] = ()
+    part: str = ""
+
+    @property
+    def filename(self) -> str:
+        """The file name the URL ends in (query string dropped)."""
+        return PurePosixPath(urllib.parse.urlsplit(self.url).path).name
 
 
 def checkpoint_dir() -> Path:
@@ -59,13 +88,28 @@ def is_offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes", "on"}
 
 
-def sha256_matches(path: Path, expected: str) -> tuple[bool, str]:
-    """Whether the file's sha256 equals ``expected`` (or starts with it, for prefixes); also the digest."""
-    h = hashlib.sha256()
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
+    """Hex digests of a file in one pass over it (a 20 GB archive is read once for both)."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    actual = h.hexdigest()
+            for h in hashes.values():
+                h.update(block)
+    return {name: h.hexdigest() for name, h in hashes.items()}
+
+
+def digest_mismatch(path: Path, sha256: str = "", md5: str = "") -> str:
+    """ "" when the file matches the expected digests (a sha256 prefix is enough), else what differs."""
+    wanted = {k: v.lower() for k, v in (("sha256", sha256), ("md5", md5)) if v}
+    if not wanted:
+        return ""
+    actual = file_digests(path, tuple(wanted))
+    return "; ".join(f"expected {k} {v}, got {actual[k]}" for k, v in wanted.items() if not actual[k].startswith(v))
+
+
+def sha256_matches(path: Path, expected: str) -> tuple[bool, str]:
+    """Whether the file's sha256 equals ``expected`` (or starts with it, for prefixes); also the digest."""
+    actual = file_digests(path, ("sha256",))["sha256"]
     return (not expected or actual.startswith(expected.lower())), actual
 
 
@@ -86,20 +130,21 @@ def _html_error(url: str, dest: Path) -> FetchError:
     )
 
 
-def fetch(url: str, dest: Path, sha256: str = "", *, retries: int = 3, timeout: float = 60.0) -> Path:
+def fetch(url: str, dest: Path, sha256: str = "", *, md5: str = "", retries: int = 3, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` unless a verified copy is already there; return ``dest``.
 
     Interrupted downloads resume from ``dest.part`` with an HTTP Range request (a server that ignores Range
-    makes it start over). ``sha256`` may be empty (no check), a full digest or a prefix of at least 8 hex.
+    makes it start over). ``sha256`` may be empty (no check), a full digest or a prefix of at least 8 hex;
+    ``md5`` (a full digest) is checked as well when given. A file that fails the check is removed.
     """
     dest = Path(dest)
     if sha256 and len(sha256) < 8:
         raise FetchError(f"sha256 {sha256!r} for {url} is too short to verify (need >= 8 hex digits)")
     if dest.is_file():
-        ok, actual = sha256_matches(dest, sha256)
-        if ok:
+        mismatch = digest_mismatch(dest, sha256, md5)
+        if not mismatch:
             return dest
-        raise FetchError(f"{dest} exists but its sha256 {actual} does not match {sha256}; delete or replace it")
+        raise FetchError(f"{dest} exists but does not match its expected digest ({mismatch}); delete or replace it")
     if is_offline():
         raise FetchError(f"{dest} is missing and {OFFLINE_ENV} forbids downloads. {_by_hand(url, dest)}.")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -114,12 +159,12 @@ def fetch(url: str, dest: Path, sha256: str = "", *, retries: int = 3, timeout: 
             if attempt == retries - 1:
                 raise FetchError(f"download of {url} failed: {e}. {_by_hand(url, dest)}.") from e
             time.sleep(min(2**attempt, 10) * 0.1)
-    ok, actual = sha256_matches(part, sha256)
-    if not ok:
+    mismatch = digest_mismatch(part, sha256, md5)
+    if mismatch:
         part.unlink()
         raise FetchError(
-            f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}. The file changed upstream or "
-            f"the download is corrupt; the partial file was removed. {_by_hand(url, dest)} if you trust it."
+            f"checksum mismatch for {url}: {mismatch}. The file changed upstream or the download is corrupt; "
+            f"the downloaded file was removed. {_by_hand(url, dest)} if you trust it."
         )
     part.replace(dest)
     return dest
@@ -198,11 +243,15 @@ def _check_tar_member(target: Path, member: tarfile.TarInfo) -> None:
         raise FetchError(f"archive member {member.name!r} is a device or fifo; refusing to extract")
 
 
-def safe_extract(archive: Path, target: Path) -> list[Path]:
-    """Extract a tar (any compression) or zip archive into ``target`` after checking every member."""
+def safe_extract(archive: Path, target: Path, *, progress: bool = False) -> list[Path]:
+    """Extract a tar (any compression) or zip archive into ``target`` after checking every member: nothing is
+    written when one member is unsafe. ``progress`` shows a bar over the members."""
+    from tqdm import tqdm
+
     archive, target = Path(archive), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     target = target.resolve()
+    bar = {"desc": f"extracting {archive.name}", "unit": " files", "disable": not progress or None, "leave": False}
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -210,7 +259,8 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                 _inside(target, info.filename)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise FetchError(f"zip member {info.filename!r} is a symbolic link; refusing to extract")
-            zf.extractall(target)
+            for info in tqdm(infos, **bar):
+                zf.extract(info, target)
             return [target / i.filename for i in infos if not i.is_dir()]
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
@@ -219,11 +269,12 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                 _check_tar_member(target, member)
             # the stdlib "data" filter (3.11.4+) repeats these checks and drops unsafe permission bits
             kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tf.extractall(target, **kwargs)
+            for member in tqdm(members, **bar):
+                tf.extract(member, target, **kwargs)
             return [target / m.name for m in members if m.isfile()]
-    raise FetchError(f"{archive} is neither a tar nor a zip archive")
+    raise FetchError(f"{archive} is neither a tar nor a zip archive (the download may be a web page or truncated)")
 
 
-def fetch_and_extract(url: str, archive: Path, target: Path, sha256: str = "") -> list[Path]:
-    """Download an archive (verified, resumable) and extract it safely; the archive is kept for re-use."""
-    return safe_extract(fetch(url, archive, sha256), target)
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a tar (any compression) or zip archive."""
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)

@@ -16,11 +16,11 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+from biasbench.core.downloads import Download
 from biasbench.core.errors import DatasetError
 from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.class_folders import BenchmarkSpec, class_folder_samples, wnid_label
 from biasbench.data.datasets import IMAGE_SUFFIXES, Sample, register_dataset
-from biasbench.data.downloads import Download
 from biasbench.data.imagenet import NUM_CLASSES, real_labels, subset_wnids
 from biasbench.data.objectnet import objectnet_folder_wnids
 
@@ -142,6 +142,10 @@ class ImageNetV2(BenchmarkSpec):
         "into the data root. Do not rename or string-sort the folders."
     )
     citation = "Recht et al., ICML 2019"
+    # The URL modestyachts/ImageNetV2_pytorch and wise-ft load from (the S3 original is gone). TFDS's
+    # url_checksums/imagenet_v2.txt publishes sha256 a32004f9...c122c for the S3 copy only, so the mirror's
+    # digest is recorded at the first download. The tarball's folder is imagenetv2-matched-frequency-format-val/
+    # with class folders 0..999 read as integers: the spec's first location, no conversion needed.
     downloads = (
         Download(
             "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz"
@@ -166,7 +170,15 @@ class ImageNetA(ImageNetFolders):
         "Download https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar (0.7 GB) and extract into the data root."
     )
     citation = "Hendrycks et al., CVPR 2021"
-    downloads = (Download("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar"),)
+    # sha256: TFDS url_checksums/imagenet_a.txt; md5: torchvision-style loaders (e.g. torch-uncertainty
+    # ImageNetA.tgz_md5). The tar holds imagenet-a/<wnid>/...: the spec's location as it is.
+    downloads = (
+        Download(
+            "https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar",
+            sha256="3bb3632277e6ba6392ea64c02ddbf4dd2266c9caffd6bc09c9656d28f012589e",
+            md5="c3e55429088dc681f30d81f4726b6595",
+        ),
+    )
 
 
 @register_dataset
@@ -182,7 +194,14 @@ class ImageNetR(ImageNetA):
         "Download https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar (2.1 GB) and extract into the data root."
     )
     citation = "Hendrycks et al., ICCV 2021"
-    downloads = (Download("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar"),)
+    # sha256: TFDS url_checksums/imagenet_r.txt; md5: torch-uncertainty ImageNetR.tgz_md5.
+    downloads = (
+        Download(
+            "https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar",
+            sha256="18c6bf493b39a0d975d48e587437f562caab9c52ae6327dcfa9dd8eb54aa1b52",
+            md5="a61312130a589d0ca1a8fca1f2bd3337",
+        ),
+    )
 
 
 @register_dataset
@@ -199,6 +218,15 @@ class ImageNetSketch(ImageNetFolders):
         "exists."
     )
     citation = "Wang et al., NeurIPS 2019"
+    # The Hugging Face copy (songweig/imagenet_sketch) of the Google-Drive zip the authors link
+    # (id 1Mj0i5HBthqH1p_yeXzsg22gZduvgoNeA; Drive refuses scripted downloads of large files). No digest is
+    # published: recorded at the first download. The zip holds sketch/<wnid>/...
+    downloads = (
+        Download(
+            "https://huggingface.co/datasets/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip",
+            into="imagenet-sketch",
+        ),
+    )
 
 
 @register_dataset
@@ -220,6 +248,8 @@ class Stylized(BenchmarkSpec):
         "(github.com/bethgelab/model-vs-human/releases) and extract into the data root."
     )
     citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+    # model-vs-human's own download URL (modelvshuman/helper: dataset_base_url); no digest published, recorded at
+    # the first download. The tarball holds stylized/dnn/session-1/...
     downloads = (Download("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/stylized.tar.gz"),)
 
     def list_samples(self, folder: Path) -> list[Sample]:

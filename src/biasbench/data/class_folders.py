@@ -73,17 +73,13 @@ class BenchmarkSpec(DatasetSpec):
     expected_classes: ClassVar[int | None] = None
     per_class: ClassVar[int | None] = None  # images per class, when the dataset is balanced
 
-    def load(self, root: Path | str | None = None, *, check_count: bool = True) -> Dataset:
-        dataset = super().load(root, check_count=check_count)
-        if check_count:
-            self.check_classes(dataset)
-        return dataset
-
-    def check_classes(self, dataset: Dataset) -> None:
-        """Class count and per-class count, as the original scripts assert (METHODS.md §1.3)."""
+    def completeness(self, dataset: Dataset) -> list[str]:
+        """The image count, then the class count and per-class count, as the original scripts assert (METHODS.md
+        §1.3)."""
+        problems = super().completeness(dataset)
         counts = Counter(s.label for s in dataset.samples)
         if self.expected_classes is not None and len(counts) != self.expected_classes:
-            raise DatasetError(
+            problems.append(
                 f"dataset {self.name!r} at {dataset.folder} has {len(counts)} classes, expected "
                 f"{self.expected_classes} (layout: {self.layout})"
             )
@@ -91,7 +87,8 @@ class BenchmarkSpec(DatasetSpec):
             bad = {c: n for c, n in counts.items() if n != self.per_class}
             if bad:
                 shown = ", ".join(f"class {c}: {n}" for c, n in sorted(bad.items())[:5])
-                raise DatasetError(
+                problems.append(
                     f"dataset {self.name!r} at {dataset.folder}: expected {self.per_class} images per class, "
                     f"found {shown}{' ...' if len(bad) > 5 else ''}"
                 )
+        return problems

@@ -8,10 +8,9 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
-from biasbench.core.errors import DatasetError
+from biasbench.core.downloads import Download
 from biasbench.data.class_folders import BenchmarkSpec, class_folder_samples, subfolders, wnid_label
-from biasbench.data.datasets import Dataset, DatasetSpec, Sample, register_dataset
-from biasbench.data.downloads import Download
+from biasbench.data.datasets import Dataset, Sample, register_dataset
 
 IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -52,34 +51,27 @@ class CorruptionFolders(BenchmarkSpec):
                 )
         return samples
 
-    def load(self, root: Path | str | None = None, *, check_count: bool = True) -> Dataset:
-        dataset = DatasetSpec.load(self, root, check_count=False)
-        if check_count:
-            self.check_sets(dataset)
-        return dataset
-
-    def check_sets(self, dataset: Dataset) -> None:
-        """Every corruption x severity set present and complete; the error names what is missing."""
+    def completeness(self, dataset: Dataset) -> list[str]:
+        """Every corruption x severity set present and complete; names what is missing."""
         counts = Counter((s.meta["corruption"], s.meta["severity"]) for s in dataset.samples)
         missing = [c for c in self.corruptions if not any(k[0] == c for k in counts)]
         wrong = {k: n for k, n in counts.items() if n != self.per_set}
         levels = {c: sorted(k[1] for k in counts if k[0] == c) for c in self.corruptions if c not in missing}
         bad_levels = {c: v for c, v in levels.items() if v != [1, 2, 3, 4, 5]}
-        if missing or wrong or bad_levels:
-            parts = []
-            if missing:
-                parts.append(f"missing corruptions: {', '.join(missing)}")
-            if bad_levels:
-                parts.append("severities found: " + "; ".join(f"{c} {v}" for c, v in bad_levels.items()))
-            if wrong:
-                parts.append(
-                    "incomplete sets: " + ", ".join(f"{c}/{s}: {n}" for (c, s), n in sorted(wrong.items())[:5])
-                )
-            raise DatasetError(
-                f"dataset {self.name!r} at {dataset.folder} is incomplete ({'; '.join(parts)}). Expected "
-                f"{len(self.corruptions)} corruptions x 5 severities x {self.per_set} images; layout {self.layout}. "
-                + self.obtain
-            )
+        if not (missing or wrong or bad_levels):
+            return []
+        parts = []
+        if missing:
+            parts.append(f"missing corruptions: {', '.join(missing)}")
+        if bad_levels:
+            parts.append("severities found: " + "; ".join(f"{c} {v}" for c, v in bad_levels.items()))
+        if wrong:
+            parts.append("incomplete sets: " + ", ".join(f"{c}/{s}: {n}" for (c, s), n in sorted(wrong.items())[:5]))
+        return [
+            f"dataset {self.name!r} at {dataset.folder} is incomplete ({'; '.join(parts)}). Expected "
+            f"{len(self.corruptions)} corruptions x 5 severities x {self.per_set} images; layout {self.layout}. "
+            + self.obtain
+        ]
 
 
 @register_dataset
@@ -95,9 +87,24 @@ class ImageNetC(CorruptionFolders):
         "(about 70 GB together) and extract them all into <data root>/imagenet-c."
     )
     citation = "Hendrycks & Dietterich, ICLR 2019"
+    # Zenodo record 2235448 (the authors' release); md5s as Zenodo lists them (also pinned by torch-uncertainty
+    # ImageNetC.tgz_md5 and shifthappens' ImageNet-C tasks). Each tar holds <corruption>/<1..5>/<wnid>/...;
+    # fetch one group with --part (noise, blur, weather, digital, extra) and measure it with --partial.
     downloads = tuple(
-        Download(f"https://zenodo.org/record/2235448/files/{part}.tar", "imagenet-c")
-        for part in ("noise", "blur", "weather", "digital", "extra")
+        Download(
+            f"https://zenodo.org/records/2235448/files/{part}.tar",
+            "imagenet-c",
+            md5=md5,
+            layout="corruption-folders",
+            part=part,
+        )
+        for part, md5 in (
+            ("noise", "e80562d7f6c3f8834afb1ecf27252745"),  # gaussian, shot, impulse noise
+            ("blur", "2d8e81fdd8e07fef67b9334fa635e45c"),  # defocus, glass, motion, zoom blur
+            ("weather", "33ffea4db4d93fe4a428c40a6ce0c25d"),  # snow, frost, fog, brightness
+            ("digital", "89157860d7b10d5797849337ca2e5c03"),  # contrast, elastic, pixelate, jpeg
+            ("extra", "d492dfba5fc162d8ec2c3cd8ee672984"),  # speckle noise, gaussian blur, spatter, saturate
+        )
     )
 
 
@@ -117,7 +124,15 @@ class ImageNetCBar(CorruptionFolders):
         "(or render it with its make_imagenet_c_bar.py from ImageNet val) and extract into <data root>/imagenet-c-bar."
     )
     citation = "Mintun, Kirillov & Xie, NeurIPS 2021"
-    downloads = (Download("https://dl.fbaipublicfiles.com/inc_bar/imagenet_c_bar.tar.gz"),)
+    # The preprocessed copy linked from facebookresearch/augmentation-corruption's README (severity folders 1..5,
+    # ImageNet-C's structure); no digest published, recorded at the first download.
+    downloads = (
+        Download(
+            "https://dl.fbaipublicfiles.com/inc_bar/imagenet_c_bar.tar.gz",
+            "imagenet-c-bar",
+            layout="corruption-folders",
+        ),
+    )
 
     def severities(self, folder: Path) -> list[tuple[int, str]]:
         # Folders are named by the corruption's parameter ("{:.2f}"), not 1..5; rank them numerically.

@@ -15,21 +15,31 @@ expected counts. Register a new one with ``@register_dataset``::
 
 from __future__ import annotations
 
-import csv
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from biasbench.core.downloads import Download
 from biasbench.core.errors import DatasetError, UnknownNameError
 from biasbench.core.fingerprint import digest
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.categories16 import CATEGORIES16
-
-if TYPE_CHECKING:
-    from biasbench.data.downloads import Download
+from biasbench.data.labels_csv import (
+    LabelRow,
+    imagenet_index,
+    match_files,
+    missing_lines,
+    read_labels_csv,
+    unlisted_files,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+PARTIAL_HINT = (
+    "If this is a deliberately trimmed copy, measure the images present with --partial (Python: partial=True) "
+    "or --limit N: the job is then recorded as partial, and the analysis prefers a full-dataset job."
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Dataset:
     spec: DatasetSpec
     folder: Path
     samples: tuple[Sample, ...]
+    # Why this copy is not the whole dataset ("" when it is): set when a trimmed copy is loaded on purpose.
+    partial: str = ""
 
     @property
     def name(self) -> str:
@@ -60,7 +72,7 @@ class Dataset:
         """The first ``limit`` samples in canonical order (all when ``limit`` is None)."""
         if limit is None or limit >= len(self.samples):
             return self
-        return Dataset(self.spec, self.folder, self.samples[:limit])
+        return replace(self, samples=self.samples[:limit])
 
     def fingerprint(self) -> str:
         """Content fingerprint: relative file names, sizes and labels (cheap; no image is read)."""
@@ -110,27 +122,41 @@ class DatasetSpec(ABC):
         )
         return text + (f" To obtain it: {self.obtain}" if self.obtain else "")
 
+    def completeness(self, dataset: Dataset) -> list[str]:
+        """Why ``dataset`` is not this whole dataset (empty when it is): counts, classes, sets. Subclasses add
+        their own checks; the file layout itself is checked by ``list_samples``."""
+        if self.expected_count is not None and len(dataset) != self.expected_count:
+            return [
+                f"dataset {self.name!r} at {dataset.folder} has {len(dataset)} images, expected "
+                f"{self.expected_count} (layout: {self.layout}); the copy is incomplete or mixed with other files"
+            ]
+        return []
+
     def load(self, root: Path | str | None = None, *, check_count: bool = True) -> Dataset:
-        """Resolve the dataset under ``root`` and check its count, naming what is missing."""
+        """Resolve the dataset under ``root`` and check that it is complete, naming what is missing.
+
+        ``check_count=False`` accepts a trimmed copy: the returned dataset says why it is partial
+        (``Dataset.partial``), so the job that measures it records that."""
         root_path = resolve_data_root(root)
         folder = self.find(root_path)
         if folder is None:
             raise DatasetError(self.missing_message(root_path))
-        samples = self.list_samples(folder)
-        if check_count and self.expected_count is not None and len(samples) != self.expected_count:
-            raise DatasetError(
-                f"dataset {self.name!r} at {folder} has {len(samples)} images, expected {self.expected_count} "
-                f"(layout: {self.layout}). The copy is incomplete or mixed with other files."
-            )
-        return Dataset(self, folder, tuple(samples))
+        dataset = Dataset(self, folder, tuple(self.list_samples(folder)))
+        problems = self.completeness(dataset)
+        if problems and check_count:
+            raise DatasetError(f"{'; '.join(problems)}. {PARTIAL_HINT}")
+        return replace(dataset, partial="; ".join(problems))
 
 
 DATASETS: dict[str, DatasetSpec] = {}
+# Datasets named by a prefix and an argument, e.g. "folder:PATH": prefix → spec factory taking the argument.
+DATASET_PREFIXES: dict[str, Callable[[str], DatasetSpec]] = {}
 # Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
 BUILTIN_DATASET_MODULES = (
     "biasbench.data.benchmarks",
     "biasbench.data.corruption_sets",
     "biasbench.data.refined_bias",
+    "biasbench.data.folder",
     "biasbench.data.si_score",
     "biasbench.data.transfer",
     "biasbench.data.video",
@@ -140,6 +166,16 @@ BUILTIN_DATASET_MODULES = (
 def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:
     DATASETS[cls.name] = cls()
     return cls
+
+
+def register_dataset_prefix(prefix: str) -> Callable[[Callable[[str], DatasetSpec]], Callable[[str], DatasetSpec]]:
+    """Register a factory for datasets named ``<prefix>:<argument>`` (``folder:PATH``)."""
+
+    def wrap(factory: Callable[[str], DatasetSpec]) -> Callable[[str], DatasetSpec]:
+        DATASET_PREFIXES[prefix] = factory
+        return factory
+
+    return wrap
 
 
 def registered_datasets() -> dict[str, DatasetSpec]:
@@ -152,9 +188,25 @@ def registered_datasets() -> dict[str, DatasetSpec]:
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
-    if name not in registered_datasets():
-        raise UnknownNameError("dataset", name, DATASETS, hint="`biasbench datasets` lists them with their status.")
-    return DATASETS[name]
+    """The spec of a registered dataset, or of a prefixed one (``folder:PATH``); unknown names get suggestions."""
+    registered = registered_datasets()
+    prefix, colon, argument = name.partition(":")
+    if colon and prefix in DATASET_PREFIXES:
+        return DATASET_PREFIXES[prefix](argument)
+    if name not in registered:
+        raise UnknownNameError(
+            "dataset",
+            name,
+            registered,
+            hint="`biasbench datasets` lists them with their status; folder:PATH measures your own image folder.",
+        )
+    return registered[name]
+
+
+def canonical_dataset_name(name: str) -> str:
+    """The name a dataset is recorded under: registered names as they are, ``folder:PATH`` with an absolute
+    path (so that records, job keys and cluster workers do not depend on the current directory)."""
+    return get_dataset_spec(name).name if ":" in name else name
 
 
 def load_dataset(name: str, root: Path | str | None = None) -> Dataset:
@@ -174,6 +226,18 @@ def texture_of(filename: str) -> str:
     return stem.split("-")[-1].rstrip("0123456789")
 
 
+# texture-vs-shape at the commit of the shared data's MANIFEST: the GitHub archive of the repository (no digest is
+# published: recorded at the first download); its stimuli/ and DATASET_LICENSE go to <data root>/texture-vs-shape.
+TEXTURE_VS_SHAPE = (
+    Download(
+        "https://github.com/rgeirhos/texture-vs-shape/archive/ccd0c01d42c0a8a834e90ec141e7f24fa915dc23.tar.gz",
+        "texture-vs-shape",
+        layout="github-archive",
+        keep=("stimuli", "DATASET_LICENSE"),
+    ),
+)
+
+
 @register_dataset
 class CueConflict(DatasetSpec):
     name = "cue-conflict"
@@ -185,6 +249,7 @@ class CueConflict(DatasetSpec):
     obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/style-transfer-preprocessed-512), CC BY 4.0."
     resize_policy = "native"
     citation = "Geirhos et al., ICLR 2019"
+    downloads = TEXTURE_VS_SHAPE
 
     def list_samples(self, folder: Path) -> list[Sample]:
         index = {c: i for i, c in enumerate(CATEGORIES16)}
@@ -209,20 +274,48 @@ class ImageNetSample(DatasetSpec):
     locations = ("imagenet-sample-images",)
     layout = "imagenet-sample-images/images/<file>.JPEG plus imagenet-sample-images/labels.csv (filename,class_index)"
     obtain = "github.com/EliSchwartz/imagenet-sample-images; write labels.csv with filename,class_index."
+    # The repository at the commit of the shared data's MANIFEST (no published digest: recorded at the first
+    # download); its 1000 <wnid>_<name>.JPEG files go to images/ and labels.csv is written from the WNIDs.
+    downloads = (
+        Download(
+            "https://github.com/EliSchwartz/imagenet-sample-images/archive/bc69043e2862758a1906c6a24a792bb28c6bb2ff.tar.gz",
+            "imagenet-sample-images",
+            layout="imagenet-sample",
+        ),
+    )
 
-    def list_samples(self, folder: Path) -> list[Sample]:
+    labels_fix = "Write one line per image: filename,class_index (the ImageNet-1k index 0..999)."
+
+    def labelled_files(self, folder: Path) -> tuple[Path, list[LabelRow], list[LabelRow]]:
+        """labels.csv, its rows whose image is present (sorted by file) and its rows whose image is missing. An
+        image that labels.csv does not list is an error (a copy mixed with other files)."""
         labels_csv = folder / "labels.csv"
         if not labels_csv.is_file():
             raise DatasetError(f"{labels_csv} is missing; expected layout: {self.layout}")
-        with labels_csv.open(newline="") as f:
-            labels = {row["filename"]: int(row["class_index"]) for row in csv.DictReader(f)}
-        samples = []
-        for name, label in sorted(labels.items()):
-            path = folder / "images" / name
-            if not path.is_file():
-                raise DatasetError(f"{path} is listed in labels.csv but missing")
-            samples.append(Sample(path, label))
-        return samples
+        rows = read_labels_csv(
+            labels_csv,
+            file_column="filename",
+            label_column="class_index",
+            parse_label=imagenet_index,
+            fix=self.labels_fix,
+        )
+        present = [p.relative_to(folder / "images").as_posix() for p in image_files(folder / "images")]
+        missing, unlisted = match_files(rows, present)
+        if unlisted:
+            raise DatasetError(
+                f"{unlisted_files(labels_csv, folder / 'images', unlisted)}\nAdd a line for each to labels.csv "
+                "or move them out of the folder."
+            )
+        gone = {r.file for r in missing}
+        return labels_csv, sorted((r for r in rows if r.file not in gone), key=lambda r: r.file), missing
+
+    def list_samples(self, folder: Path) -> list[Sample]:
+        _, present, _ = self.labelled_files(folder)
+        return [Sample(folder / "images" / r.file, r.label) for r in present]
+
+    def completeness(self, dataset: Dataset) -> list[str]:
+        labels_csv, _, missing = self.labelled_files(dataset.folder)
+        return [missing_lines(labels_csv, missing)] if missing else super().completeness(dataset)
 
 
 class _ShapeStimuli(DatasetSpec):
@@ -233,6 +326,7 @@ class _ShapeStimuli(DatasetSpec):
     resize_policy = "native"
     obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/), CC BY 4.0."
     citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
+    downloads = TEXTURE_VS_SHAPE
 
     def list_samples(self, folder: Path) -> list[Sample]:
         index = {c: i for i, c in enumerate(CATEGORIES16)}

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from biasbench.core.downloads import Download
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import IMAGE_SUFFIXES, Dataset, DatasetSpec, Sample, register_dataset
 
@@ -96,6 +97,16 @@ class SiScoreAssets(DatasetSpec):
     )
     obtain = "github.com/google-research/si-score (foreground_samples/, background_samples/); full set on S3."
     citation = "Djolonga et al., CVPR 2021"
+    # The repository at the commit of the shared data's MANIFEST (no published digest: recorded at the first
+    # download): the sample foregrounds and backgrounds with their licence and attributions.
+    downloads = (
+        Download(
+            "https://github.com/google-research/si-score/archive/abd52d68c4d1aacf2f1bb7d32ed0ff18b0781529.tar.gz",
+            "si-score-samples",
+            layout="github-archive",
+            keep=("foreground_samples", "background_samples", "samples_attributions.md", "LICENSE"),
+        ),
+    )
 
     def list_samples(self, folder: Path) -> list[Sample]:
         """Foreground instances (label = ImageNet index) then backgrounds (label −1), so the dataset's

@@ -70,15 +70,15 @@ class TransferTaskSpec(DatasetSpec):
     def list_samples(self, folder: Path) -> list[Sample]:
         return split_folder_samples(folder, self.layout)
 
-    def load(self, root: Path | str | None = None, *, check_count: bool = True) -> Dataset:
-        dataset = super().load(root, check_count=check_count)
+    def completeness(self, dataset: Dataset) -> list[str]:
+        problems = super().completeness(dataset)
         n_train = Counter(s.meta["split"] for s in dataset.samples)["train"]
-        if check_count and self.expected_train is not None and n_train != self.expected_train:
-            raise DatasetError(
+        if self.expected_train is not None and n_train != self.expected_train:
+            problems.append(
                 f"task {self.name!r} at {dataset.folder} has {n_train} training images, expected "
                 f"{self.expected_train} (VTAB-1k's train800val200 split; layout {self.layout})"
             )
-        return dataset
+        return problems
 
 
 @register_label_space("downstream")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from biasbench.core.downloads import Download
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample, image_files, register_dataset
 from biasbench.data.imagenet import wnid_to_index
@@ -113,6 +114,31 @@ def vid_groups(folder: Path) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(sorted(g)) for g in groups)
 
 
+# The frames of both video sets, from the release linked by the natural-perturbations website (the URL
+# wise-ft's DATA.md downloads); no digest published, recorded at the first download. The tarball holds
+# imagenet_vid_ytbb_robust/{imagenet-vid-robust,ytbb-robust}/: the specs' first locations.
+VIDEO_FRAMES = Download(
+    "https://do-imagenet-classifiers-generalize-across-time.s3-us-west-2.amazonaws.com/imagenet_vid_ytbb_robust.tar.gz"
+)
+# YTBB-Robust's review metadata ships with WiSE-FT (mlfoundations/wise-ft, src/datasets/ytbb-robust_metadata/),
+# pinned at a commit; single files, placed into ytbb-robust/metadata/.
+WISE_FT_METADATA = tuple(
+    Download(
+        "https://raw.githubusercontent.com/mlfoundations/wise-ft/4639a3919b51b20beae5814bc6722b962d93ae47/"
+        f"src/datasets/ytbb-robust_metadata/{name}",
+        "imagenet_vid_ytbb_robust/ytbb-robust/metadata",
+        layout="file",
+    )
+    for name in (
+        "anchor_labels.json",
+        "pmk_labels.json",
+        "ytbb_robustness_test_anchors_full.csv",
+        "ytbb_class_index.json",
+        "rev_class_idx_map.json",
+    )
+)
+
+
 @register_dataset
 class ImageNetVidRobust(DatasetSpec):
     name = "imagenet-vid-robust"
@@ -125,6 +151,7 @@ class ImageNetVidRobust(DatasetSpec):
         "modestyachts.github.io/natural-perturbations-website) and extract it into the data root"
     )
     citation = "Shankar et al., arXiv 1906.02168 (ICML 2021)"
+    downloads = (VIDEO_FRAMES,)
 
     def list_samples(self, folder: Path) -> list[Sample]:
         labels = {
@@ -232,6 +259,7 @@ class YtbbRobust(DatasetSpec):
         "github.com/mlfoundations/wise-ft src/datasets/ytbb-robust_metadata/* into ytbb-robust/metadata/"
     )
     citation = "Shankar et al., arXiv 1906.02168 (ICML 2021)"
+    downloads = (VIDEO_FRAMES, *WISE_FT_METADATA)
 
     def list_samples(self, folder: Path) -> list[Sample]:
         labels, pmsets = ytbb_anchor_labels(folder / "metadata")

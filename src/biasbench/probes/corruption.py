@@ -8,8 +8,14 @@ every record carries its mode in the condition: ``ondisk/<corruption>/<severity>
 Generated images are stored as ``save_as`` before the model sees them: ``jpeg85`` (default: 8-bit, then a
 quality-85 JPEG round trip, exactly how the released ImageNet-C files were written, so generated numbers are
 comparable to on-disk ones; the round trip matters: on sample images it changes gaussian-noise images by ~26
-8-bit levels on average, smooth corruptions by 1-3), ``uint8`` (8-bit only) or
-``float`` (the corruption as computed).
+8-bit levels on average, smooth corruptions by 1-3), ``uint8`` (8-bit only: computed in float64 from the 8-bit
+image and truncated as ImageNet-C's ``np.uint8``) or ``float`` (the corruption as computed).
+
+Generated images follow an input-size protocol, ``input_size``: ``imagenet-c`` (default) makes every image as
+``make_imagenet_c.py`` does — shorter side resized to 256 (bilinear), centre crop 224 — corrupts it at 224 px and
+feeds it at 224 px to every model, as the released ImageNet-C files are fed; ``model`` uses each model's own
+preprocessing (its input size and crop) and corrupts at that size with ImageNet-C's 224-px parameters.
+Datasets stored at a fixed size (``resize_policy="native"``) are corrupted as stored under either protocol.
 
 Scalars (METHODS.md §5.1, CONTAMINATION_AND_META.md §B.3), under their canonical names only when computed on
 the complete set (every corruption of the benchmark — ImageNet-C's 19, C-bar's 10 — at all 5 severities; for
@@ -27,12 +33,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Literal
 
 import numpy as np
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.core.preprocessing import Preprocess
 from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import Dataset
+from biasbench.data.images import ImageTransform
+from biasbench.data.transforms import BorderCropTransform
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
@@ -51,6 +61,8 @@ ALEXNET_CLEAN_ERROR = 0.4348
 
 SetKey = tuple[str, int]  # (corruption, severity)
 SEVERITIES = (1, 2, 3, 4, 5)
+# make_imagenet_c.py's trn.Resize(256) + trn.CenterCrop(224) (PIL bilinear), as timm's eval-transform fields.
+IMAGENET_C_PREPROCESS = Preprocess(input_size=(224, 224), crop_pct=224 / 256, interpolation="bilinear")
 
 
 def corruption_errors(accuracy: dict[SetKey, float]) -> dict[str, float]:
@@ -129,6 +141,8 @@ class CorruptionParams(ProbeParams):
     severities: tuple[int, ...] = SEVERITIES
     clean_top1: float | None = None  # on-disk mode: the model's clean val top-1 for relative mCE
     save_as: str = "jpeg85"  # generated mode: "jpeg85" (as the ImageNet-C files), "uint8" or "float"
+    # generated mode: "imagenet-c" (resize 256, crop 224, fed at 224 to every model) or "model" (its own input size)
+    input_size: Literal["imagenet-c", "model"] = "imagenet-c"
 
 
 @register_probe
@@ -137,9 +151,10 @@ class Corruption(Probe):
     summary = "accuracy under common corruptions (ImageNet-C/C-bar on disk, or generated): mean, mCE, rel. mCE"
     citation = "Hendrycks & Dietterich, ICLR 2019; Mintun et al., NeurIPS 2021 (C-bar)"
     Params = CorruptionParams
-    # 3: clean top-1 is top1 at "" (was clean_accuracy at "generated"); 2: all 19 generated corruptions,
-    # seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
-    version = 3
+    # 4: generated images made at 224 px for every model (input_size), 8-bit storage truncated as np.uint8 from
+    # float64, ImageNet-C's snow order; 3: clean top-1 is top1 at "" (was clean_accuracy at "generated");
+    # 2: all 19 generated corruptions, seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
+    version = 4
     default_datasets = ("imagenet-sample",)
 
     def mode(self, dataset: Dataset) -> str:
@@ -201,7 +216,7 @@ class Corruption(Probe):
         conditions = {CLEAN: None} | {
             f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed, save_as) for c, s in keys
         }
-        run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} corruption")
+        run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} corruption", transform=self.transform(ctx))
         result, space, samples = run.result, run.space, run.samples
 
         def top1(condition: str) -> Record:
@@ -216,5 +231,21 @@ class Corruption(Probe):
             records.append(rec)
             accuracy[(c, s)] = rec.value
         records += summary_records("generated", accuracy, len(samples), clean.value, IMAGENET_C_CORRUPTIONS)
-        notes = {"skipped": result.skipped, "mode": "generated", "save_as": save_as, "corruptions": list(names)}
+        notes = {
+            "skipped": result.skipped,
+            "mode": "generated",
+            "save_as": save_as,
+            "input_size": self.params.input_size,
+            "corruptions": list(names),
+        }
         return ProbeOutput(records, outputs_frame(ctx.dataset, result), notes)
+
+    def transform(self, ctx: ProbeContext) -> ImageTransform | None:
+        """ImageNet-C's 256/224 resize and crop for every model (``input_size="imagenet-c"``) on datasets the
+        model's preprocessing would resize; None (the dataset's own pipeline) otherwise."""
+        spec = ctx.dataset.spec
+        if self.params.input_size == "model" or spec.resize_policy != "model":
+            return None
+        if spec.border_crop:  # ObjectNet's frame is cropped first, as for every model
+            return BorderCropTransform("model", IMAGENET_C_PREPROCESS, spec.border_crop)
+        return ImageTransform("model", IMAGENET_C_PREPROCESS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,8 @@ def execute_job(job: Job, model: Classifier, dataset: Dataset, engine: Engine, s
     skipped = output.notes.get("skipped", [])
     if engine.config.on_corrupt == "skip":
         records.append(Record("skipped_images", float(len(skipped)), len(dataset)))
+    if dataset.partial:  # a trimmed copy: flagged in the records too, never mistaken for the full benchmark
+        records.append(partial_record(dataset))
     frame = records_frame(records, model=job.model, probe=job.probe, dataset=job.dataset, job=job.key)
     write_job(
         store,
@@ -43,9 +46,17 @@ def execute_job(job: Job, model: Classifier, dataset: Dataset, engine: Engine, s
         skipped_files=skipped,
         model_info=model.describe(),
         batch_size=engine.config.batch_size,
+        partial=dataset.partial or None,
         notes={k: v for k, v in output.notes.items() if k != "skipped"},
     )
     return frame
+
+
+def partial_record(dataset: Dataset) -> Record:
+    """``partial_dataset``: the share of the full dataset's images this trimmed copy holds (NaN where the full
+    size is not fixed), ``n`` the images measured."""
+    expected = dataset.spec.expected_count
+    return Record("partial_dataset", len(dataset) / expected if expected else math.nan, len(dataset))
 
 
 def write_job(

@@ -18,7 +18,7 @@ from typing import Any
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest
 from biasbench.core.version import __version__
-from biasbench.data.datasets import Dataset, get_dataset_spec
+from biasbench.data.datasets import Dataset, canonical_dataset_name, get_dataset_spec
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe
@@ -116,14 +116,20 @@ def plan_jobs(
     limit: int | None = None,
     precision: str = "fp32",
     resolved: Mapping[tuple[str, int | None], Dataset] | None = None,
+    partial: bool = False,
 ) -> tuple[list[Job], dict[tuple[str, int | None], Dataset]]:
     """Expand models × probes × datasets into keyed jobs. Also returns the resolved datasets (after
-    ``limit``) so executors do not list them again; ``resolved`` passes datasets already listed."""
+    ``limit``) so executors do not list them again; ``resolved`` passes datasets already listed.
+
+    A dataset must be complete unless ``partial`` or a ``limit`` is given: then a trimmed copy is measured as
+    it is, and its jobs record that they ran on a partial copy."""
     resolved = dict(resolved or {})
+    datasets = [canonical_dataset_name(d) for d in datasets]
     for probe in probes:
         for name in probe.datasets(tuple(datasets)):
             if (name, limit) not in resolved:
-                resolved[(name, limit)] = get_dataset_spec(name).load(data_root).head(limit)
+                spec = get_dataset_spec(name)
+                resolved[(name, limit)] = spec.load(data_root, check_count=not (partial or limit)).head(limit)
     needed = {(name, limit) for probe in probes for name in probe.datasets(tuple(datasets))}
     data_fp = {key: resolved[key].fingerprint() for key in needed}
     jobs = []
@@ -198,6 +204,7 @@ class Step:
     datasets: tuple[str, ...] = ()
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     limit: int | None = None
+    partial: bool = False  # measure trimmed copies of the datasets as they are (recorded as partial)
 
 
 def plan_study(
@@ -228,6 +235,7 @@ def plan_study(
             limit=step.limit,
             precision=precision,
             resolved=resolved,
+            partial=step.partial,
         )
         resolved.update(datasets)
         per_step.append(jobs)

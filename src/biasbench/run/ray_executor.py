@@ -39,10 +39,11 @@ class DatasetLocation:
     root: str
     limit: int | None
     fingerprint: str
+    partial: bool = False  # the driver accepted a trimmed copy
 
     def load(self) -> Dataset:
         """Resolve the dataset on this worker, refusing a copy that differs from the driver's."""
-        dataset = get_dataset_spec(self.name).load(self.root).head(self.limit)
+        dataset = get_dataset_spec(self.name).load(self.root, check_count=not self.partial).head(self.limit)
         if dataset.fingerprint() != self.fingerprint:
             raise DatasetError(
                 f"dataset {self.name!r} under {self.root} on this worker differs from the one the job plan was "
@@ -52,8 +53,11 @@ class DatasetLocation:
 
 
 def data_root_of(dataset: Dataset) -> Path:
-    """The data root a resolved dataset was found under (its folder minus the spec's location)."""
+    """The data root a resolved dataset was found under (its folder minus the spec's location); a dataset named
+    by its own path (``folder:PATH``) finds itself without one, so its folder is returned."""
     folder = Path(dataset.folder)
+    if not dataset.spec.locations:
+        return folder
     for rel in dataset.spec.locations:
         parts = Path(rel).parts
         if folder.parts[-len(parts) :] == parts:
@@ -153,7 +157,7 @@ def _chunks(pending: Sequence[Job], jobs_per_task: int | None, slots: int) -> li
 
 def _locations(datasets: dict[tuple[str, int | None], Dataset], data_root: str | None) -> dict:
     return {
-        key: DatasetLocation(ds.name, str(data_root or data_root_of(ds)), key[1], ds.fingerprint())
+        key: DatasetLocation(ds.name, str(data_root or data_root_of(ds)), key[1], ds.fingerprint(), bool(ds.partial))
         for key, ds in datasets.items()
     }
 

@@ -84,10 +84,11 @@ def glass_blur(x: torch.Tensor, c: tuple[float, int, int], draws: Draws) -> torc
     return gaussian_filter(shuffled, sigma, "nearest").to(x.device, x.dtype)
 
 
-@register_corruption("motion_blur", ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)))
+@register_corruption("motion_blur", ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)), rounding="round")
 def motion_blur_corruption(x: torch.Tensor, c: tuple[int, float], draws: Draws) -> torch.Tensor:
     """Motion blur (radius c[0], σ c[1]) along a direction uniform in [−45°, 45°) per image. ImageNet-C used
-    ImageMagick's ``-motion-blur``; this is ``imagecorruptions``' NumPy re-implementation of it."""
+    ImageMagick's ``-motion-blur``, which returns 8-bit pixels (hence ``rounding="round"`` when stored); this is
+    ``imagecorruptions``' NumPy re-implementation of it."""
     angles = draws.uniform((), "angle", -45.0, 45.0).tolist()
     return motion_blur(x, c[0], c[1], angles)
 

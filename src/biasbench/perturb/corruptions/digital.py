@@ -9,7 +9,7 @@ from PIL import Image
 
 from biasbench.perturb.corruptions.draws import Draws
 from biasbench.perturb.corruptions.filters import gaussian_filter
-from biasbench.perturb.corruptions.registry import jpeg_roundtrip, register_corruption
+from biasbench.perturb.corruptions.registry import jpeg_roundtrip, register_corruption, to_uint8
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ def saturate(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Ten
     return hsv_to_rgb(hsv)
 
 
-@register_corruption("pixelate", (0.6, 0.5, 0.4, 0.3, 0.25))
+@register_corruption("pixelate", (0.6, 0.5, 0.4, 0.3, 0.25), rounding="round")
 def pixelate(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     """PIL ``BOX`` resize to ⌊c·size⌋ and ``BOX`` back up (ImageNet-C; imagecorruptions enlarges with
     ``NEAREST``, which picks the same pixels). Done with PIL itself, per image on the CPU: no torch mode
@@ -72,20 +72,15 @@ def pixelate(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     small = (int(w * c), int(h * c))
     out = [
         np.asarray(Image.fromarray(a).resize(small, Image.BOX).resize((w, h), Image.BOX))
-        for a in to_uint8_rounded(x).permute(0, 2, 3, 1).cpu().numpy()
+        for a in to_uint8(x, "round").permute(0, 2, 3, 1).cpu().numpy()
     ]
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255
 
 
-def to_uint8_rounded(x: torch.Tensor) -> torch.Tensor:
-    """Nearest 8-bit values (the input images are 8-bit; rounding undoes the float division exactly)."""
-    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8)
-
-
-@register_corruption("jpeg_compression", (25, 18, 15, 10, 7))
+@register_corruption("jpeg_compression", (25, 18, 15, 10, 7), rounding="round")
 def jpeg_compression(x: torch.Tensor, c: int, draws: Draws) -> torch.Tensor:
-    """PIL JPEG round trip at quality c (CPU, per image)."""
-    return jpeg_roundtrip(torch.round(x.clamp(0, 1) * 255) / 255, c)
+    """PIL JPEG round trip at quality c (CPU, per image; the 8-bit input is recovered by rounding)."""
+    return jpeg_roundtrip(x, c)
 
 
 ELASTIC = tuple((244 * a, 244 * s, 244 * d) for a, s, d in ((2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02),

@@ -77,10 +77,10 @@ def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
     Gaussian of σ = ``alias_blur`` (``cv2.GaussianBlur``, BORDER_REFLECT_101)."""
     half = 8 if radius <= 8 else int(radius)
     t = torch.arange(-half, half + 1, dtype=torch.float64)
-    disk = ((t[:, None] ** 2 + t[None, :] ** 2) <= radius**2).double()
+    disk = ((t[:, None] ** 2 + t[None, :] ** 2) <= radius**2).float()  # float32, as the original's np.float32
     disk = disk / disk.sum()
-    g = gaussian_kernel(alias_blur, radius=1 if radius <= 8 else 2)
-    return filter2d(disk[None, None], g)[0, 0]
+    g = gaussian_kernel(alias_blur, radius=1 if radius <= 8 else 2).float()
+    return filter2d(disk[None, None], g)[0, 0].double()
 
 
 def motion_offsets(radius: int, sigma: float, angle: float) -> tuple[np.ndarray, list[tuple[int, int]]]:

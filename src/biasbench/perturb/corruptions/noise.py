@@ -24,9 +24,11 @@ def shot_noise(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
 
 @register_corruption("impulse_noise", (0.03, 0.06, 0.09, 0.17, 0.27))
 def impulse_noise(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
-    """skimage ``random_noise(mode="s&p", amount=c)``: each value is hit with probability c, then set to
-    1 or 0 with probability ½ each (skimage ≥ 0.19's Bernoulli form; ImageNet-C's 0.13 drew ⌈c·size/2⌉
-    salt and pepper positions with replacement, the same in expectation up to collisions)."""
+    """skimage ``random_noise(mode="s&p", amount=c)``: each value is flipped with probability c, then set to 1
+    or 0 with probability ½ each. skimage has drawn exactly these two Bernoulli masks since scikit-image PR
+    #2223 (July 2016, first released in 0.13, before ImageNet-C was made), as ``np.random.choice`` masks;
+    PR #5257 (2021) draws them as ``random() <= p`` and 0.19 from a ``default_rng``, the same distribution. Only
+    skimage ≤ 0.12 drew ⌈c·size/2⌉ salt and pepper positions with replacement (never the last row or column)."""
     u = draws.uniform((2, *x.shape[1:]), "salt_and_pepper").to(x.device)
     hit, salt = u[:, 0] < c, u[:, 1] < 0.5
     return torch.where(hit, salt.to(x.dtype), x)

@@ -1,4 +1,11 @@
-"""The corruption registry, the engine perturbation wrapper and the storage formats (``save_as``)."""
+"""The corruption registry, the engine perturbation wrapper and the storage formats (``save_as``).
+
+Storage follows ``make_imagenet_c.py``, which saves ``Image.fromarray(np.uint8(img))`` as a quality-85 JPEG: the
+corruption is computed in float64 from the exact 8-bit image (``np.array(img) / 255.``), and its clipped
+float output is *truncated* to 8 bits as ``np.uint8`` does. Where ImageNet-C's function already returns 8-bit
+pixels (pixelate and JPEG through PIL, motion blur through ImageMagick) they are kept as they are
+(``Corruption.rounding = "round"``: the nearest level, which recovers them exactly).
+"""
 
 from __future__ import annotations
 
@@ -17,13 +24,19 @@ Apply = Callable[[torch.Tensor, object, Draws], torch.Tensor]
 """(images in [0,1] (N,3,H,W), severity parameter, random source) → corrupted images (clamped by the caller)."""
 
 
+ROUNDINGS = ("truncate", "round")
+
+
 @dataclass(frozen=True)
 class Corruption:
-    """A named corruption with its five ImageNet-C severity parameters."""
+    """A named corruption with its five ImageNet-C severity parameters. ``rounding`` is how its output becomes
+    8 bits when stored: ``"truncate"`` (ImageNet-C's ``np.uint8`` of a float image) or ``"round"`` (ImageNet-C's
+    function returned 8-bit pixels already)."""
 
     name: str
     params: tuple
     apply: Apply
+    rounding: str = "truncate"
 
     def __call__(self, x: torch.Tensor, severity: int, indices: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """Corrupt ``x`` (N,3,H,W) in [0,1] at ``severity`` (1..5); sample i is seeded by (seed, indices[i])."""
@@ -38,11 +51,13 @@ class Corruption:
 CORRUPTIONS: dict[str, Corruption] = {}
 
 
-def register_corruption(name: str, params: tuple) -> Callable[[Apply], Apply]:
-    """Register ``fn`` under ``name`` with its five severity parameters."""
+def register_corruption(name: str, params: tuple, *, rounding: str = "truncate") -> Callable[[Apply], Apply]:
+    """Register ``fn`` under ``name`` with its five severity parameters and its 8-bit ``rounding``."""
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
 
     def wrap(fn: Apply) -> Apply:
-        CORRUPTIONS[name] = Corruption(name, params, fn)
+        CORRUPTIONS[name] = Corruption(name, params, fn, rounding)
         return fn
 
     return wrap
@@ -57,14 +72,23 @@ def get_corruption(name: str) -> Corruption:
 # --- storage formats ---------------------------------------------------------------------------------
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet-C's ``np.uint8(img)``: truncation of the 0-255 values (a tiny epsilon absorbs float error)."""
-    return torch.floor(x.clamp(0, 1) * 255.0 + 1e-3).clamp_(0, 255).to(torch.uint8)
+def exact_8bit(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (an 8-bit image divided by 255, at any float precision) as float64 ``v / 255``, exactly the
+    values ImageNet-C corrupts (``np.array(img) / 255.``)."""
+    return torch.round(x.double() * 255) / 255
 
 
-def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode each image of ``x`` in [0,1] as a PIL JPEG at ``quality`` and decode it (CPU, per image)."""
-    arrays = to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+def to_uint8(x: torch.Tensor, rounding: str = "truncate") -> torch.Tensor:
+    """8-bit pixels of ``x`` in [0,1]: ``"truncate"`` is ImageNet-C's ``np.uint8`` of its clipped float
+    output (``floor``), ``"round"`` the nearest level (for values that are 8-bit already)."""
+    scaled = x.clamp(0, 1) * 255
+    return (torch.floor(scaled) if rounding == "truncate" else torch.round(scaled)).to(torch.uint8)
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int, rounding: str = "round") -> torch.Tensor:
+    """Encode each image of ``x`` in [0,1] (made 8-bit with ``rounding``) as a PIL JPEG at ``quality`` and
+    decode it (CPU, per image)."""
+    arrays = to_uint8(x, rounding).permute(0, 2, 3, 1).cpu().numpy()
     out = []
     for a in arrays:
         buf = io.BytesIO()
@@ -74,26 +98,31 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255.0
 
 
-SAVE_AS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "float": lambda x: x,
-    "uint8": lambda x: to_uint8(x).to(x.dtype) / 255.0,
-    "jpeg85": lambda x: jpeg_roundtrip(x, 85),  # the released ImageNet-C files: uint8, then JPEG quality 85
+SAVE_AS: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
+    "float": lambda x, rounding: x,
+    "uint8": lambda x, rounding: to_uint8(x, rounding).to(x.dtype) / 255.0,
+    # the released ImageNet-C files: np.uint8, then JPEG quality 85 (optimize=True only shrinks the file)
+    "jpeg85": lambda x, rounding: jpeg_roundtrip(x, 85, rounding),
 }
-"""How a corrupted image is stored before the model sees it."""
+"""How a corrupted image is stored before the model sees it: (image in [0,1], the corruption's rounding) → image."""
 
 
 def corruption_perturbation(
     name: str, severity: int, seed: int = 0, save_as: str = "float"
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """An engine perturbation ``(x01, indices) -> x01`` applying one corruption at one severity, then storing
-    the result as ``save_as`` (``float``: as computed; ``uint8``: truncated to 8 bits; ``jpeg85``: 8 bits then
-    a quality-85 JPEG round trip, as the released ImageNet-C files)."""
+    the result as ``save_as``: ``float`` (as computed, at the input's precision), ``uint8`` (computed in
+    float64 from the exact 8-bit input, then truncated to 8 bits as ImageNet-C's ``np.uint8``) or ``jpeg85``
+    (``uint8``, then a quality-85 JPEG round trip, as the released ImageNet-C files)."""
     corruption = get_corruption(name)
     if save_as not in SAVE_AS:
         raise UnknownNameError("save_as format", save_as, SAVE_AS)
     store = SAVE_AS[save_as]
 
     def perturb(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        return store(corruption(x, severity, indices, seed))
+        if save_as == "float":
+            return corruption(x, severity, indices, seed)
+        stored = store(corruption(exact_8bit(x), severity, indices, seed), corruption.rounding)
+        return stored.to(x.dtype)
 
     return perturb

@@ -38,20 +38,44 @@ SNOW = (
 )
 
 
-@register_corruption("snow", SNOW)
-def snow(x: torch.Tensor, c: tuple, draws: Draws) -> torch.Tensor:
-    """A N(c0, c1²) flake layer zoomed by c2, thresholded at c3, motion-blurred (radius c4, σ c5) along a
-    direction uniform in [−135°, −45°), rounded to 8 bits, added twice (as is and rotated by 180°) to the
-    image brightened towards 1.5·gray + 0.5 by 1 − c6."""
+def snow_layer(x: torch.Tensor, c: tuple, draws: Draws, *, trim_first: bool) -> torch.Tensor:
+    """The (N,1,H,W) flake layer: a N(c0, c1²) field zoomed by c2, thresholded at c3, motion-blurred (radius
+    c4, σ c5) along a direction uniform in [−135°, −45°) and rounded to 8 bits.
+
+    ``trim_first`` is ImageNet-C's order (``make_imagenet_c.snow``): the zoomed layer (225 px at 224 and factor
+    3, 4.5 or 2.5) is trimmed to the image size, truncated to 8 bits (its ``astype(np.uint8)`` hand-off to
+    ImageMagick) and then blurred, edges replicated. ``imagecorruptions`` blurs the untrimmed layer in float and
+    crops its top-left corner afterwards, which changes the blur within ~13 px of the bottom and right edges."""
     h, w = x.shape[-2:]
     layer = c[0] + c[1] * draws.normal((h, w), "flakes", x.double()).unsqueeze(1)
     layer = clipped_zoom(layer, c[2])
+    if trim_first:
+        layer = centre_trim(layer, h, w)
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
+    if trim_first:
+        layer = torch.floor(layer * 255) / 255
     angles = draws.uniform((), "angle", -135.0, -45.0).tolist()
     layer = torch.round(motion_blur(layer, c[4], c[5], angles) * 255) / 255
-    layer = centre_trim(layer, h, w).to(x.dtype)
+    return layer[..., :h, :w].to(x.dtype)
+
+
+def add_snow(x: torch.Tensor, c: tuple, layer: torch.Tensor) -> torch.Tensor:
+    """The image brightened towards 1.5·gray + 0.5 by 1 − c6, plus the layer as is and rotated by 180°."""
     x = c[6] * x + (1 - c[6]) * torch.maximum(x, gray(x) * 1.5 + 0.5)
     return x + layer + layer.flip(-2, -1)
+
+
+@register_corruption("snow", SNOW)
+def snow(x: torch.Tensor, c: tuple, draws: Draws) -> torch.Tensor:
+    """ImageNet-C's snow (see :func:`snow_layer`): flakes trimmed to the image, then blurred."""
+    return add_snow(x, c, snow_layer(x, c, draws, trim_first=True))
+
+
+@register_corruption("snow_imagecorruptions", SNOW)
+def snow_imagecorruptions(x: torch.Tensor, c: tuple, draws: Draws) -> torch.Tensor:
+    """Compatibility variant: ``imagecorruptions``' snow, the zoomed flakes blurred before they are cropped
+    (not part of ImageNet-C's 19; request it by name to compare with that package)."""
+    return add_snow(x, c, snow_layer(x, c, draws, trim_first=False))
 
 
 def frost_folder() -> Path:
@@ -85,7 +109,8 @@ def frost(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Tensor
         top = int(torch.randint(0, texture.shape[1] - h, (), generator=g))
         left = int(torch.randint(0, texture.shape[2] - w, (), generator=g))
         crops.append(texture[:, top : top + h, left : left + w])
-    return c[0] * x + c[1] * torch.stack(crops).to(x.device, x.dtype) / 255
+    # on the 0-255 scale, as ImageNet-C (np.array(img) * c0 + frost * c1): the same float rounding before np.uint8
+    return (c[0] * (x * 255) + c[1] * torch.stack(crops).to(x.device, x.dtype)) / 255
 
 
 def plasma_fractal(generators: list[torch.Generator], size: int, decay: float) -> torch.Tensor:
