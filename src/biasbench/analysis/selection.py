@@ -64,6 +64,8 @@ class JobInfo:
     params: Mapping[str, Any] = field(default_factory=dict)
     precision: str = ""
     seed: int | None = None
+    n_images: int | None = None  # images the job read (after --limit)
+    notes: Mapping[str, Any] = field(default_factory=dict)  # the probe's notes (e.g. why a fit failed)
 
     @classmethod
     def from_manifest(cls, key: str, manifest: Mapping[str, Any]) -> JobInfo:
@@ -76,6 +78,8 @@ class JobInfo:
             params=dict(manifest.get("params") or {}),
             precision=str(manifest.get("precision", "")),
             seed=manifest.get("seed"),
+            n_images=manifest.get("n_images"),
+            notes=dict(manifest.get("notes") or {}),
         )
 
     def non_default_params(self) -> dict[str, Any]:

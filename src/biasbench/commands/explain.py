@@ -9,16 +9,8 @@ from typing import Annotated
 
 import typer
 
-from biasbench.commands.analysis import (
-    BootOpt,
-    PermOpt,
-    PreferOpt,
-    SeedOpt,
-    categories_for,
-    console,
-    print_matrix,
-    selector_for,
-)
+from biasbench.api import categories_for, selector_for
+from biasbench.commands.analysis import BootOpt, PermOpt, PreferOpt, SeedOpt, console, print_matrix
 
 DirArg = Annotated[Path, typer.Argument(help="A biasbench results directory.")]
 CatOpt = Annotated[
@@ -86,7 +78,7 @@ def informativeness(
     directory: DirArg,
     categories: CatOpt = None,
     out: OutDirOpt = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples over models.")] = 200,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples over models.")] = 1000,
     seed: SeedOpt = 0,
     prefer: PreferOpt = None,
 ) -> None:
