@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.core.errors import BiasbenchError
-from biasbench.plots.figures import category_colors
+from biasbench.plots.palette import UNCATEGORISED, category_styles, legend_handles, legend_right
 
 
 def layer_labels(layers: list[str]) -> list[str]:
@@ -62,17 +62,51 @@ def criticality_heatmap(
 
 
 def criticality_vs_accuracy(model_mean: pd.DataFrame, top1: pd.Series) -> Figure:
-    """Model-average criticality against ImageNet top-1, coloured by category."""
+    """Model-average criticality against ImageNet top-1, one colour and marker per category."""
     frame = model_mean.set_index("model").join(top1.rename("top1")).dropna()
-    colors = category_colors(frame["category"])
-    colors.setdefault("uncategorised", "#888888")
-    fig = Figure(figsize=(5.5, 4))
+    styles = category_styles(frame["category"])
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for category, part in frame.groupby("category"):
-        ax.scatter(part["top1"], part["mean_criticality"], color=colors[category], label=category, s=25)
+        s = styles.get(category, styles[UNCATEGORISED])
+        ax.scatter(part["top1"], part["mean_criticality"], color=s.color, marker=s.marker, edgecolor=s.edge, s=30)
     ax.set_xlabel("ImageNet top-1 [%]")
     ax.set_ylabel("average criticality [%]")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    legend_right(fig, legend_handles(frame["category"]))
+    return fig
+
+
+def architectures(matrix: pd.DataFrame) -> list[pd.DataFrame]:
+    """The rows of ``matrix`` grouped by the layers they have (one group per architecture), each group with
+    only its own layers, in the matrix's column order."""
+    keys = matrix.notna().apply(lambda row: tuple(row.to_numpy()), axis=1)
+    return [matrix.loc[keys.index[keys == key], list(np.asarray(matrix.columns)[list(key)])]
+            for key in dict.fromkeys(keys)]  # fmt: skip
+
+
+def criticality_by_architecture(matrix: pd.DataFrame, categories: pd.Series | None = None) -> Figure:
+    """One heat-map panel per architecture (models sharing a layer list; ``architectures``), each with its own
+    layers and a colour bar, rows labelled by model (and category)."""
+    if matrix.empty:
+        raise BiasbenchError("no 'criticality' records of probe 'criticality' to plot; run the criticality probe first")
+    groups = architectures(matrix)
+    widest = max(g.shape[1] for g in groups)
+    heights = [0.22 * g.shape[0] + 1.9 for g in groups]
+    fig = Figure(figsize=(0.17 * widest + 4.5, sum(heights)), layout="constrained")
+    axes = fig.subplots(len(groups), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, group in zip(axes, groups, strict=True):
+        image = ax.imshow(group.to_numpy(float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        ax.set_xticks(range(group.shape[1]), layer_labels(list(group.columns)), rotation=90, fontsize=6.5)
+        ax.set_xlim(-0.5, widest - 0.5)  # every panel on one scale: a layer is as wide in each
+        if categories is None:
+            rows = [f"{m}" for m in group.index]
+        else:
+            row_categories = categories.reindex(group.index).to_numpy()
+            rows = [f"{m} ({c})" for m, c in zip(group.index, row_categories, strict=True)]
+            for b in np.flatnonzero(row_categories[1:] != row_categories[:-1]):
+                ax.axhline(b + 0.5, color="white", lw=1.5)
+        ax.set_yticks(range(group.shape[0]), rows, fontsize=7)
+        ax.set_title(f"{group.shape[1]} layers, {group.shape[0]} model(s)", fontsize=8, loc="left")
+        fig.colorbar(image, ax=ax, label="criticality [%]", fraction=0.02, pad=0.01)
     return fig
