@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from biasbench.commands.analysis import PreferOpt, console, print_text, selector_for
+from biasbench.api import selector_for
+from biasbench.commands.analysis import PreferOpt, console, print_text
 
 
 def humans(

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from biasbench.commands.analysis import PreferOpt, print_matrix, selector_for
+from biasbench.api import selector_for
+from biasbench.commands.analysis import PreferOpt, print_matrix
 
 console = Console()
 
