@@ -14,6 +14,7 @@ from rich.console import Console
 
 import biasbench
 from biasbench.analysis.context import CONTEXTS
+from biasbench.analysis.pipeline import with_factor
 from biasbench.api import RunResult, make_report
 from biasbench.api import Step as DemoStep
 from biasbench.core.errors import BiasbenchError
@@ -82,7 +83,9 @@ def step_times(steps: list[DemoStep], result: RunResult) -> list[tuple[str, int,
     seconds, skipped = result.summary.seconds, {j.key for j in result.summary.skipped}
     return [
         (
-            "+".join(step.probes) + (f" ({step.limit} img)" if step.limit else ""),
+            "+".join(step.probes)
+            + "".join(f" {p['variant']}" for p in step.params.values() if "variant" in p)
+            + (f" ({step.limit} img)" if step.limit else ""),
             sum(j.key in seconds for j in jobs),
             sum(j.key in skipped for j in jobs),
             sum(seconds.get(j.key, 0.0) for j in jobs),
@@ -138,9 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  {'model loads':<34} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
     console.print(f"  {'study total':<34} {study:7.1f} s", highlight=False)
     records = biasbench.load_results(args.out)
-    records = records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")]
+    records = with_factor(records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")])
     keys = records["probe"] + "/" + records["metric"]
-    wanted = [f"{probe}/{metric}" for probe, metric in HEADLINE]
+    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, x = location, ...)
+    keys = keys.where(records["probe"] != "si-score", keys + " (" + records["factor"] + ")")
+    wanted = [
+        key
+        for probe, metric in HEADLINE
+        for key in ([f"{probe}/{metric} ({f})" for f in ("area", "x", "rotation")] if probe == "si-score" else
+                    [f"{probe}/{metric}"])
+    ]  # fmt: skip
     table = (
         records[keys.isin(wanted)]
         .assign(key=keys)

@@ -23,6 +23,19 @@ def layer_labels(layers: list[str]) -> list[str]:
     return out
 
 
+def label_rows(ax, data: pd.DataFrame, categories: pd.Series | None, *, fontsize: float, average: bool = False) -> None:
+    """Heat-map rows labelled "model (category)" with a white line where the category changes, or without
+    categories "model" (with ``average``: "model (its mean)")."""
+    if categories is None:
+        rows = [f"{m} ({v:.1f})" if average else str(m) for m, v in data.mean(axis=1).items()]
+    else:
+        row_categories = categories.reindex(data.index).to_numpy()
+        rows = [f"{m} ({c})" for m, c in zip(data.index, row_categories, strict=True)]
+        for b in np.flatnonzero(row_categories[1:] != row_categories[:-1]):
+            ax.axhline(b + 0.5, color="white", lw=1.5)
+    ax.set_yticks(range(data.shape[0]), rows, fontsize=fontsize)
+
+
 def criticality_heatmap(
     matrix: pd.DataFrame,
     categories: pd.Series | None = None,
@@ -48,14 +61,7 @@ def criticality_heatmap(
     for ax, (data, label, cmap, vmin, vmax) in zip(axes[:, 0], panels, strict=True):
         image = ax.imshow(data.to_numpy(float), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(data.shape[1]), layer_labels(list(data.columns)), rotation=90, fontsize=6)
-        if categories is None:
-            rows = [f"{m} ({v:.1f})" for m, v in data.mean(axis=1).items()]
-        else:
-            row_categories = categories.reindex(data.index).to_numpy()
-            rows = [f"{m} ({c})" for m, c in zip(data.index, row_categories, strict=True)]
-            for b in np.flatnonzero(row_categories[1:] != row_categories[:-1]):
-                ax.axhline(b + 0.5, color="white", lw=1)
-        ax.set_yticks(range(data.shape[0]), rows, fontsize=6)
+        label_rows(ax, data, categories, fontsize=6, average=True)
         fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
     return fig
@@ -97,16 +103,9 @@ def criticality_by_architecture(matrix: pd.DataFrame, categories: pd.Series | No
     axes = fig.subplots(len(groups), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, group in zip(axes, groups, strict=True):
         image = ax.imshow(group.to_numpy(float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        ax.set_xticks(range(group.shape[1]), layer_labels(list(group.columns)), rotation=90, fontsize=6.5)
+        ax.set_xticks(range(group.shape[1]), layer_labels(list(group.columns)), rotation=90, fontsize=7)
         ax.set_xlim(-0.5, widest - 0.5)  # every panel on one scale: a layer is as wide in each
-        if categories is None:
-            rows = [f"{m}" for m in group.index]
-        else:
-            row_categories = categories.reindex(group.index).to_numpy()
-            rows = [f"{m} ({c})" for m, c in zip(group.index, row_categories, strict=True)]
-            for b in np.flatnonzero(row_categories[1:] != row_categories[:-1]):
-                ax.axhline(b + 0.5, color="white", lw=1.5)
-        ax.set_yticks(range(group.shape[0]), rows, fontsize=7)
+        label_rows(ax, group, categories, fontsize=7)
         ax.set_title(f"{group.shape[1]} layers, {group.shape[0]} model(s)", fontsize=8, loc="left")
         fig.colorbar(image, ax=ax, label="criticality [%]", fraction=0.02, pad=0.01)
     return fig

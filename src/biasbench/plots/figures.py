@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +17,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from biasbench.analysis.specs import BIASES, SCORES  # noqa: E402
 from biasbench.plots.palette import (  # noqa: E402
     UNCATEGORISED,
+    Style,
     category_styles,
     legend_handles,
     legend_right,
@@ -142,9 +144,9 @@ def shape_bias_by_category(per_category: pd.DataFrame, categories: pd.Series | N
     return fig
 
 
-def error_consistency_bars(summary: pd.DataFrame) -> Figure | None:
-    """Mean error consistency κ with the human subjects per model and dataset; the dashed line is the
-    human-vs-human ceiling."""
+def error_consistency_bars(summary: pd.DataFrame, styles: Mapping[str, Style] | None = None) -> Figure | None:
+    """Mean error consistency κ with the human subjects per model and dataset, bars in each model's colour
+    (``styles``); the dashed line is the human-vs-human ceiling."""
     if summary.empty:
         return None
     datasets = list(pd.unique(summary["dataset"]))
@@ -152,7 +154,9 @@ def error_consistency_bars(summary: pd.DataFrame) -> Figure | None:
     for ax, dataset in zip(axes[0], datasets, strict=True):
         part = summary[summary["dataset"] == dataset]
         models = part[part["observer"] != "humans"]
-        ax.bar(range(len(models)), models["kappa"], color="#4c72b0")
+        colours = [(styles or {})[m].color if m in (styles or {}) else "#4c72b0" for m in models["observer"]]
+        edges = [(styles or {})[m].edge if m in (styles or {}) else "none" for m in models["observer"]]
+        ax.bar(range(len(models)), models["kappa"], color=colours, edgecolor=edges)
         ax.set_xticks(range(len(models)), models["observer"], rotation=60, ha="right", fontsize=7)
         human = part.loc[part["observer"] == "humans", "kappa"]
         if len(human):
@@ -161,5 +165,5 @@ def error_consistency_bars(summary: pd.DataFrame) -> Figure | None:
         ax.set_title(dataset)
         ax.set_ylabel("error consistency κ")
         ax.set_ylim(min(0.0, float(part["kappa"].min()) - 0.05), 1.0)
-        ax.legend(fontsize=7, frameon=False, loc="upper right")
+    legend_right(fig, [Line2D([], [], color="#c00000", ls="--", label="humans vs humans")])
     return fig

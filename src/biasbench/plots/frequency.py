@@ -16,6 +16,7 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, band_frequency
 from biasbench.perturb.critical_band_fit import HUMAN_THRESHOLDS, channel_parameters, fit_channel, gaussian
 from biasbench.plots.palette import (
+    TAB10,
     UNCATEGORISED,
     category_styles,
     legend_handles,
@@ -54,8 +55,7 @@ def _styles(models: list[str], categories: pd.Series | None, yours: Sequence[str
     """How each model's line is drawn: by category when ``categories`` are given (the user's models as thick
     lines with black-edged stars, a colour each), else one tab10 colour per model."""
     if categories is None:
-        palette = [s.color for s in category_styles(()).values()][:10]
-        return {m: _Line(palette[i % 10], "o", palette[i % 10], "white", 1.6, 2) for i, m in enumerate(models)}
+        return {m: _Line(TAB10[i % 10], "o", TAB10[i % 10], "white", 1.6, 2) for i, m in enumerate(models)}
     styles = category_styles(categories.reindex(models).fillna(UNCATEGORISED))
     mine = yours_styles([m for m in models if m in yours])
     out = {}

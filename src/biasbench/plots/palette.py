@@ -27,7 +27,7 @@ STUDY_CATEGORIES = (
 BASELINE = "baseline"
 UNCATEGORISED = "uncategorised"
 YOURS = "yours"
-_TAB10 = (
+TAB10 = (
     "#1f77b4",
     "#ff7f0e",
     "#2ca02c",
@@ -67,7 +67,7 @@ def category_styles(categories: Iterable[str]) -> dict[str, Style]:
     names = set(categories)
     extra = sorted(names - set(STUDY_CATEGORIES) - {BASELINE, UNCATEGORISED, YOURS})
     styles = {
-        name: Style(_TAB10[i % len(_TAB10)], _MARKERS[i % len(_MARKERS)], _label(name))
+        name: Style(TAB10[i % len(TAB10)], _MARKERS[i % len(_MARKERS)], _label(name))
         for i, name in enumerate((*STUDY_CATEGORIES, *extra))
     }
     styles[BASELINE] = Style("#000000", "o", BASELINE)

@@ -17,6 +17,7 @@ import pandas as pd
 from biasbench.analysis.context import Placement, StudyContext
 from biasbench.analysis.pipeline import Analysis
 from biasbench.plots import figures
+from biasbench.plots.palette import UNCATEGORISED, Style, category_styles, yours_styles
 
 FIGURES_DIR = "figures"
 
@@ -77,6 +78,16 @@ class ReportData:
         if self.context is not None:
             out.append(("study-", f" — {self.context.title}", self.context.analysis))
         return out
+
+    def styles(self) -> dict[str, Style]:
+        """How each of the user's models is drawn where it appears alone (SI-SCORE, κ bars): the stars of
+        ``yours_styles`` in context mode, else its category's colour and marker."""
+        models = list(self.analysis.scores.index.union(self.analysis.biases.index))
+        if self.placement is not None:
+            return yours_styles(dict.fromkeys(self.placement.table["model"]))
+        cats = self.analysis.categories.reindex(models).fillna(UNCATEGORISED)
+        by_category = category_styles(cats)
+        return {m: by_category[c] for m, c in cats.items()}
 
     @property
     def yours(self) -> pd.DataFrame | None:

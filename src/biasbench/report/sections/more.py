@@ -99,7 +99,7 @@ def humans_section(data: ReportData) -> list[Section]:
     if "shape_bias" in h.summary:
         cols.append(Col("shape_bias", "shape bias", 3))
     section = Section("humans", "Models against humans", HUMANS_INTRO, [table_html(h.summary, cols)])
-    fig = error_consistency_bars(h.summary)
+    fig = error_consistency_bars(h.summary, data.styles())
     if fig is not None:
         section.figures.append(data.figs.add(fig, "error_consistency", "Error consistency with the human subjects"))
     return [section]
@@ -169,11 +169,15 @@ def si_score_section(data: ReportData) -> list[Section]:
         "and rotation; top-1 per setting shows where a model stops recognising them."
     )
     section = Section("si-score", "Object size, location and rotation (SI-SCORE)", intro)
-    for (dataset, kind), part in rows.groupby([rows["dataset"], factor], sort=True):
+    order = {k: i for i, k in enumerate(SI_FACTORS)}  # size, location, rotation
+    groups = sorted(rows.groupby([rows["dataset"], factor]), key=lambda g: (g[0][0], order.get(g[0][1], len(order))))
+    for (dataset, kind), part in groups:
         caption = f"SI-SCORE {SI_FACTORS.get(kind, kind)} on {dataset}" + (
             " (rotation: top-1 normalised to each model's best angle)" if kind == "rotation" else ""
         )
-        section.figures.append(data.figs.add(si_score_figure(part), f"si_score_{dataset}_{kind}", caption))
+        section.figures.append(
+            data.figs.add(si_score_figure(part, data.styles()), f"si_score_{dataset}_{kind}", caption)
+        )
     missing = [name for key, name in SI_FACTORS.items() if key not in set(factor)]
     if missing:
         section.notes.append(
