@@ -185,3 +185,23 @@ def test_reproduction_report_reads_well_in_chromium(data_root, tmp_path_factory)
     assert {"Summary", "Models", "Critical band", "Bias vs generalization", "Scatter plots"} <= set(m["headings"])
     html = (out / "report.html").read_text()
     assert "Siblings" in html and "holds largely by construction" in html
+
+
+def test_heatmap_colours_only_significant_cells_and_never_prints_a_masked_zero():
+    import pandas as pd
+    from matplotlib.colors import to_rgba
+
+    from biasbench.plots.correlation import NOT_SIGNIFICANT, correlation_panels
+
+    cells = pd.DataFrame(
+        [("shape_bias", "id", 0.8, 0.001, 0.004, 0.5, 0.9), ("shape_bias", "robustness", 0.3, 0.04, 0.08, 0.02, 0.55)],
+        columns=["bias", "benchmark", "rho", "p", "p_holm", "ci_low", "ci_high"],
+    ).assign(subset="total", method="spearman", control="none", n=20)
+    fig = correlation_panels(cells, ("total",))
+    panel, colour_bar = fig.axes
+    texts = [t.get_text() for t in panel.texts]
+    assert texts == ["0.80\n[0.50, 0.90]", "0.30 n.s.°\n[0.02, 0.55]"]  # the study's rule would print 0.00 here
+    image = panel.images[0].get_array()
+    assert image[0, 1].tolist() == pytest.approx(list(to_rgba(NOT_SIGNIFICANT)))  # grey, not a ρ colour
+    assert image[0, 0, 0] > 0.5 and image[0, 0, 2] < 0.3  # ρ = 0.8 is red
+    assert "Holm" in colour_bar.get_ylabel()

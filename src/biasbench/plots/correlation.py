@@ -1,8 +1,8 @@
 """Correlation heat-maps (bias × score, bias × bias): one panel per model subset with a shared colour bar.
 
 A cell is coloured by ρ only where ρ is significant after the multiple-testing correction; other cells are
-grey, show ρ in grey with "n.s.", and a "°" marks those with p < 0.05 before correction (the study's display
-rule). Significant cells carry their 95 % bootstrap CI; the text turns white on dark cells.
+grey and show ρ and its CI in grey with "n.s.", a "°" marking p < 0.05 before correction (the study's display
+rule). Every cell carries its 95 % bootstrap CI when there is one; the text turns white on dark cells.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.analysis.correlation import wide
@@ -53,7 +53,7 @@ def correlation_panels(
     for ax, (subset, rho, p, adjusted, low, high) in zip(axes, panels, strict=True):
         sig = (adjusted < alpha).to_numpy()
         values = rho.to_numpy(float)
-        colours = np.where(sig[..., None], cmap(norm(np.nan_to_num(values))), colormaps["Greys"](0.08))
+        colours = np.where(sig[..., None], cmap(norm(np.nan_to_num(values))), to_rgba(NOT_SIGNIFICANT))
         ax.imshow(colours, aspect="auto")
         for (i, j), value in np.ndenumerate(values):
             if np.isnan(value):
@@ -72,7 +72,8 @@ def correlation_panels(
                 )
             else:
                 mark = "°" if p.iat[i, j] < alpha else ""
-                ax.text(j, i, f"{value:.2f}\nn.s.{mark}", ha="center", va="center", fontsize=7, color="#666666")
+                ci = f"\n[{low.iat[i, j]:.2f}, {high.iat[i, j]:.2f}]" if cis and np.isfinite(low.iat[i, j]) else ""
+                ax.text(j, i, f"{value:.2f} n.s.{mark}{ci}", ha="center", va="center", fontsize=7, color="#666666")
         ax.set_xticks(range(cols), [TITLES.get(c, c) for c in rho.columns], rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(rows), [TITLES.get(r, r) for r in rho.index], fontsize=8)
         ax.set_xticks(np.arange(cols + 1) - 0.5, minor=True)

@@ -14,9 +14,9 @@ from biasbench.report.tables import Col, table_html
 
 CORRECTION = "holm"
 READ_HEATMAP = (
-    "Colour only where ρ is significant after the Holm correction (red positive, blue negative); grey "
-    "cells are not significant (° = p < 0.05 before correction, the study's display rule); brackets: "
-    "95 % bootstrap CI."
+    "Colour only where ρ is significant after the Holm correction (red positive, blue negative); grey cells are not "
+    "significant (° = p < 0.05 before correction, the study's display rule); brackets: 95 % bootstrap CI, per cell "
+    "and unadjusted, so a CI that excludes 0 can sit in a grey cell that did not survive the correction."
 )
 
 
