@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# The analysis commands read categories and pick jobs as the API does (one definition, in biasbench.api).
+from biasbench.api import categories_for, selector_for  # noqa: F401  (imported from here by the other commands)
+
 console = Console()
 
 DataOpt = Annotated[

@@ -9,8 +9,16 @@ from typing import Annotated
 
 import typer
 
-from biasbench.api import categories_for, selector_for
-from biasbench.commands.analysis import BootOpt, PermOpt, PreferOpt, SeedOpt, console, print_matrix
+from biasbench.commands.analysis import (
+    BootOpt,
+    PermOpt,
+    PreferOpt,
+    SeedOpt,
+    categories_for,
+    console,
+    print_matrix,
+    selector_for,
+)
 
 DirArg = Annotated[Path, typer.Argument(help="A biasbench results directory.")]
 CatOpt = Annotated[

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from biasbench.api import selector_for
-from biasbench.commands.analysis import PreferOpt, console, print_text
+from biasbench.commands.analysis import PreferOpt, console, print_text, selector_for
 
 
 def humans(

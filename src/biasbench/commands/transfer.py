@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from biasbench.api import selector_for
-from biasbench.commands.analysis import PreferOpt, print_matrix
+from biasbench.commands.analysis import PreferOpt, print_matrix, selector_for
 
 console = Console()
 
