@@ -5,6 +5,6 @@ from biasbench.core.version import __version__
 
 ensure_torchvision_importable()  # before anything imports torchvision (timm does)
 
-from biasbench.api import Step, load_results, run, run_study  # noqa: E402  (after the shim)
+from biasbench.api import Step, load_results, make_report, run, run_study  # noqa: E402  (after the shim)
 
-__all__ = ["Step", "__version__", "load_results", "run", "run_study"]
+__all__ = ["Step", "__version__", "load_results", "make_report", "run", "run_study"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from biasbench.run.local import Report, RunSummary
 from biasbench.run.plan import ModelRef, Step, plan_study
 from biasbench.store.results import ResultsStore, load_results
 
-__all__ = ["ImportResult", "RunResult", "Step", "import_decisions", "load_results", "run", "run_study"]
+__all__ = [
+    "ImportResult", "ReportResult", "RunResult", "Step", "import_decisions", "load_results", "make_report", "run",
+    "run_study",
+]  # fmt: skip
 
 
 class RunResult(pd.DataFrame):
@@ -122,3 +126,66 @@ def run_study(
     result.summary = summary
     result.step_jobs = step_jobs
     return result
+
+
+def categories_for(records: pd.DataFrame, path: str | os.PathLike[str] | None) -> pd.Series | None:
+    """Model categories: the JSON ``{category: [model, ...]}`` at ``path``, else the zoo files' categories of
+    the models named after zoo entries, else None."""
+    from biasbench.analysis.released import read_categories
+    from biasbench.models.zoo import zoo_categories
+
+    if path:
+        return read_categories(path)
+    known = zoo_categories()
+    return known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
+
+
+def selector_for(directory: str | os.PathLike[str], prefer: Sequence[str] | None = None):
+    """The job selector of a results directory (its manifests) with the user's ``--prefer`` choices."""
+    from biasbench.analysis.selection import JobSelector, parse_preferences
+
+    return JobSelector(ResultsStore(directory).manifests_by_job(), parse_preferences(prefer or ()))
+
+
+@dataclass
+class ReportResult:
+    """The written report, the analysis it shows and, with a context, the released study it places the models in."""
+
+    path: Path
+    analysis: Any
+    context: Any = None
+
+
+def make_report(
+    directory: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    categories: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    prefer: Sequence[str] | None = None,
+    title: str = "biasbench report",
+) -> ReportResult:
+    """Analyse a results directory into one self-contained HTML report (``out``, default DIR/report.html), as
+    ``biasbench report DIR``. ``context="gavrikov2024"`` places the models among the released 48 ResNet-50s of
+    Gavrikov & Keuper (CVPR 2024), read from the data root, under the comparability rules of
+    ``biasbench.analysis.comparability``."""
+    from biasbench.analysis.context import load_context
+    from biasbench.analysis.humans import compare_results
+    from biasbench.analysis.pipeline import analyse
+    from biasbench.report.html import write_report
+
+    records = load_results(directory)
+    cats = categories_for(records, categories)
+    selector = selector_for(directory, prefer)
+    study = None
+    if context:
+        study = load_context(context, data_root, n_boot=n_boot, seed=seed)
+    analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
+    analysis.humans = compare_results(directory, data_root, selector)  # from the stored 16-class decisions
+    if analysis.humans is not None:
+        analysis.notes.extend(analysis.humans.notes)
+    path = write_report(analysis, out or Path(directory) / "report.html", title, context=study)
+    return ReportResult(path, analysis, study)

@@ -9,22 +9,18 @@ import argparse
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from rich.console import Console
 
 import biasbench
-from biasbench.analysis.humans import compare_results
-from biasbench.analysis.pipeline import analyse
-from biasbench.analysis.selection import JobSelector
-from biasbench.api import RunResult
+from biasbench.analysis.context import CONTEXTS
+from biasbench.analysis.pipeline import with_factor
+from biasbench.api import RunResult, make_report
 from biasbench.api import Step as DemoStep
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.paths import resolve_data_root
 from biasbench.engine import EngineConfig
-from biasbench.models.zoo import load_zoo, zoo_categories
-from biasbench.report.html import write_report
-from biasbench.store import ResultsStore
+from biasbench.models.zoo import load_zoo
 
 # Sized for a 2-core CPU (one plan: each model loads once, each dataset decodes once per preprocessing, the
 # clean pass is shared by accuracy and calibration): the full sample and stimuli for accuracy and shape bias,
@@ -53,7 +49,11 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     ),
     DemoStep(("adversarial",), ("imagenet-sample",), limit=16, params={"adversarial": {"steps": 10}}),
     DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 8, "trials": 1}}),
-    DemoStep(("si-score",), ("si-score-samples",), params={"si-score": {"variant": "size", "mini": True}}),
+    # SI-SCORE's three factors on the 9 sample objects x 2 backgrounds: 4 sizes, a 5 x 5 grid of locations, 6 angles.
+    *(
+        DemoStep(("si-score",), ("si-score-samples",), params={"si-score": {"variant": variant, "mini": True}})
+        for variant in ("size", "location", "rotation")
+    ),
 )
 
 
@@ -83,7 +83,9 @@ def step_times(steps: list[DemoStep], result: RunResult) -> list[tuple[str, int,
     seconds, skipped = result.summary.seconds, {j.key for j in result.summary.skipped}
     return [
         (
-            "+".join(step.probes) + (f" ({step.limit} img)" if step.limit else ""),
+            "+".join(step.probes)
+            + "".join(f" {p['variant']}" for p in step.params.values() if "variant" in p)
+            + (f" ({step.limit} img)" if step.limit else ""),
             sum(j.key in seconds for j in jobs),
             sum(j.key in skipped for j in jobs),
             sum(seconds.get(j.key, 0.0) for j in jobs),
@@ -100,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--no-cache", action="store_true", help="decode images per model (no decoded-image cache)")
     parser.add_argument("--full", action="store_true", help="all eight models of the demo zoo (~30 min on 2 cores)")
+    parser.add_argument(
+        "--context",
+        default="gavrikov2024",
+        choices=[*CONTEXTS, "none"],
+        help="place the models among a released study's models in the report (default: the 48 ResNet-50s of "
+        "Gavrikov & Keuper, CVPR 2024; none: the models alone)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     models = [entry.id for entry in load_zoo("demo").models] if args.full else list(QUICK_MODELS)
@@ -132,9 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  {'model loads':<34} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
     console.print(f"  {'study total':<34} {study:7.1f} s", highlight=False)
     records = biasbench.load_results(args.out)
-    records = records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")]
+    records = with_factor(records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")])
     keys = records["probe"] + "/" + records["metric"]
-    wanted = [f"{probe}/{metric}" for probe, metric in HEADLINE]
+    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, x = location, ...)
+    keys = keys.where(records["probe"] != "si-score", keys + " (" + records["factor"] + ")")
+    wanted = [
+        key
+        for probe, metric in HEADLINE
+        for key in ([f"{probe}/{metric} ({f})" for f in ("area", "x", "rotation")] if probe == "si-score" else
+                    [f"{probe}/{metric}"])
+    ]  # fmt: skip
     table = (
         records[keys.isin(wanted)]
         .assign(key=keys)
@@ -142,10 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = table.reindex([k for k in wanted if k in table.index])  # one row per headline number
     Console(width=200).print(table.to_string(float_format=lambda v: f"{v:.4g}"), highlight=False)
-    selector = JobSelector(ResultsStore(args.out).manifests_by_job())  # one job per measurement
-    analysis = analyse(records, zoo_categories(), n_boot=200, selector=selector)
-    analysis.humans = compare_results(args.out, args.data_root, selector)
-    report = write_report(analysis, Path(args.out) / "report.html", title="biasbench demo: offline model zoo")
+    context = None if args.context == "none" else args.context
+    try:
+        report = make_report(args.out, context=context, data_root=args.data_root, n_boot=200,
+                             title="biasbench demo: offline model zoo").path  # fmt: skip
+    except BiasbenchError as e:  # e.g. the released study is not under the data root: the report without it
+        console.print(f"[yellow]note:[/] no context ({e}); the report shows the models alone", highlight=False)
+        report = make_report(
+            args.out, data_root=args.data_root, n_boot=200, title="biasbench demo: offline model zoo"
+        ).path
     console.print(f"report: {report}; records: `biasbench results {args.out}`")
     return 1 if result.summary.failed else 0
 

@@ -211,7 +211,7 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     cli = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(out), "--n-boot", "0"])
     assert cli.exit_code == 0, cli.output
     html = out.read_text()
-    assert 'id="humans"' in html and "Shape bias per category" in html
+    assert 'id="humans"' in html and "Shape bias per shape category (model-vs-human's plot)" in html
     from biasbench.commands.humans import register as register_humans
 
     register_humans(app)

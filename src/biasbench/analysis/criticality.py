@@ -60,6 +60,7 @@ class CriticalityAnalysis:
     per_stage: pd.DataFrame
     accuracy_correlation: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    top1: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # ImageNet top-1 [%] correlated above
 
 
 def criticality_matrix(records: pd.DataFrame, metric: str = CRITICALITY[1]) -> pd.DataFrame:
@@ -116,7 +117,7 @@ def analyse_criticality(
             c = correlate(mean[keep], top1[keep], method, n_boot=n_boot, seed=seed)
             corr.append((label, method, c.rho, c.p, c.ci_low, c.ci_high, c.n))
     accuracy_correlation = pd.DataFrame(corr, columns=["models", "method", "rho", "p", "ci_low", "ci_high", "n"])
-    return CriticalityAnalysis(matrix, cats, model_mean, per_category, per_stage, accuracy_correlation, notes)
+    return CriticalityAnalysis(matrix, cats, model_mean, per_category, per_stage, accuracy_correlation, notes, top1)
 
 
 def imagenet_top1(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.Series:

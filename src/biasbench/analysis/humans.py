@@ -201,6 +201,15 @@ def compare(humans: pd.DataFrame, models: pd.DataFrame, dataset: str) -> HumanCo
     return HumanComparison(summary, per_category, pair_frame, notes)
 
 
+def human_shape_bias_per_category(data_root: str | os.PathLike[str] | None = None) -> pd.DataFrame | None:
+    """The human observers' cue-conflict shape bias per shape category and overall (``shape_bias_per_category``
+    of their trials alone), or None when the model-vs-human raw data are absent."""
+    folder = resolve_data_root(data_root) / HUMAN_DATA / EXPERIMENTS["cue-conflict"][0]
+    if not folder.is_dir():
+        return None
+    return shape_bias_per_category(read_human_trials(folder))
+
+
 def compare_results(
     results_dir: str | os.PathLike[str],
     data_root: str | os.PathLike[str] | None = None,

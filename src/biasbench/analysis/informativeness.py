@@ -78,14 +78,15 @@ def informativeness(
     metrics: Sequence[str],
     *,
     max_extra: int = 1,
-    n_boot: int = 200,
+    n_boot: int = 1000,
     seed: int = 0,
     c: float = 1.0,
     min_group_size: int = 2,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Per feature set {base, metric(s)}: LOO accuracy, improvement over {base} with a percentile
-    bootstrap interval, and the fraction of bootstraps that improve. Sorted by mean improvement."""
+    bootstrap interval, and ``boot_fraction_gain_positive``, the fraction of the ``n_boot`` resamples whose
+    gain is > 0 (a descriptive bootstrap share, not a p-value). Sorted by the gain."""
     data = table[[base, *metrics]].join(groups.rename("_group"), how="inner").dropna()
     sizes = data["_group"].value_counts()
     data = data[data["_group"].isin(sizes[sizes >= min_group_size].index)]
@@ -113,7 +114,8 @@ def informativeness(
                 "gain": point[i] - point[0],
                 "gain_ci_low": np.nanpercentile(g, tail) if i and n_boot else np.nan,
                 "gain_ci_high": np.nanpercentile(g, 100 - tail) if i and n_boot else np.nan,
-                "p_improves": float((g > 0).mean()) if i and n_boot else np.nan,
+                "boot_fraction_gain_positive": float((g > 0).mean()) if i and n_boot else np.nan,
+                "n_boot": n_boot,
                 "n_models": len(data),
                 "n_groups": int(labels.max()) + 1,
             }
@@ -122,7 +124,7 @@ def informativeness(
 
 
 def category_informativeness(
-    table: pd.DataFrame, categories: pd.Series, n_boot: int = 200, seed: int = 0, min_models: int = 8
+    table: pd.DataFrame, categories: pd.Series, n_boot: int = 1000, seed: int = 0, min_models: int = 8
 ) -> pd.DataFrame | None:
     """Informativeness of each bias column of ``table`` (``BIAS_NAMES``) beyond ImageNet top-1 for
     predicting the model category; None when top-1, the biases or enough categorised models are missing."""

@@ -19,8 +19,9 @@ from biasbench.analysis.scores import (
     generalization_scores,
     normalise_records,
 )
-from biasbench.analysis.selection import JobSelector
+from biasbench.analysis.selection import JobInfo, JobSelector
 from biasbench.analysis.specs import (
+    AT_CATEGORY,
     BIAS_NAMES,
     BIASES,
     CRITICAL_BAND_CURVE,
@@ -35,15 +36,35 @@ CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
 # Probes with report sections of their own beyond scores and biases (robustness vs transfer, test resolution,
 # SI-SCORE).
 SECTION_PROBES = ("transfer", "resolution", "si-score")
+# Probes whose jobs on one dataset vary different factors (SI-SCORE's size / location / rotation variants).
+FACTOR_PROBES = ("si-score",)
+# Bootstrap resamples of the informativeness gain (its CI and the fraction of resamples that gain): enough
+# for a Monte-Carlo SE of that fraction below 0.016 (README "Informativeness").
+INFORMATIVENESS_BOOT = 1000
 SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe for b in BIASES} | set(SECTION_PROBES))
+
+
+def with_factor(records: pd.DataFrame) -> pd.DataFrame:
+    """``records`` with a ``factor`` column: per job, the first part of its conditions (``area``, ``x``,
+    ``rotation`` for SI-SCORE), so jobs of different SI-SCORE variants on one dataset are different
+    measurements even in their unconditioned records (``top1`` at condition "")."""
+    conditions = records["condition"].astype(str)
+    first = conditions[conditions != ""].str.split("/").str[0]
+    per_job = first.groupby(records.loc[first.index, "job"]).first()
+    return records.assign(factor=records["job"].map(per_job).fillna(""))
 
 
 def selected_records(records: pd.DataFrame, selector: JobSelector) -> pd.DataFrame:
     """The records the report shows (probes of scores and biases): one job per model and measurement (per
-    dataset; for the curve probes, the one job their bias is read from)."""
-    per_dataset = selector.select(records[records["probe"].isin(SHOWN_PROBES)], SCORE_MEASUREMENT)
+    dataset; for the curve probes, the one job their bias is read from; for SI-SCORE, one per varied factor)."""
+    shown = records[records["probe"].isin(SHOWN_PROBES)]
+    factored = shown["probe"].isin(FACTOR_PROBES)
+    per_dataset = selector.select(shown[~factored], SCORE_MEASUREMENT)
+    per_factor = selector.select(with_factor(shown[factored]), ("factor", *SCORE_MEASUREMENT))
     curves = per_dataset["probe"].isin(CURVE_PROBES)
-    return pd.concat([per_dataset[~curves], selector.select(per_dataset[curves], BIAS_MEASUREMENT)])
+    return pd.concat(
+        [per_dataset[~curves], selector.select(per_dataset[curves], BIAS_MEASUREMENT), per_factor[shown.columns]]
+    )
 
 
 @dataclass
@@ -62,6 +83,9 @@ class Analysis:
     explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
     informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
     humans: HumanComparison | None = None  # set by callers that have the results directory (humans.py)
+    explained_other: Explained | None = None  # the joint prediction within the models outside adversarial training
+    jobs: dict[str, JobInfo] = field(default_factory=dict)  # the manifests' job info by key (limits, parameters)
+    settings: dict = field(default_factory=dict)  # the statistics' settings (methods, n_boot, n_perm, alpha, ...)
 
 
 def analyse(
@@ -76,7 +100,7 @@ def analyse(
     selector: JobSelector | None = None,
     score_specs: tuple[ScoreSpec, ...] = SCORES,
     n_perm: int = 1000,
-    informativeness_boot: int = 50,
+    informativeness_boot: int = INFORMATIVENESS_BOOT,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
@@ -85,8 +109,9 @@ def analyse(
     computed is explained in ``notes``. ``selector`` chooses the one job per model and measurement that is
     read (pass one built from the results' manifests and the user's preferences); ``score_specs`` are the
     score definitions (``specs.PAPER_SCORES`` only to reproduce the paper's compat numbers).
-    ``n_perm`` permutations test the joint prediction (``explain``); informativeness (with ``categories``)
-    uses min(``n_boot``, ``informativeness_boot``) bootstraps.
+    ``n_perm`` permutations test the joint prediction (``explain``), which is repeated within the models outside
+    adversarial training (``explained_other``: siblings such as the ε-series stay out); informativeness (with
+    ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps.
     """
     records = normalise_records(records)
     selector = selector or JobSelector()
@@ -123,13 +148,21 @@ def analyse(
         notes.extend(criticality.notes)
     explained = explain(scores.values, biases.values, categories, n_perm=n_perm, n_boot=n_boot, seed=seed)
     notes.extend(explained.notes)
-    info = None
+    info = explained_other = None
     if categories is not None:
-        info = category_informativeness(
-            scores.values.join(biases.values), cats, min(n_boot, informativeness_boot), seed
-        )
+        info_boot = min(n_boot, informativeness_boot)
+        info = category_informativeness(scores.values.join(biases.values), cats, info_boot, seed)
+        other = cats.index[cats != AT_CATEGORY]
+        if (cats == AT_CATEGORY).any() and len(other) >= 8:
+            explained_other = explain(
+                scores.values.loc[other], biases.values.reindex(other), categories, n_perm=n_perm, n_boot=0, seed=seed
+            )
+    settings = {
+        "methods": tuple(methods), "n_boot": n_boot, "seed": seed, "alpha": alpha, "n_perm": n_perm,
+        "informativeness_boot": min(n_boot, informativeness_boot) if info is not None else 0,
+    }  # fmt: skip
     records = selected_records(records, selector)
     return Analysis(
         records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
-        explained, info,
+        explained, info, None, explained_other, dict(selector.jobs), settings,
     )  # fmt: skip

@@ -88,8 +88,9 @@ def generalization_scores(
     model, chosen by ``selector`` (default: the rule of ``biasbench.analysis.selection``, no manifests).
     """
     selector = selector or JobSelector()
-    records = selector.select(normalise_records(records), SCORE_MEASUREMENT)
     models = pd.Index(sorted(records["model"].unique()), name="model")
+    probes = {m.probe for s in scores for m in s.members} | {IMAGENET_TOP1.probe}
+    records = selector.select(normalise_records(records[records["probe"].isin(probes)]), SCORE_MEASUREMENT)
     notes: list[str] = []
     table = pd.DataFrame({s.name: _score(records, s, models, notes) for s in scores}, index=models)
     table["imagenet_top1"] = _member_values(records, IMAGENET_TOP1).reindex(models) * 100.0
@@ -114,8 +115,11 @@ def bias_table(
     probe's own record (e.g. spectral's ``low_freq_bias``, the mean ratio-to-clean over its
     ``bias_cutoffs``), read from exactly one job per model (see ``generalization_scores``)."""
     selector = selector or JobSelector()
-    records = selector.select(normalise_records(records), BIAS_MEASUREMENT)
     models = pd.Index(sorted(records["model"].unique()), name="model")
+    # Only the bias probes' jobs: any dataset will do for a bias, so other probes' records (accuracy on several
+    # datasets) would be false conflicts.
+    records = records[records["probe"].isin({b.probe for b in biases})]
+    records = selector.select(normalise_records(records), BIAS_MEASUREMENT)
     notes: list[str] = []
     table = pd.DataFrame({b.name: _bias(records, b).reindex(models) for b in biases}, index=models)
     for spec in biases:

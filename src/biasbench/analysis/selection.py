@@ -71,6 +71,8 @@ class JobInfo:
     precision: str = ""
     seed: int | None = None
     partial: str = ""  # why the dataset copy was not complete ("" for a full copy)
+    n_images: int | None = None  # images the job read (after --limit)
+    notes: Mapping[str, Any] = field(default_factory=dict)  # the probe's notes (e.g. why a fit failed)
 
     @classmethod
     def from_manifest(cls, key: str, manifest: Mapping[str, Any]) -> JobInfo:
@@ -84,6 +86,8 @@ class JobInfo:
             precision=str(manifest.get("precision", "")),
             seed=manifest.get("seed"),
             partial=str(manifest.get("partial") or ""),
+            n_images=manifest.get("n_images"),
+            notes=dict(manifest.get("notes") or {}),
         )
 
     def non_default_params(self) -> dict[str, Any]:

@@ -130,21 +130,32 @@ class BiasSpec:
     probe: str
     metric: str
     condition: str = ""
+    noun: str = ""  # the bias in running text ("low-frequency bias")
 
 
 BIASES: tuple[BiasSpec, ...] = (
-    BiasSpec("shape_bias", "Shape bias", "fraction", "shape-bias", "shape_bias"),
-    BiasSpec("low_freq_bias", "Low-freq. bias (LPP)", "ratio", "spectral", "low_freq_bias"),
-    BiasSpec("high_freq_bias", "High-freq. bias (HPP)", "ratio", "spectral", "high_freq_bias"),
-    BiasSpec("bandwidth", "Critical band: bandwidth", "octaves", "critical-band", "bandwidth"),
-    BiasSpec("center_frequency", "Critical band: center freq.", "cycles/img", "critical-band", "center_frequency"),
+    BiasSpec("shape_bias", "Shape bias", "fraction", "shape-bias", "shape_bias", noun="shape bias"),
+    BiasSpec("low_freq_bias", "Low-freq. bias (LPP)", "ratio", "spectral", "low_freq_bias", noun="low-frequency bias"),
+    BiasSpec(
+        "high_freq_bias", "High-freq. bias (HPP)", "ratio", "spectral", "high_freq_bias", noun="high-frequency bias"
+    ),
+    BiasSpec("bandwidth", "Critical band: bandwidth", "octaves", "critical-band", "bandwidth", noun="bandwidth"),
+    BiasSpec(
+        "center_frequency",
+        "Critical band: center freq.",
+        "cycles/img",
+        "critical-band",
+        "center_frequency",
+        noun="centre frequency",
+    ),  # fmt: skip
     BiasSpec(
         "peak_noise_sensitivity",
         "Critical band: peak noise sens.",
         "1/SD",
         "critical-band",
         "peak_noise_sensitivity",
-    ),
+        noun="peak noise sensitivity",
+    ),  # fmt: skip
 )
 
 # Curves shown in the report (probe, metric, condition prefix).

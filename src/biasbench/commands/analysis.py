@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# The analysis commands read categories and pick jobs as the API does (one definition, in biasbench.api).
+from biasbench.api import categories_for, selector_for  # noqa: F401  (imported from here by the other commands)
+
 console = Console()
 
 DataOpt = Annotated[
@@ -103,25 +106,6 @@ def print_text(frame: pd.DataFrame, title: str) -> None:
     console.print(table)
 
 
-def categories_for(records: pd.DataFrame, path: Path | None) -> pd.Series | None:
-    """Model categories: the JSON file at ``path``, else zoo categories of models named after zoo entries."""
-    from biasbench.analysis.released import read_categories
-    from biasbench.models.zoo import zoo_categories
-
-    if path:
-        return read_categories(path)
-    known = zoo_categories()
-    return known[known.index.isin(records["model"])] if known.index.isin(records["model"]).any() else None
-
-
-def selector_for(directory: Path, prefer: list[str] | None):
-    """The job selector of a results directory (its manifests) with the user's ``--prefer`` choices."""
-    from biasbench.analysis.selection import JobSelector, parse_preferences
-    from biasbench.store import ResultsStore
-
-    return JobSelector(ResultsStore(directory).manifests_by_job(), parse_preferences(prefer or ()))
-
-
 def layer_criticality(data: DataOpt = None, out: OutOpt = None, n_boot: BootOpt = 1000, seed: SeedOpt = 0) -> None:
     """Reproduce the layer-criticality study from the released results.csv: heat-map, per-category and
     per-stage averages, model-average criticality and its correlation with ImageNet accuracy."""
@@ -141,32 +125,31 @@ def report(
         Path | None,
         typer.Option("--categories", help="JSON {category: [model, ...]} for subsets (default: zoo categories)."),
     ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            help="Place the models among a released study's models: gavrikov2024 (the 48 ResNet-50s of Gavrikov & "
+            "Keuper, CVPR 2024; read from $BIASBENCH_DATA/biases-vs-generalization).",
+        ),
+    ] = None,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
     prefer: PreferOpt = None,
 ) -> None:
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
-    from biasbench.analysis.humans import compare_results
-    from biasbench.analysis.pipeline import analyse
+    from biasbench.api import make_report
     from biasbench.core.errors import BiasbenchError
-    from biasbench.report.html import write_report
-    from biasbench.store import load_results
 
-    records = load_results(directory)
-    cats = categories_for(records, categories)
     try:
-        selector = selector_for(directory, prefer)
-        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
-        analysis.humans = compare_results(directory, selector=selector)  # from the stored 16-class decisions
+        result = make_report(directory, out, categories=categories, context=context, n_boot=n_boot, seed=seed,
+                             prefer=prefer)  # fmt: skip
     except BiasbenchError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
-    if analysis.humans is not None:
-        analysis.notes.extend(analysis.humans.notes)
-    path = write_report(analysis, out or Path(directory) / "report.html")
-    for note in analysis.notes:
+    for note in result.analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"Wrote {path}")
+    console.print(f"Wrote {result.path}")
 
 
 def register(app: typer.Typer) -> None:

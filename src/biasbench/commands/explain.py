@@ -86,7 +86,7 @@ def informativeness(
     directory: DirArg,
     categories: CatOpt = None,
     out: OutDirOpt = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples over models.")] = 200,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples over models.")] = 1000,
     seed: SeedOpt = 0,
     prefer: PreferOpt = None,
 ) -> None:

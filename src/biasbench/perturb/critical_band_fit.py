@@ -166,6 +166,16 @@ def fit_channel(thresholds: np.ndarray | list[int]) -> ChannelFit:
     )
 
 
+def channel_parameters(bandwidth: float, center_frequency: float, peak_noise_sensitivity: float) -> tuple[float, ...]:
+    """The Gaussian (A, μ, s) behind published channel parameters: the inverse of ``fit_channel``'s
+    BW = 2·√ln4·s, CF = 1.75·2^μ, PNS = 2^(A−4) (s taken positive)."""
+    return (
+        4.0 + math.log2(peak_noise_sensitivity),
+        math.log2(center_frequency / band_frequency(0)),
+        bandwidth / BANDWIDTH_FACTOR,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- files
 
 _NETWORK_KEY = re.compile(r"^noise(?P<sd>[0-9.]+)freq(?P<band>\d+)$")

@@ -29,7 +29,9 @@ def resolution_figure(records: pd.DataFrame) -> Figure | None:
     if curves.empty:
         return None
     datasets = sorted(curves["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(4.5 * len(datasets) + 2, 3.6), squeeze=False, layout="constrained"
+    )
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for (model, protocol), line in curves[curves["dataset"] == dataset].groupby(["model", "protocol"]):
             line = line.sort_values("resolution")
@@ -45,6 +47,6 @@ def resolution_figure(records: pd.DataFrame) -> Figure | None:
         ax.set_ylabel("top-1 [%]")
         ax.set_title(dataset)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     return fig

@@ -4,11 +4,14 @@ location heat-map per model."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.plots.palette import Style, legend_right
 
 
 def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.DataFrame]:
@@ -30,15 +33,16 @@ def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.D
     return kind, table.sort_values(["model", "x"])
 
 
-def si_score_figure(records: pd.DataFrame) -> Figure:
+def si_score_figure(records: pd.DataFrame, styles: Mapping[str, Style] | None = None) -> Figure:
     """The figure of the factor the records of one SI-SCORE dataset vary: curves for area (top-1) and rotation
-    (normalised top-1), one heat-map per model for location (top-1)."""
+    (normalised top-1), one heat-map per model for location (top-1). ``styles``: colour and marker per model
+    (``plots.palette``), else one tab10 colour each; the legend stands right of the curves."""
     kind, _ = factor_table(records)
     metric = "normalised_top1" if kind == "rotation" else "top1"
     _, table = factor_table(records, metric)
     models = list(dict.fromkeys(table["model"]))
     if kind == "location":
-        fig = Figure(figsize=(3.6 * len(models), 3.4))
+        fig = Figure(figsize=(3.6 * len(models), 3.4))  # each panel its own colour bar
         axes = fig.subplots(1, len(models), squeeze=False)[0]
         for ax, model in zip(axes, models, strict=True):
             grid = table[table["model"] == model].pivot_table(index="y", columns="x", values="value")
@@ -53,15 +57,27 @@ def si_score_figure(records: pd.DataFrame) -> Figure:
             ax.set(title=model, xlabel="object centre x", ylabel="object centre y")
             fig.colorbar(image, ax=ax, fraction=0.046, label="top-1")
     else:
-        fig = Figure(figsize=(6, 4))
+        fig = Figure(figsize=(7.5, 4), layout="constrained")
         ax = fig.subplots()
-        for model in models:
+        for i, model in enumerate(models):
             part = table[table["model"] == model]
-            ax.plot(part["x"], part["value"], marker="o", label=model)
+            st = (styles or {}).get(model)
+            star = st is not None and st.marker == "*"
+            ax.plot(
+                part["x"],
+                part["value"],
+                marker=st.marker if st else "o",
+                color=st.color if st else f"C{i}",
+                markeredgecolor=st.edge if st else None,
+                ms=10 if star else 5,
+                label=model,
+            )
         ax.set(
             xlabel="object area (fraction of image)" if kind == "area" else "rotation angle (degrees)",
             ylabel="top-1" if kind == "area" else "normalised top-1",
         )
-        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        legend_right(fig, ax.get_legend_handles_labels()[0])
+        return fig
     fig.tight_layout()
     return fig

@@ -20,7 +20,15 @@ def rho_heatmap(matrix: pd.DataFrame) -> Figure:
     ax.set_yticks(range(n), matrix.index, fontsize=7)
     for (i, j), value in np.ndenumerate(matrix.to_numpy(float)):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if abs(value) > 0.6 else "black",
+            )  # readable on dark cells
     fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman ρ")
     fig.tight_layout()
     return fig

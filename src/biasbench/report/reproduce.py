@@ -15,20 +15,21 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from biasbench.analysis.context import gavrikov2024_analysis, gavrikov2024_records
 from biasbench.analysis.correlation import TABLE_COLUMNS, wide
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
 from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, EffectiveRobustness, effective_robustness
-from biasbench.analysis.pipeline import Analysis, analyse
+from biasbench.analysis.humans import human_shape_bias_per_category
+from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
-    GAVRIKOV2024,
     LAYER_CRITICALITY,
-    benchmark_records,
     criticality_records,
     read_categories,
     released_dir,
 )
-from biasbench.analysis.specs import PAPER_OOD_SETS, PAPER_SCORES
+from biasbench.analysis.specs import PAPER_OOD_SETS
+from biasbench.core.errors import DatasetError
 from biasbench.plots import figures
 from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
 from biasbench.report.effective_robustness import EffectiveRobustnessSection
@@ -60,19 +61,11 @@ def reproduce_gavrikov2024(
     (``PAPER_SCORES``), as the paper computed them; plus the joint prediction of each score from all biases
     (``n_perm`` permutations); and effective robustness on every OOD set against the line of the ``reference``
     models, with its bias correlations. With ``out``: correlations.csv, scores/biases CSVs, explain*.csv,
-    effective_robustness*.csv, figures (PNG + SVG) and report.html."""
-    folder = released_dir(GAVRIKOV2024, data, ("benchmark.csv", CATEGORIES_FILE))
-    categories = read_categories(folder / CATEGORIES_FILE)
-    records = benchmark_records(folder / "benchmark.csv", categories.index)  # only the study's 48 models
-    analysis = analyse(
-        records,
-        categories,
-        methods=methods,
-        n_boot=n_boot,
-        seed=seed,
-        score_specs=PAPER_SCORES,
-        n_perm=n_perm,
-    )
+    effective_robustness*.csv, figures (PNG + SVG) and report.html, which also shows the layer criticality of the
+    released layer-criticality study and the human observers' shape bias per category when those data are under
+    the data root."""
+    analysis = gavrikov2024_analysis(data, n_boot=n_boot, seed=seed, methods=methods, n_perm=n_perm)
+    records, categories = gavrikov2024_records(data)
     tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
     bias_bias = wide(analysis.bias_bias, "total", value="rho")
     effective = effective_robustness(
@@ -90,8 +83,31 @@ def reproduce_gavrikov2024(
         if analysis.informativeness is not None:
             analysis.informativeness.to_csv(out / "informativeness.csv", index=False)
         EffectiveRobustnessSection(effective).write(out, FIGURES_DIR)
-        write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024")
+        analysis.criticality = _released_criticality(n_boot, seed)
+        if analysis.criticality is None:
+            analysis.notes.append(f"Layer criticality: the released {LAYER_CRITICALITY} data are not under the "
+                                  "data root; run `biasbench reproduce layer-criticality --data PATH`.")  # fmt: skip
+        humans = human_shape_bias_per_category()
+        if humans is None:
+            analysis.notes.append("Shape bias per category: the model-vs-human raw data are not under the data root.")
+        write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024",
+                     human_per_category=humans)  # fmt: skip
     return Gavrikov2024(analysis, tables, bias_bias, effective)
+
+
+def _released_criticality(n_boot: int, seed: int) -> CriticalityAnalysis | None:
+    """The released layer-criticality study (Gavrikov et al., 2024; 51 ResNet-50s, 10,000 val images) when it is
+    under the data root."""
+    try:
+        folder = released_dir(LAYER_CRITICALITY, None, ("results.csv", CATEGORIES_FILE))
+    except DatasetError:
+        return None
+    records = criticality_records(folder / "results.csv")
+    result = analyse_criticality(records, read_categories(folder / CATEGORIES_FILE), n_boot=n_boot, seed=seed)
+    result.notes.append(f"From the released layer-criticality study (Gavrikov et al., 2024, {LAYER_CRITICALITY}/): "
+                        f"{len(result.matrix)} ResNet-50s; its ImageNet top-1 is on the images it evaluated, not "
+                        "the 50,000 of the scores above.")  # fmt: skip
+    return result
 
 
 def reproduce_layer_criticality(

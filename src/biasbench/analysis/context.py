@@ -1,0 +1,152 @@
+"""A released study as the context of a user's models: the study's own analysis (its models' scores, biases,
+correlations, joint prediction) and where each user model falls among its models, measurement by
+measurement, under the comparability rules of ``comparability``.
+
+``load_context("gavrikov2024")`` reads the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released
+``benchmark.csv`` (through ``released.benchmark_records``) and analyses them exactly as
+``biasbench reproduce gavrikov2024`` does; ``place(analysis, context)`` ranks the user's values among them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from biasbench.analysis.comparability import GAVRIKOV2024_RULES, Comparison, Rule, comparisons
+from biasbench.analysis.pipeline import Analysis, analyse
+from biasbench.analysis.released import (
+    CATEGORIES_FILE,
+    GAVRIKOV2024,
+    benchmark_records,
+    read_categories,
+    released_dir,
+)
+from biasbench.analysis.specs import PAPER_SCORES
+from biasbench.core.errors import UnknownNameError
+from biasbench.core.paths import resolve_data_root
+
+PLACEMENT_COLUMNS = (
+    "model", "measurement", "title", "unit", "status", "value", "ci_low", "ci_high", "n_images", "images",
+    "reason", "rank", "of", "ties", "study_min", "study_median", "study_max", "study",
+)  # fmt: skip
+
+
+def gavrikov2024_records(data: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """The records of the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released ``benchmark.csv``
+    (``data``: its folder; default ``<data root>/biases-vs-generalization``) and their categories."""
+    folder = released_dir(GAVRIKOV2024, data, ("benchmark.csv", CATEGORIES_FILE))
+    categories = read_categories(folder / CATEGORIES_FILE)
+    return benchmark_records(folder / "benchmark.csv", categories.index), categories  # only the study's 48 models
+
+
+def gavrikov2024_analysis(
+    data: str | os.PathLike[str] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    methods: Sequence[str] = ("spearman", "kendall", "pearson"),
+    n_perm: int = 1000,
+    informativeness_boot: int | None = None,
+) -> Analysis:
+    """The analysis of the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released ``benchmark.csv``
+    (``data``: its folder; default ``<data root>/biases-vs-generalization``). The scores read the paper's
+    variants of the ReaL and PGD numbers (``PAPER_SCORES``), as the paper computed them."""
+    records, categories = gavrikov2024_records(data)
+    extra = {} if informativeness_boot is None else {"informativeness_boot": informativeness_boot}
+    return analyse(
+        records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm, **extra
+    )
+
+
+@dataclass
+class StudyContext:
+    """A released study: its name, citation, what its models are, its analysis and its comparability rules."""
+
+    name: str
+    title: str
+    models: str  # what the study's models are, in words
+    analysis: Analysis
+    rules: tuple[Rule, ...]
+
+    def values(self, measurement: str) -> pd.Series:
+        """The study's models' values of ``measurement`` (a score, ``imagenet_top1`` or a bias)."""
+        a = self.analysis
+        return (a.scores[measurement] if measurement in a.scores.columns else a.biases[measurement]).dropna()
+
+
+def _gavrikov2024(data_root: str | os.PathLike[str] | None, n_boot: int, seed: int, n_perm: int) -> StudyContext:
+    folder = resolve_data_root(data_root) / GAVRIKOV2024
+    analysis = gavrikov2024_analysis(
+        folder, n_boot=n_boot, seed=seed, methods=("spearman",), n_perm=n_perm, informativeness_boot=0
+    )
+    return StudyContext(
+        "gavrikov2024",
+        "Gavrikov & Keuper, CVPR 2024",
+        f"the {len(analysis.scores)} ResNet-50s of Gavrikov & Keuper (CVPR 2024), one architecture trained "
+        "in different ways",
+        analysis,
+        GAVRIKOV2024_RULES,
+    )
+
+
+CONTEXTS: dict[str, Callable[..., StudyContext]] = {"gavrikov2024": _gavrikov2024}
+
+
+def load_context(
+    name: str,
+    data_root: str | os.PathLike[str] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_perm: int = 1000,
+) -> StudyContext:
+    """The released study ``name`` (``CONTEXTS``) read from under ``data_root`` (default: the data root) and
+    analysed with ``n_boot`` bootstrap resamples and ``n_perm`` permutations (Spearman only; its
+    informativeness without bootstrap: the context places models, the reproduction has the full analysis)."""
+    if name not in CONTEXTS:
+        raise UnknownNameError("context study", name, CONTEXTS)
+    return CONTEXTS[name](data_root, n_boot, seed, n_perm)
+
+
+@dataclass
+class Placement:
+    """Each user model's comparisons with the study, and its rank among the study's models where placed."""
+
+    context: StudyContext
+    comparisons: list[Comparison]
+    table: pd.DataFrame  # PLACEMENT_COLUMNS, one row per (model, measurement)
+
+    def placed(self, measurement: str) -> pd.DataFrame:
+        """Rows of the models whose ``measurement`` is placed (same protocol or approximate)."""
+        t = self.table
+        return t[(t["measurement"] == measurement) & t["status"].isin(("same", "approximate"))]
+
+
+def rank_among(value: float, study: pd.Series) -> tuple[int, int, int]:
+    """(rank, of, ties): 1 + the number of study values above ``value`` (1 = highest) among len(study) + 1,
+    and how many study values equal it (to 1e-9)."""
+    values = study.to_numpy(float)
+    ties = int(np.isclose(values, value, rtol=0, atol=1e-9).sum())
+    return 1 + int((values > value + 1e-9).sum()), len(values) + 1, ties
+
+
+def place(analysis: Analysis, context: StudyContext) -> Placement:
+    """Compare every model of ``analysis`` with ``context`` under its rules, and rank the placed values."""
+    models = list(analysis.scores.index.union(analysis.biases.index))
+    found = comparisons(context.rules, models, analysis.scores, analysis.records, analysis.jobs)
+    rules = {r.name: r for r in context.rules}
+    rows = []
+    for c in found:
+        rule, study = rules[c.measurement], context.values(c.measurement)
+        rank, of, ties = rank_among(c.value, study) if c.placed else (np.nan, np.nan, np.nan)
+        rows.append({
+            "model": c.model, "measurement": c.measurement, "title": rule.title, "unit": rule.unit,
+            "status": c.status, "value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high, "n_images": c.n_images,
+            "images": c.images, "reason": c.reason, "rank": rank, "of": of, "ties": ties, "study_min": study.min(),
+            "study_median": study.median(), "study_max": study.max(), "study": rule.study,
+        })  # fmt: skip
+    return Placement(context, found, pd.DataFrame(rows, columns=list(PLACEMENT_COLUMNS)))
