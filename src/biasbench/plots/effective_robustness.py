@@ -14,7 +14,8 @@ from matplotlib.patches import Patch
 
 from biasbench.analysis.effective_robustness import ID_COLUMN, EffectiveRobustness
 from biasbench.analysis.line_fit import MAX_SLOPE_CI_WIDTH, get_transform
-from biasbench.plots.figures import TITLES, category_colors
+from biasbench.plots.correlation import TITLES
+from biasbench.plots.palette import category_colors
 
 # Accuracy ticks (percent), coarse to fine: the first list with at least three ticks inside the axis is used.
 _TICK_LISTS = (

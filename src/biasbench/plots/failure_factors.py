@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from biasbench.core.errors import BiasbenchError
-from biasbench.plots.figures import correlation_heatmap
+from biasbench.plots.correlation import correlation_panels
 
 
 def factor_ratio_heatmap(ratios: pd.DataFrame) -> Figure:
@@ -36,15 +36,13 @@ def factor_ratio_heatmap(ratios: pd.DataFrame) -> Figure:
     return fig
 
 
-def bias_factor_heatmap(table: pd.DataFrame, method: str = "spearman", masked: bool = False) -> Figure:
+def bias_factor_heatmap(table: pd.DataFrame, method: str = "spearman") -> Figure:
     """Factors (rows) x biases (columns) matrix of the correlation of each bias with each factor's error ratio
-    across models (bootstrap CIs in the cells; ``masked`` applies the study's p < 0.05 display rule), with a
-    colour bar."""
+    across models, drawn like every correlation heat-map of the report (``plots.correlation``: coloured where
+    significant after the Holm correction, bootstrap CIs in the cells, a colour bar)."""
     if table.empty:
         raise BiasbenchError("no bias-factor correlations to plot: they need at least 3 models with both")
-    fig = correlation_heatmap(table.rename(columns={"bias": "benchmark", "benchmark": "bias"}), "total", method,
-                              masked=masked)  # fmt: skip
-    ax = fig.axes[0]
-    fig.colorbar(ax.images[0], ax=ax, label=f"{method} ρ (bias vs error ratio)", shrink=0.8)
-    ax.set_title(f"Bias vs ImageNet-X error ratio across models ({method}, {'p<0.05 shown' if masked else 'raw'})")
+    fig = correlation_panels(table.rename(columns={"bias": "benchmark", "benchmark": "bias"}), ("total",),
+                             method=method)  # fmt: skip
+    fig.suptitle(f"Bias vs ImageNet-X error ratio across models ({method})", fontsize=10)
     return fig
