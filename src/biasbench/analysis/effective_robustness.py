@@ -102,7 +102,9 @@ class EffectiveRobustness:
         n = len(self.reference)
         known = set() if self.categories is None else set(self.categories.dropna())
         if self.reference_spec and all(name in known for name in self.reference_spec):
-            return f"the {n} models of {', '.join(c.replace('_', ' ') for c in self.reference_spec)}"
+            names = [c.replace("_", " ") for c in self.reference_spec]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            return f"the {n} models of {listed}"
         if set(self.reference) >= set(self.accuracies[ID_COLUMN].dropna().index):
             return f"all {n} models (each model's ER is its distance from the zoo's own line)"
         return f"{n} named models"
