@@ -23,7 +23,7 @@ PreferOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--prefer",
-        help="Which job to read when several measure the same thing for a model: [PROBE:]FIELD=VALUE with "
+        help="Which job to read when several measure the same thing for a model: \\[PROBE:]FIELD=VALUE with "
         "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
         "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
         "default parameters; anything else is an error naming the jobs.",
@@ -131,7 +131,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default DIR/report.html).")] = None,
     categories: Annotated[
         Path | None,
-        typer.Option("--categories", help="JSON {category: [model, ...]} for subsets (default: zoo categories)."),
+        typer.Option("--categories", help="JSON {category: \\[model, ...]} for subsets (default: zoo categories)."),
     ] = None,
     n_boot: BootOpt = 1000,
     seed: SeedOpt = 0,
@@ -145,14 +145,12 @@ def report(
     from biasbench.store import load_results
 
     records = load_results(directory)
+    if records.empty:
+        raise BiasbenchError(f"{directory} holds no finished jobs; run `biasbench run ... --out {directory}` first")
     cats = categories_for(records, categories)
-    try:
-        selector = selector_for(directory, prefer)
-        analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
-        analysis.humans = compare_results(directory, selector=selector)  # from the stored 16-class decisions
-    except BiasbenchError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    selector = selector_for(directory, prefer)
+    analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
+    analysis.humans = compare_results(directory, selector=selector)  # from the stored 16-class decisions
     if analysis.humans is not None:
         analysis.notes.extend(analysis.humans.notes)
     path = write_report(analysis, out or Path(directory) / "report.html")

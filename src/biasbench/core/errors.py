@@ -10,6 +10,10 @@ class BiasbenchError(Exception):
     """Base class for errors caused by input a user can fix."""
 
 
+class BiasbenchWarning(UserWarning):
+    """Something a user should know that does not stop the command (printed as a ``warning:`` line)."""
+
+
 class UnknownNameError(BiasbenchError, KeyError):
     """A name (model source, model, probe, dataset, parameter) that is not registered."""
 
@@ -19,14 +23,37 @@ class UnknownNameError(BiasbenchError, KeyError):
         parts = [f"unknown {kind} {name!r}."]
         if close:
             parts.append(f"Did you mean {', '.join(repr(c) for c in close)}?")
-        shown = ", ".join(self.known[:40]) + (" ..." if len(self.known) > 40 else "")
-        parts.append(f"Known {kind}s: {shown}." if self.known else f"No {kind}s are registered.")
+        if len(self.known) > 40:  # a library's whole registry (timm's ~1300 models) helps no one
+            parts.append(f"{len(self.known)} {kind}s are known.")
+        else:
+            parts.append(f"Known {kind}s: {', '.join(self.known)}." if self.known else f"No {kind}s are registered.")
         if hint:
             parts.append(hint)
         super().__init__(" ".join(parts))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
+
+
+class ParameterError(BiasbenchError):
+    """Options or parameters outside their declared types and ranges: one (option, what is wrong) per problem.
+
+    ``prefix`` is put before each option name, e.g. ``--set shape-bias.`` for a probe parameter."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]], prefix: str = ""):
+        self.problems = problems = list(problems)
+        self.prefix = prefix
+        where = prefix.rstrip(".")  # a problem of the whole set (a combination) belongs to the prefix itself
+        lines = [
+            f"{prefix}{name}: {what}" if name else f"{where}: {what}" if where else what for name, what in problems
+        ]
+        joined = "; ".join(lines)
+        one_named = len(problems) == 1 and bool(problems[0][0])
+        super().__init__(f"invalid option {joined}" if one_named else f"invalid options: {joined}")
+
+    def within(self, prefix: str) -> ParameterError:
+        """The same problems with their option names under ``prefix`` (e.g. the probe they belong to)."""
+        return ParameterError(self.problems, prefix + self.prefix)
 
 
 class ModelLoadError(BiasbenchError):
@@ -41,12 +68,20 @@ class DatasetError(BiasbenchError):
     """A dataset that is missing, incomplete or laid out differently than expected."""
 
 
+class MissingResultsError(BiasbenchError, FileNotFoundError):
+    """A results directory that does not exist (also a FileNotFoundError, as it was before it had a class)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class CorruptImageError(DatasetError):
-    """An image file that cannot be decoded."""
+    """An image file that cannot be decoded, or whose pixels cannot be shown to a classifier (too small, too
+    elongated, values without an 8-bit meaning)."""
 
     def __init__(self, path: str, reason: str):
         self.path = path
         super().__init__(
-            f"cannot decode image {path}: {reason}. Replace or remove the file, or pass "
+            f"cannot use image {path}: {reason}. Replace or remove the file, or pass "
             "--on-corrupt skip to leave it out (the number skipped is recorded)."
         )

@@ -5,6 +5,7 @@ mean softmax probability over each category's members."""
 from __future__ import annotations
 
 import numpy as np
+from pydantic import PositiveInt
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
 from biasbench.data.categories16 import CATEGORIES16
@@ -53,7 +54,7 @@ def shape_bias_records(
 
 
 class ShapeBiasParams(ProbeParams):
-    bootstrap_reps: int = 2000
+    bootstrap_reps: PositiveInt = 2000  # percentile-bootstrap resamples of the shape bias's 95% CI
 
 
 @register_probe
