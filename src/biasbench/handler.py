@@ -11,7 +11,6 @@ biasbench's warnings (``BiasbenchWarning``, e.g. a damaged job left out) print a
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import traceback
@@ -24,42 +23,13 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from biasbench.core.errors import BiasbenchError, BiasbenchWarning
+from biasbench.core.errors import BiasbenchWarning, user_message
 
 DEBUG = "biasbench.debug"
 DEBUG_FLAG = "--debug"
 USER_ERROR, BUG, INTERRUPTED = 2, 1, 130
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-def _path(e: OSError) -> str:
-    return " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None) or "(no path given)"
-
-
-# What an OSError means for a user and how to fix it, by its errno (the exception classes map onto these).
-OS_ERRORS: dict[int, Callable[[OSError], str]] = {
-    errno.EACCES: lambda e: f"permission denied: {_path(e)}. Give your user access (see `ls -l`), or use another path.",
-    errno.EPERM: lambda e: f"operation not permitted: {_path(e)}. Check the owner and mode, or use another path.",
-    errno.ENOENT: lambda e: f"no such file or directory: {_path(e)}. Check the path.",
-    errno.EISDIR: lambda e: f"{_path(e)} is a directory where a file is expected; name a file.",
-    errno.ENOTDIR: lambda e: f"a part of {_path(e)} is a file, not a directory; choose a path made of directories.",
-    errno.ENOSPC: lambda e: f"no space left on the device writing {_path(e)}. Free space, or write to another disk.",
-    errno.EDQUOT: lambda e: f"disk quota exceeded writing {_path(e)}. Free space, or write to another disk.",
-    errno.EROFS: lambda e: f"{_path(e)} is on a read-only file system; write to another path.",
-    errno.ENAMETOOLONG: lambda e: f"path too long: {_path(e)}; choose a shorter one.",
-    errno.EMFILE: lambda e: "too many open files; raise the limit (`ulimit -n`) or use fewer --workers.",
-}
-
-
-def user_message(error: BaseException) -> str | None:
-    """The one-line message of a user's error (None: not a user's error, a bug)."""
-    if isinstance(error, BiasbenchError):
-        return str(error)
-    if isinstance(error, OSError) and error.errno is not None:
-        explain = OS_ERRORS.get(error.errno)
-        return explain(error) if explain else f"{error.strerror or error}: {_path(error)}"
-    return None
 
 
 def warning_printer(fallback: Callable) -> Callable:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import errno
+from collections.abc import Callable, Iterable
 
 
 class BiasbenchError(Exception):
@@ -85,3 +86,38 @@ class CorruptImageError(DatasetError):
             f"cannot use image {path}: {reason}. Replace or remove the file, or pass "
             "--on-corrupt skip to leave it out (the number skipped is recorded)."
         )
+
+
+def _path(e: OSError) -> str:
+    return " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None) or "(no path given)"
+
+
+# What an OSError means for a user and how to fix it, by its errno (the exception classes map onto these).
+OS_ERRORS: dict[int, Callable[[OSError], str]] = {
+    errno.EACCES: lambda e: f"permission denied: {_path(e)}. Give your user access (see `ls -l`), or use another path.",
+    errno.EPERM: lambda e: f"operation not permitted: {_path(e)}. Check the owner and mode, or use another path.",
+    errno.ENOENT: lambda e: f"no such file or directory: {_path(e)}. Check the path.",
+    errno.EISDIR: lambda e: f"{_path(e)} is a directory where a file is expected; name a file.",
+    errno.ENOTDIR: lambda e: f"a part of {_path(e)} is a file, not a directory; choose a path made of directories.",
+    errno.ENOSPC: lambda e: f"no space left on the device writing {_path(e)}. Free space, or write to another disk.",
+    errno.EDQUOT: lambda e: f"disk quota exceeded writing {_path(e)}. Free space, or write to another disk.",
+    errno.EROFS: lambda e: f"{_path(e)} is on a read-only file system; write to another path.",
+    errno.ENAMETOOLONG: lambda e: f"path too long: {_path(e)}; choose a shorter one.",
+    errno.EMFILE: lambda e: "too many open files; raise the limit (`ulimit -n`) or use fewer --workers.",
+}
+
+
+def os_error_message(error: OSError) -> str:
+    """An operating-system error as one line naming the path, the problem and the fix."""
+    explain = OS_ERRORS.get(error.errno) if error.errno is not None else None
+    return explain(error) if explain else f"{error.strerror or error}: {_path(error)}"
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one-line message of an error a user can fix (biasbench's own, or the operating system's); None for
+    anything else, which is a bug."""
+    if isinstance(error, BiasbenchError):
+        return str(error)
+    if isinstance(error, OSError) and error.errno is not None:
+        return os_error_message(error)
+    return None

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Literal
 
 import numpy as np
 import torch
-from typing import Literal
-
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
 
 from biasbench.attacks.gradient import AttackConfig, run_attack

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
+
 from biasbench.core.errors import ParameterError, UnknownNameError
 from biasbench.core.validation import Declared
 from biasbench.data.datasets import Dataset

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-
-import numpy as np
-
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from biasbench.core.errors import BiasbenchError, UnknownNameError

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from biasbench.core.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError, user_message
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
 from biasbench.models.sources import load_model
@@ -134,7 +134,7 @@ def _load(ref: ModelRef, report: Report) -> Classifier | None:
         try:
             return ref.module if ref.module is not None else load_model(ref.spec)
         except (BiasbenchError, OSError) as e:
-            ref.error = str(e)
+            ref.error = user_message(e) or str(e)
         except Exception as e:  # a library's own error for this one model: its jobs fail, the run goes on
             ref.error, ref.trace = f"{type(e).__name__}: {e}", traceback.format_exc()
     report(f"cannot load model {ref.name}: {ref.error}" + (f"\n{ref.trace}" if ref.trace else ""))
@@ -168,9 +168,10 @@ def _attempt(
     t0 = time.perf_counter()
     try:
         execute(job)
-    except BiasbenchError as e:
-        summary.failed.append((job, str(e)))
-        report(f"  failed: {e}")
+    except (BiasbenchError, OSError) as e:  # a user's error, or the system's (a full disk, a permission)
+        message = user_message(e) or str(e)
+        summary.failed.append((job, message))
+        report(f"  failed: {message}")
     except Exception as e:  # an unexpected bug in one job must not lose the others
         summary.failed.append((job, f"{type(e).__name__}: {e}"))
         report(f"  failed with an unexpected error:\n{traceback.format_exc()}")

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import NonNegativeInt, PositiveInt, model_validator
 
-from biasbench.core.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError, user_message
 from biasbench.core.fingerprint import digest
 from biasbench.core.validation import Declared
 from biasbench.core.version import __version__
@@ -117,7 +117,7 @@ class ModelRef:
             try:
                 return self.fingerprint(), self.preprocess()
             except (BiasbenchError, OSError) as e:
-                self.error = str(e)
+                self.error = user_message(e) or str(e)
             except Exception as e:  # a library's own error for this one model; shown with its traceback
                 self.error, self.trace = f"{type(e).__name__}: {e}", traceback.format_exc()
         return digest(["unkeyed model", self.name]), None
