@@ -203,13 +203,9 @@ def _write_results(folder, n: int = 12):
 def test_cli_explain_and_informativeness(tmp_path):
     import json
 
-    import typer
     from typer.testing import CliRunner
 
-    from biasbench.commands.explain import register
-
-    app = typer.Typer()
-    register(app)
+    from biasbench.cli import app
     _write_results(tmp_path / "res")
     result = CliRunner().invoke(app, ["explain", str(tmp_path / "res"), "--n-perm", "9", "--n-boot", "0"])
     assert result.exit_code == 0, result.output

@@ -212,9 +212,7 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     assert cli.exit_code == 0, cli.output
     html = out.read_text()
     assert 'id="humans"' in html and "Shape bias per category" in html
-    from biasbench.commands.humans import register as register_humans
-
-    register_humans(app)
+    from biasbench.cli import app  # every command, through the top-level handler
     cli = CliRunner().invoke(app, ["humans", str(tmp_path), "--data-root", str(data_root)])
     assert cli.exit_code == 0, cli.output
     assert "Models against humans" in cli.output and "mimic" in cli.output
@@ -223,4 +221,4 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
         want.set_index("observer").at["mimic", "kappa"]
     )
     empty = CliRunner().invoke(app, ["humans", str(tmp_path / "nothing")])
-    assert empty.exit_code == 2
+    assert empty.exit_code == 2 and "no results directory" in empty.output

@@ -158,15 +158,11 @@ class ResultsStore:
         warn_damaged(damaged)
         if not readable:
             return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in RECORD_COLUMNS})
-        columns = ", ".join(RECORD_COLUMNS)
-        query = (
-            f"SELECT {columns} FROM read_parquet(?, union_by_name = true) "
-            "ORDER BY model, probe, dataset, metric, condition"
-        )
+        query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY model, probe, dataset, metric, condition"
         with duckdb.connect() as con:
             frame = con.execute(query, [readable]).df()
-        frame["caveat"] = frame["caveat"].fillna("")
-        return frame
+        frame["caveat"] = frame["caveat"].fillna("") if "caveat" in frame else ""  # shards older than the column
+        return frame[list(RECORD_COLUMNS)]
 
     def repair(self) -> list[Path]:
         """Remove every damaged job's files and every incomplete file (shards without a manifest, stray
