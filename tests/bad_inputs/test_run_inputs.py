@@ -82,6 +82,11 @@ def on(env: Env, root: Path, *extra: str) -> list[str]:
     return [*base, "--limit", "4", "--limit-mode", "first", *extra]
 
 
+def shape_bias(env: Env, *extra: str) -> list[str]:
+    """``run`` of shape-bias (cue-conflict) into a fresh directory."""
+    return ["run", "-m", TINY_MODEL, "-p", "shape-bias", "--data-root", str(env.data), "--out", str(env.out), *extra]
+
+
 def into_results(env: Env, *extra: str) -> list[str]:
     """``run`` into the existing results with the options that wrote them (their jobs are found done)."""
     return [*run_args(env.data, env.results), "--limit", "8", *extra]
@@ -160,6 +165,47 @@ def verify_repair_then_run(env: Env, result: CliResult) -> None:
     repaired(env, again)
 
 
+def unloadable(name: str, checkpoint: str, arch: str, message: str) -> Case:
+    """A ``file:`` model that cannot load (checkpoint ``none``: a path that does not exist) listed before the
+    tiny model: its jobs fail with ``message``, the tiny model's run."""
+
+    def args(env: Env) -> list[str]:
+        path = env.checkpoints.get(checkpoint, env.tmp / f"{checkpoint}.safetensors")
+        return run(env, models=(f"file:{path}?arch={arch}", TINY_MODEL))
+
+    return Case(name, args, 1, message, after=one_good_model_ran)
+
+
+def damaged(name: str, damage: Callable[[Env], None], problem: str) -> list[Case]:
+    """The rows of one kind of damage: ``results`` and ``report`` leave the job out with a warning naming the
+    file (and change nothing), and the next ``run`` with the same options computes it again."""
+    return [
+        Case(
+            f"{name}-results",
+            lambda e: ["results", str(e.results)],
+            0,
+            rf"warning: job \w+ left out: .*{problem}",
+            prepare=damage,
+        ),
+        Case(
+            f"{name}-report",
+            lambda e: ["report", str(e.results), "--out", str(e.tmp / "r.html"), "--n-boot", "10"],
+            0,
+            rf"warning: job \w+ left out: .*{problem}",
+            prepare=damage,
+        ),
+        Case(
+            f"{name}-rerun",
+            into_results,
+            0,
+            rf"is damaged \(.*{problem}.*\); computing it again",
+            prepare=damage,
+            repairs=True,
+            after=repaired,
+        ),
+    ]
+
+
 CASES = [
     # 1. options are checked when the plan is made, before any model loads; nothing is written
     Case("limit-negative", lambda e: into_results(e, "--limit", "-1"), 2, r"invalid option --limit: got -1"),
@@ -208,14 +254,14 @@ CASES = [
         2,
         r"a-file is a file, not a directory",
         prepare=lambda e: (e.tmp / "a-file").write_text(""),
-    ),  # fmt: skip
+    ),
     Case(
         "out-under-a-file",
         lambda e: run(e, out=e.tmp / "a-file" / "res"),
         2,
         r"a-file is a file",
         prepare=lambda e: (e.tmp / "a-file").write_text(""),
-    ),  # fmt: skip
+    ),
     Case(
         "out-read-only",
         lambda e: run(e, out=e.tmp / "ro" / "res"),
@@ -223,14 +269,14 @@ CASES = [
         r"permission denied: .*ro",
         prepare=lambda e: (e.tmp / "ro").mkdir(),
         deny=lambda e: (e.tmp / "ro", 0o555),
-    ),  # fmt: skip
+    ),
     Case(
         "out-read-only-results",
         lambda e: run(e, out=e.results),
         2,
         r"permission denied: .*jobs",
         deny=lambda e: (e.results / "jobs", 0o555),
-    ),  # fmt: skip
+    ),
     # 2. images: decoded by their mode, odd sizes refused by name
     Case(
         "png-16-bit",
@@ -273,72 +319,37 @@ CASES = [
     # 3. --limit samples the classes
     Case(
         "limit-on-cue-conflict",
-        lambda e: [
-            "run",
-            "-m",
-            TINY_MODEL,
-            "-p",
-            "shape-bias",
-            "--limit",
-            "16",
-            "--data-root",
-            str(e.data),
-            "--out",
-            str(e.out),
-        ],
+        lambda e: shape_bias(e, "--limit", "16"),
         0,
         r"shape_bias",
         after=covers_all_16,
     ),
     Case(
         "limit-first-on-cue-conflict",
-        lambda e: [
-            "run",
-            "-m",
-            TINY_MODEL,
-            "-p",
-            "shape-bias",
-            "--limit",
-            "16",
-            "--limit-mode",
-            "first",
-            "--data-root",
-            str(e.data),
-            "--out",
-            str(e.out),
-        ],
+        lambda e: shape_bias(e, "--limit", "16", "--limit-mode", "first"),
         0,
         r"note: rests on 1 of the 16 classes of cue-conflict \(--limit 16, first\)",
         after=first_n_says_so,
-    ),  # fmt: skip
+    ),
     # 4. a model that cannot load fails its own jobs; the good model after it runs; status 1 and a summary
-    Case(
+    unloadable(
         "checkpoint-missing",
-        lambda e: run(e, models=(f"file:{e.tmp / 'none.safetensors'}?arch=test_resnet", TINY_MODEL)),
-        1,
-        r"failed file:.*none.safetensors\?arch=test_resnet \(2 jobs\): cannot load model .* does not exist; check",
-        after=one_good_model_ran,
+        "none",
+        "test_resnet",
+        r"failed file:.*none.safetensors\?arch=test_resnet \(2 jobs\): cannot load model .* does not exist",
     ),
-    Case(
+    unloadable(
         "checkpoint-truncated",
-        lambda e: run(e, models=(f"file:{e.checkpoints['truncated']}?arch=test_resnet", TINY_MODEL)),
-        1,
+        "truncated",
+        "test_resnet",
         r"cannot read .*truncated.safetensors as safetensors .* truncated or in another format",
-        after=one_good_model_ran,
     ),
-    Case(
-        "checkpoint-html",
-        lambda e: run(e, models=(f"file:{e.checkpoints['html']}?arch=test_resnet", TINY_MODEL)),
-        1,
-        r"html.safetensors is a web page, not a checkpoint",
-        after=one_good_model_ran,
-    ),
-    Case(
+    unloadable("checkpoint-html", "html", "test_resnet", r"html.safetensors is a web page, not a checkpoint"),
+    unloadable(
         "arch-typo-then-good-model",
-        lambda e: run(e, models=(f"file:{e.checkpoints['good']}?arch=test_resnett", TINY_MODEL)),
-        1,
+        "good",
+        "test_resnett",
         r"unknown timm model 'test_resnett'. Did you mean 'test_resnet'",
-        after=one_good_model_ran,
     ),
     # 6. results and report on what is not a results directory
     Case(
@@ -347,96 +358,24 @@ CASES = [
         2,
         r"holds no finished jobs; run `biasbench run",
         prepare=lambda e: (e.tmp / "empty").mkdir(),
-    ),  # fmt: skip
+    ),
     Case("report-missing-dir", lambda e: ["report", str(e.tmp / "nothere")], 2, r"no results directory at .*nothere"),
     Case("results-missing-dir", lambda e: ["results", str(e.tmp / "nothere")], 2, r"no results directory at .*nothere"),
     Case("results-format", lambda e: ["results", str(e.results), "--format", "xml"], 2, r"unknown format 'xml'"),
     # 5. damaged results: left out by file with a warning, re-run by the next run, listed and removed by verify
-    Case(
-        "records-truncated-results",
-        lambda e: ["results", str(e.results)],
-        0,
-        r"warning: job \w+ left out: .*records.parquet: 100 bytes, the manifest recorded",
-        prepare=truncate(records_of("accuracy")),
-    ),  # fmt: skip
-    Case(
-        "records-truncated-report",
-        lambda e: ["report", str(e.results), "--out", str(e.tmp / "r.html"), "--n-boot", "10"],
-        0,
-        r"warning: job \w+ left out: .*records.parquet",
-        prepare=truncate(records_of("accuracy")),
-    ),  # fmt: skip
-    Case(
-        "records-truncated-rerun",
-        into_results,
-        0,
-        r"is damaged \(.*records.parquet: 100 bytes.*computing it again",
-        prepare=truncate(records_of("accuracy")),
-        repairs=True,
-        after=repaired,
-    ),  # fmt: skip
-    Case(
-        "samples-truncated-report",
-        lambda e: ["report", str(e.results), "--out", str(e.tmp / "r.html"), "--n-boot", "10"],
-        0,
-        r"warning: job \w+ left out: .*samples.parquet: 100 bytes",
-        prepare=truncate(samples_of("shape-bias")),
-    ),  # fmt: skip
-    Case(
-        "samples-truncated-rerun",
-        into_results,
-        0,
-        r"samples.parquet: 100 bytes.*computing it again",
-        prepare=truncate(samples_of("shape-bias")),
-        repairs=True,
-        after=repaired,
-    ),  # fmt: skip
-    Case(
-        "manifest-bad-results",
-        lambda e: ["results", str(e.results)],
-        0,
-        r"warning: job \w+ left out: .*\.json: manifest unreadable",
-        prepare=bad_manifest,
-    ),  # fmt: skip
-    Case(
-        "manifest-bad-report",
-        lambda e: ["report", str(e.results), "--out", str(e.tmp / "r.html"), "--n-boot", "10"],
-        0,
-        r"manifest unreadable",
-        prepare=bad_manifest,
-    ),  # fmt: skip
-    Case(
-        "manifest-bad-rerun",
-        into_results,
-        0,
-        r"manifest unreadable.*computing it again",
-        prepare=bad_manifest,
-        repairs=True,
-        after=repaired,
-    ),  # fmt: skip
-    Case(
-        "shard-missing-results",
-        lambda e: ["results", str(e.results)],
-        0,
-        r"records.parquet: missing",
-        prepare=missing_shard,
-    ),  # fmt: skip
-    Case(
-        "shard-missing-rerun",
-        into_results,
-        0,
-        r"records.parquet: missing.*computing it again",
-        prepare=missing_shard,
-        repairs=True,
-        after=repaired,
-    ),  # fmt: skip
+    *damaged(
+        "records-truncated", truncate(records_of("accuracy")), r"records.parquet: 100 bytes, the manifest recorded"
+    ),
+    *damaged("samples-truncated", truncate(samples_of("shape-bias")), r"samples.parquet: 100 bytes"),
+    *damaged("manifest-bad", bad_manifest, r"\.json: manifest unreadable \(JSONDecodeError"),
+    *damaged("shard-missing", missing_shard, r"records.parquet: missing \(the manifest lists it\)"),
     Case(
         "verify-damaged",
         lambda e: ["verify", str(e.results)],
         1,
         r"damaged job \w+: .*records.parquet: 100 bytes.*--repair",
         prepare=truncate(records_of("accuracy")),
-    ),  # fmt: skip
+    ),
     Case(
         "verify-repair",
         lambda e: ["verify", str(e.results), "--repair"],
@@ -445,7 +384,7 @@ CASES = [
         prepare=truncate(records_of("accuracy")),
         repairs=True,
         after=verify_repair_then_run,
-    ),  # fmt: skip
+    ),
     # 5. files honour the umask
     Case("umask-022", lambda e: run(e), 0, r"2 job\(s\) run", umask=0o022, after=modes_follow_umask),
 ]

@@ -56,6 +56,12 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def head(self, limit: int | None) -> Dataset:
+        """The first ``limit`` samples in canonical order (all when ``limit`` is None)."""
+        if limit is None or limit >= len(self.samples):
+            return self
+        return Dataset(self.spec, self.folder, self.samples[:limit])
+
     def fingerprint(self) -> str:
         """Content fingerprint: relative file names, sizes and labels (cheap; no image is read)."""
         rows = [(str(s.path.relative_to(self.folder)), s.path.stat().st_size, s.label) for s in self.samples]
@@ -82,10 +88,10 @@ class DatasetSpec(ABC):
     ondisk: ClassVar[bool] = False
     corruptions: ClassVar[tuple[str, ...]] = ()
     # Public archives ``download_dataset`` fetches and extracts; empty where the data is not freely downloadable.
+    downloads: ClassVar[tuple[Download, ...]] = ()
     # ``--limit N`` draws a seeded sample balanced over the classes (``data.sampling``); False where samples only
     # make sense together (the frames of a video pm-k set), which are cut to the first N in canonical order.
     limit_by_class: ClassVar[bool] = True
-    downloads: ClassVar[tuple[Download, ...]] = ()
 
     @abstractmethod
     def list_samples(self, folder: Path) -> list[Sample]:

@@ -71,12 +71,12 @@ def limited(dataset: Dataset, limit: int | None, mode: str = "balanced", seed: i
         return dataset
     mode = effective_mode(dataset, mode)
     if mode == "first":
-        samples = dataset.samples[:limit]
+        cut = dataset.head(limit)
     else:
         keep = balanced_indices([stratum(s) for s in dataset.samples], limit, seed, f"limit/{dataset.name}")
-        samples = tuple(dataset.samples[i] for i in keep)
-    cut = Dataset(dataset.spec, dataset.folder, samples)
-    return Limited(dataset.spec, dataset.folder, samples, limit, mode, coverage_caveat(cut, dataset, limit, mode))
+        cut = Dataset(dataset.spec, dataset.folder, tuple(dataset.samples[i] for i in keep))
+    caveat = coverage_caveat(cut, dataset, limit, mode)
+    return Limited(dataset.spec, dataset.folder, cut.samples, limit, mode, caveat)
 
 
 def classes_of(dataset: Dataset) -> set[int]:
