@@ -206,6 +206,7 @@ def test_cli_explain_and_informativeness(tmp_path):
     from typer.testing import CliRunner
 
     from biasbench.cli import app
+
     _write_results(tmp_path / "res")
     result = CliRunner().invoke(app, ["explain", str(tmp_path / "res"), "--n-perm", "9", "--n-boot", "0"])
     assert result.exit_code == 0, result.output

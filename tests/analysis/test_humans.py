@@ -213,6 +213,7 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     html = out.read_text()
     assert 'id="humans"' in html and "Shape bias per category" in html
     from biasbench.cli import app  # every command, through the top-level handler
+
     cli = CliRunner().invoke(app, ["humans", str(tmp_path), "--data-root", str(data_root)])
     assert cli.exit_code == 0, cli.output
     assert "Models against humans" in cli.output and "mimic" in cli.output
