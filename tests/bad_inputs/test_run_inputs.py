@@ -266,7 +266,7 @@ CASES = [
         "out-read-only",
         lambda e: run(e, out=e.tmp / "ro" / "res"),
         2,
-        r"permission denied: .*ro",
+        r"--out .*ro/res: cannot create files in .*ro \(Permission denied\); choose a directory you can write",
         prepare=lambda e: (e.tmp / "ro").mkdir(),
         deny=lambda e: (e.tmp / "ro", 0o555),
     ),
@@ -274,7 +274,7 @@ CASES = [
         "out-read-only-results",
         lambda e: run(e, out=e.results),
         2,
-        r"permission denied: .*jobs",
+        r"cannot create files in .*results/jobs \(Permission denied\)",
         deny=lambda e: (e.results / "jobs", 0o555),
     ),
     # 2. images: decoded by their mode, odd sizes refused by name

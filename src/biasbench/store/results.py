@@ -79,7 +79,13 @@ class ResultsStore:
         existing = next(p for p in (self.jobs, self.root, *self.root.absolute().parents) if p.exists())
         if not existing.is_dir():
             raise BiasbenchError(f"--out {self.root}: {existing} is a file, not a directory; choose another path")
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".biasbench-write-check.", suffix=".tmp")
+        try:
+            fd, probe = tempfile.mkstemp(dir=existing, prefix=".biasbench-write-check.", suffix=".tmp")
+        except OSError as e:
+            raise BiasbenchError(
+                f"--out {self.root}: cannot create files in {existing} ({e.strerror}); choose a directory you can "
+                "write to, or change its permissions"
+            ) from e
         os.close(fd)
         os.unlink(probe)
 
