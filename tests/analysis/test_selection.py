@@ -104,6 +104,18 @@ def test_two_limited_runs_conflict_and_the_error_shows_limits_and_params():
     assert generalization_scores(records, selector=picked).values.at["m", "imagenet_top1"] == pytest.approx(60.0)
 
 
+def test_a_balanced_and_a_first_n_sample_of_one_limit_are_told_apart():
+    records = pd.concat([top1("bal", 0.7), top1("first", 0.3)])
+    manifests = jobs(
+        {**manifest("bal", "accuracy", limit=64), "limit_mode": "balanced"},
+        {**manifest("first", "accuracy", limit=64), "limit_mode": "first"},
+    )
+    with pytest.raises(JobSelectionError, match=r"limit=64 balanced.*\n.*limit=64 first"):
+        generalization_scores(records, selector=JobSelector(manifests))
+    picked = JobSelector(manifests, parse_preferences(["limit_mode=balanced"]))
+    assert generalization_scores(records, selector=picked).values.at["m", "imagenet_top1"] == pytest.approx(70.0)
+
+
 def test_jobs_without_manifests_still_conflict():
     records = pd.concat([top1("x", 0.2), top1("y", 0.6)])
     with pytest.raises(JobSelectionError, match="job x .*\n.*job y"):

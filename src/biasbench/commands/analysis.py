@@ -24,7 +24,7 @@ PreferOpt = Annotated[
     typer.Option(
         "--prefer",
         help="Which job to read when several measure the same thing for a model: \\[PROBE:]FIELD=VALUE with "
-        "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
+        "FIELD job, dataset, limit, limit_mode, probe_version, precision, seed or params.NAME (repeat), e.g. "
         "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
         "default parameters; anything else is an error naming the jobs.",
     ),
