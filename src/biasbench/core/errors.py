@@ -49,8 +49,11 @@ class ParameterError(BiasbenchError):
             f"{prefix}{name}: {what}" if name else f"{where}: {what}" if where else what for name, what in problems
         ]
         joined = "; ".join(lines)
-        one_named = len(problems) == 1 and bool(problems[0][0])
-        super().__init__(f"invalid option {joined}" if one_named else f"invalid options: {joined}")
+        if len(problems) > 1:
+            head = "invalid options: "
+        else:  # one option, or a combination (a problem of the whole set, named by no single option)
+            head = "invalid option " if problems and problems[0][0] else "invalid combination of options: "
+        super().__init__(head + joined)
 
     def within(self, prefix: str) -> ParameterError:
         """The same problems with their option names under ``prefix`` (e.g. the probe they belong to)."""
