@@ -16,7 +16,7 @@ whose sample misses classes says so in every record (``Record.caveat``).
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -74,9 +74,10 @@ def limited(dataset: Dataset, limit: int | None, mode: str = "balanced", seed: i
         cut = dataset.head(limit)
     else:
         keep = balanced_indices([stratum(s) for s in dataset.samples], limit, seed, f"limit/{dataset.name}")
-        cut = Dataset(dataset.spec, dataset.folder, tuple(dataset.samples[i] for i in keep))
+        cut = replace(dataset, samples=tuple(dataset.samples[i] for i in keep))
     caveat = coverage_caveat(cut, dataset, limit, mode)
-    return Limited(dataset.spec, dataset.folder, cut.samples, limit, mode, caveat)
+    # every field of the cut as it is (whatever a Dataset carries), plus what the limit adds
+    return Limited(**{f.name: getattr(cut, f.name) for f in fields(Dataset)}, limit=limit, mode=mode, caveat=caveat)
 
 
 def classes_of(dataset: Dataset) -> set[int]:
