@@ -1,5 +1,7 @@
 """End to end on the real stimuli and images under the data root, with a real pretrained model."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -33,7 +35,12 @@ def results(data_root, tmp_path_factory):
 
 def test_shape_bias_matches_an_independent_computation(results, data_root):
     records, out = results
-    stimuli = sorted((data_root / "texture-vs-shape/stimuli/style-transfer-preprocessed-512").rglob("*.png"))[:96]
+    folder = data_root / "texture-vs-shape/stimuli/style-transfer-preprocessed-512"
+    job = records[records.probe == "shape-bias"].job.iloc[0]
+    files = biasbench.store.ResultsStore(out).samples(job)["file"]
+    stimuli = [folder / f for f in files]  # the --limit 96 sample: 6 stimuli of each of the 16 categories
+    counts = Counter(p.parent.name for p in stimuli)
+    assert stimuli == sorted(stimuli) and len(set(stimuli)) == 96 and counts == dict.fromkeys(CATEGORIES16, 6)
     model = biasbench.models.load_model(MODEL)
     x = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in stimuli])
     with torch.no_grad():
