@@ -1,14 +1,17 @@
-# Set-up and entry points. Everything installs from the package registries into .venv;
-# real data is read from $(BIASBENCH_DATA) (default ../shared/data).
+# Set-up and entry points. Everything installs from the package registries into .venv.
+# Real data is read from the data root $(BIASBENCH_DATA): set it (`make demo BIASBENCH_DATA=/path/to/data`, or
+# export it); unset, the first of ../shared/data (beside this checkout) and ~/.cache/biasbench/data that exists.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-BIASBENCH_DATA ?= $(abspath ../shared/data)
+BIASBENCH_DATA ?= $(firstword $(wildcard $(abspath ../shared/data) $(HOME)/.cache/biasbench/data))
+ifneq ($(BIASBENCH_DATA),)
 export BIASBENCH_DATA
+endif
 export HF_HUB_OFFLINE := 1
 DEMO_OUT ?= demo-results
 
-.PHONY: venv demo demo-full test lint clean
+.PHONY: venv demo demo-full test lint clean data-root
 
 $(BIN)/biasbench: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +25,17 @@ $(BIN)/biasbench: pyproject.toml constraints.txt
 
 venv: $(BIN)/biasbench
 
-demo: venv
+# The demo needs real data: say clearly where to point the data root when there is none.
+data-root:
+	@test -n "$(BIASBENCH_DATA)" || { echo "No data root: neither ../shared/data nor ~/.cache/biasbench/data exists." \
+	  "Run 'make demo BIASBENCH_DATA=/path/to/data' with the folder that holds imagenet-sample-images," \
+	  "texture-vs-shape and coral-test-data (see README, Datasets)."; exit 2; }
+	@test -d "$(BIASBENCH_DATA)" || { echo "BIASBENCH_DATA=$(BIASBENCH_DATA) is not a folder; point it at the data root."; exit 2; }
+
+demo: venv data-root
 	$(BIN)/python -m biasbench.demo --out $(DEMO_OUT)
 
-demo-full: venv
+demo-full: venv data-root
 	$(BIN)/python -m biasbench.demo --full --out $(DEMO_OUT)
 
 test: venv

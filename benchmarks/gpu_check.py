@@ -121,7 +121,8 @@ def agreement_checks(name: str, model: Classifier, batches, cue: Dataset, args) 
     checks[0].ok, checks[1].ok = checks[0].value >= TOP1_FP32, checks[1].value <= LOGIT_TOL
     bias = shape_bias(model, cue, fp32)
     for label, fast in (
-        ("amp", EngineConfig(device=dev, amp=True, progress=False)),
+        # AMP is CUDA only (refused on a CPU); the CPU dry run compares fp32 with itself on that row.
+        ("amp", EngineConfig(device=dev, amp=torch.device(dev).type == "cuda", progress=False)),
         ("channels-last", EngineConfig(device=dev, channels_last=True, progress=False)),
     ):
         top1 = agree(all_logits(model, batches, fast), on_dev)

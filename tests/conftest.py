@@ -22,7 +22,7 @@ TINY_MODEL = "timm:test_resnet?pretrained=false"
 def data_root() -> Path:
     """The real shared data root (``BIASBENCH_DATA``, else ``../shared/data`` next to the repository): the one
     way tests find real data. Tests using it skip when it is absent and are marked ``realdata``."""
-    root = Path(os.environ.get("BIASBENCH_DATA", REPO.parent / "shared" / "data"))
+    root = Path(os.environ.get("BIASBENCH_DATA") or REPO.parent / "shared" / "data")  # empty: unset
     if not root.is_dir():
         pytest.skip(f"real data not available: {root} is not a folder; set BIASBENCH_DATA to the shared data root")
     return root

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "experiments": {"store", "run", "models", "data", "engine", "probes", "perturb"},
 }
 # The application layer (entry points) may import every layer.
-APPLICATION = {"commands", "cli", "api", "demo", "__init__"}
+APPLICATION = {"commands", "cli", "handler", "api", "demo", "__init__"}
 MAX_LINES = 400
 
 

@@ -62,6 +62,7 @@ def run(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     limit: int | None = None,
+    limit_mode: str | None = None,
     partial: bool = False,
     engine: EngineConfig | None = None,
     executor: str = "local",
@@ -73,12 +74,14 @@ def run(
     ``models`` are spec strings (``"timm:resnet50"``, ``"bundled:efficientnet_lite0"``, a zoo name) or
     wrapped ``Classifier`` objects, optionally as a {name: model} mapping. ``datasets`` are registered names or
     ``"folder:PATH"`` for your own images. ``params`` overrides probe parameters ({"spectral": {"mask":
-    "radial"}}). ``partial`` measures a trimmed copy of a dataset (e.g. one ImageNet-C corruption) instead of
-    refusing it; such jobs are recorded as partial. Failed jobs are listed in ``result.summary.failed``.
+    "radial"}}). ``limit`` evaluates N images per dataset, a seeded sample balanced over the classes
+    (``limit_mode="first"``: the first N). ``partial`` measures a trimmed copy of a dataset (e.g. one ImageNet-C
+    corruption) instead of refusing it; such jobs are recorded as partial. Failed jobs, among them every job of
+    a model that cannot be loaded, are listed in ``result.summary.failed``.
     """
     if not probes:
         raise BiasbenchError("name at least one probe (see `biasbench probes`)")
-    step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit, partial)
+    step = Step(tuple(probes), tuple(datasets), dict(params or {}), limit, limit_mode, partial)
     return run_study(
         models,
         [step],
@@ -108,17 +111,23 @@ def run_study(
     grouped by model across the steps, so each model is loaded once for the whole study.
 
     Returns the records of every planned job; ``result.summary`` is the run summary and
-    ``result.step_jobs`` the jobs of each step (for per-step reporting)."""
+    ``result.step_jobs`` the jobs of each step (for per-step reporting).
+
+    Everything a user can get wrong is checked before any model loads: the options (each declared with its
+    range), the executor, the results directory (writable, not a file), the datasets and every step's probe
+    parameters."""
     refs = _model_refs(models)
     engine_obj = Engine(engine or EngineConfig())
+    execute = get_executor(executor)
     if executor == "local":
         engine_obj.device  # noqa: B018  (fail before any work when the requested device is absent here)
+    store = ResultsStore(Path(out))
+    store.prepare()
     root = resolve_data_root(data_root)
     jobs, resolved, step_jobs = plan_study(
         refs, steps, data_root=root, seed=seed, precision=engine_obj.config.precision
     )
-    store = ResultsStore(Path(out))
-    summary: RunSummary = get_executor(executor)(
+    summary: RunSummary = execute(
         jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})
     )
     records = store.records()
@@ -179,6 +188,8 @@ def make_report(
     from biasbench.report.html import write_report
 
     records = load_results(directory)
+    if records.empty:
+        raise BiasbenchError(f"{directory} holds no finished jobs; run `biasbench run ... --out {directory}` first")
     cats = categories_for(records, categories)
     selector = selector_for(directory, prefer)
     study = None

@@ -1,4 +1,5 @@
-"""The ``biasbench`` command."""
+"""The ``biasbench`` command. Every command runs inside ``biasbench.handler``: a user's error is one line
+naming the problem and the fix (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from biasbench.commands import register_all
 from biasbench.core.errors import BiasbenchError
+from biasbench.handler import HandledGroup, options
 
-app = typer.Typer(
-    name="biasbench",
-    help="Measure the inductive biases of image classifiers and whether they explain generalization.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = typer.Typer(name="biasbench", cls=HandledGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+app.callback()(options)
 # Piped output (files, CI logs) gets wide tables instead of rich's 80-column default.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out = Console(width=None if sys.stdout.isatty() else 240)
-
-
-def fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 def table_of(frame, title: str = "") -> Table:
@@ -57,7 +51,13 @@ def run(
     data_root: Annotated[Path | None, typer.Option(help="Data root (default: $BIASBENCH_DATA).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
-    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N images of each dataset.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Evaluate N images of each dataset: a seeded sample balanced over its classes."),
+    ] = None,
+    limit_mode: Annotated[
+        str | None, typer.Option(help="How --limit samples: balanced (default) or first (the first N, sorted).")
+    ] = None,
     partial: Annotated[
         bool, typer.Option(help="Measure a trimmed copy of a dataset as it is (recorded as partial).")
     ] = False,
@@ -78,45 +78,50 @@ def run(
     from biasbench.engine.inference import EngineConfig
     from biasbench.run.plan import parse_overrides
 
-    try:
-        config = EngineConfig(
-            device=device,
-            batch_size=batch_size,
-            amp=amp,
-            channels_last=channels_last,
-            num_workers=workers,
-            on_corrupt=on_corrupt,
-            cache=cache,
-        )
-        options = {"address": address} if address else {}
-        result = run_api(
-            model,
-            probe,
-            out_dir,
-            datasets=dataset or (),
-            data_root=data_root,
-            params=parse_overrides(set_ or []),
-            seed=seed,
-            limit=limit,
-            partial=partial,
-            engine=config,
-            executor=executor,
-            executor_options=options,
-            report=lambda m: console.print(m, highlight=False),
-        )
-    except BiasbenchError as e:
-        raise fail(str(e)) from None
+    if address and executor != "ray":
+        raise BiasbenchError(f"--address names a Ray cluster; add --executor ray (the executor is {executor!r})")
+    config = EngineConfig(
+        device=device,
+        batch_size=batch_size,
+        amp=amp,
+        channels_last=channels_last,
+        num_workers=workers,
+        on_corrupt=on_corrupt,
+        cache=cache,
+    )
+    result = run_api(
+        model,
+        probe,
+        out_dir,
+        datasets=dataset or (),
+        data_root=data_root,
+        params=parse_overrides(set_ or []),
+        seed=seed,
+        limit=limit,
+        limit_mode=limit_mode,
+        partial=partial,
+        engine=config,
+        executor=executor,
+        executor_options={"address": address} if address else {},
+        report=lambda m: console.print(m, highlight=False, markup=False),
+    )
     summary = result.summary
     headline = result[result["condition"].fillna("") == ""]
     if len(headline):
         out.print(table_of(headline[["model", "probe", "dataset", "metric", "value", "n", "ci_low", "ci_high"]]))
+    for caveat in sorted(set(headline["caveat"]) - {""}):
+        console.print(Text.assemble(("note: ", "yellow"), caveat), soft_wrap=True)
     console.print(
         f"{len(summary.finished)} job(s) run, {len(summary.skipped)} skipped (already done), "
         f"{len(summary.failed)} failed. Results in {out_dir}",
         highlight=False,
     )
-    for job, error in summary.failed:
-        console.print(f"[red]failed[/] {job.label}: {error}", highlight=False)
+    failures: dict[str, list] = {}
+    for job, error in summary.failed:  # one line per reason: a model that cannot load fails all its jobs at once
+        failures.setdefault(error, []).append(job)
+    for error, jobs in failures.items():
+        what = jobs[0].label if len(jobs) == 1 else f"{jobs[0].model} ({len(jobs)} jobs)"
+        console.print(Text.assemble(("failed ", "red"), f"{what}: {error}"), soft_wrap=True)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -131,10 +136,7 @@ def results(
     """Print the tidy records (one row per number)."""
     from biasbench.store.results import load_results
 
-    try:
-        frame = load_results(directory)
-    except FileNotFoundError as e:
-        raise fail(str(e)) from None
+    frame = load_results(directory)
     if probe:
         frame = frame[frame["probe"] == probe]
     if metric:
@@ -145,7 +147,7 @@ def results(
         "table": lambda f: out.print(table_of(f.drop(columns=["job"]))),
     }
     if format not in writers:
-        raise fail(f"unknown format {format!r}; use one of {', '.join(writers)}")
+        raise BiasbenchError(f"unknown format {format!r}; use one of {', '.join(writers)}")
     writers[format](frame)
 
 
@@ -157,25 +159,22 @@ def models(
     from biasbench.models import MODEL_SOURCES
     from biasbench.models.zoo import available_zoos, load_zoo
 
-    try:
-        zoos = [zoo] if zoo else available_zoos()
-        if not zoo:
-            sources = Table(title="Model sources")
-            for column in ("prefix", "what", "example"):
-                sources.add_column(column, overflow="fold")
-            for prefix, source in sorted(MODEL_SOURCES.items()):
-                sources.add_row(prefix, source.summary, source.example)
-            out.print(sources)
-        for name in zoos:
-            z = load_zoo(name)
-            table = Table(title=f"Zoo {z.name}: {z.description}")
-            for column in ("id", "category", "source"):
-                table.add_column(column, overflow="fold")
-            for entry in z.models:
-                table.add_row(entry.id, entry.category, entry.source)
-            out.print(table)
-    except BiasbenchError as e:
-        raise fail(str(e)) from None
+    zoos = [zoo] if zoo else available_zoos()
+    if not zoo:
+        sources = Table(title="Model sources")
+        for column in ("prefix", "what", "example"):
+            sources.add_column(column, overflow="fold")
+        for prefix, source in sorted(MODEL_SOURCES.items()):
+            sources.add_row(prefix, source.summary, source.example)
+        out.print(sources)
+    for name in zoos:
+        z = load_zoo(name)
+        table = Table(title=f"Zoo {z.name}: {z.description}")
+        for column in ("id", "category", "source"):
+            table.add_column(column, overflow="fold")
+        for entry in z.models:
+            table.add_row(entry.id, entry.category, entry.source)
+        out.print(table)
 
 
 @app.command()

@@ -28,7 +28,7 @@ def released(data_root):
 def make_records(rows: list[tuple]) -> pd.DataFrame:
     """Records from (model, probe, dataset, metric, condition, value) tuples."""
     frame = pd.DataFrame(rows, columns=["model", "probe", "dataset", "metric", "condition", "value"])
-    frame["n"], frame["ci_low"], frame["ci_high"], frame["job"] = 0, np.nan, np.nan, "test"
+    frame["n"], frame["ci_low"], frame["ci_high"], frame["job"], frame["caveat"] = 0, np.nan, np.nan, "test", ""
     return frame[list(RECORD_COLUMNS)]
 
 

@@ -203,13 +203,10 @@ def _write_results(folder, n: int = 12):
 def test_cli_explain_and_informativeness(tmp_path):
     import json
 
-    import typer
     from typer.testing import CliRunner
 
-    from biasbench.commands.explain import register
+    from biasbench.cli import app
 
-    app = typer.Typer()
-    register(app)
     _write_results(tmp_path / "res")
     result = CliRunner().invoke(app, ["explain", str(tmp_path / "res"), "--n-perm", "9", "--n-boot", "0"])
     assert result.exit_code == 0, result.output

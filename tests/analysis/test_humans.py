@@ -76,6 +76,12 @@ def test_shape_bias_per_category_and_compare():
     assert s.at["humans", "kappa"] == pytest.approx(hh)
     assert s.at["humans", "accuracy16"] == pytest.approx(3 / 6) and s.at["net", "accuracy16"] == pytest.approx(1 / 3)
     assert s.at["net", "shape_bias"] == 0.0 and s.at["humans", "shape_bias"] == 0.5
+    stranger = _trials("generated", [("bear1-cat1.png", "bear", "cat")])  # no image the humans saw
+    result = compare(humans, pd.concat([model, stranger]), "cue-conflict")
+    assert set(result.summary["observer"]) == {"humans", "net"} and s.at["net", "kappa"] == pytest.approx(
+        result.summary.set_index("observer").at["net", "kappa"]
+    )
+    assert any("generated on cue-conflict: no stored decision is on an image the humans saw" in n for n in result.notes)
 
 
 def test_read_model_trials_from_stored_samples(tmp_path):
@@ -212,9 +218,8 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     assert cli.exit_code == 0, cli.output
     html = out.read_text()
     assert 'id="humans"' in html and "Shape bias per shape category (model-vs-human's plot)" in html
-    from biasbench.commands.humans import register as register_humans
+    from biasbench.cli import app  # every command, through the top-level handler
 
-    register_humans(app)
     cli = CliRunner().invoke(app, ["humans", str(tmp_path), "--data-root", str(data_root)])
     assert cli.exit_code == 0, cli.output
     assert "Models against humans" in cli.output and "mimic" in cli.output
@@ -223,4 +228,4 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
         want.set_index("observer").at["mimic", "kappa"]
     )
     empty = CliRunner().invoke(app, ["humans", str(tmp_path / "nothing")])
-    assert empty.exit_code == 2
+    assert empty.exit_code == 2 and "no results directory" in empty.output

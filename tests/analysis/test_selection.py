@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from biasbench.analysis.pipeline import analyse
 from biasbench.analysis.scores import bias_table, generalization_scores
 from biasbench.analysis.selection import JobSelectionError, JobSelector, parse_preferences
-from biasbench.commands.analysis import register
 from biasbench.core.errors import BiasbenchError
 from biasbench.probes import get_probe
 from biasbench.store import ResultsStore
@@ -106,6 +104,18 @@ def test_two_limited_runs_conflict_and_the_error_shows_limits_and_params():
     assert generalization_scores(records, selector=picked).values.at["m", "imagenet_top1"] == pytest.approx(60.0)
 
 
+def test_a_balanced_and_a_first_n_sample_of_one_limit_are_told_apart():
+    records = pd.concat([top1("bal", 0.7), top1("first", 0.3)])
+    manifests = jobs(
+        {**manifest("bal", "accuracy", limit=64), "limit_mode": "balanced"},
+        {**manifest("first", "accuracy", limit=64), "limit_mode": "first"},
+    )
+    with pytest.raises(JobSelectionError, match=r"limit=64 balanced.*\n.*limit=64 first"):
+        generalization_scores(records, selector=JobSelector(manifests))
+    picked = JobSelector(manifests, parse_preferences(["limit_mode=balanced"]))
+    assert generalization_scores(records, selector=picked).values.at["m", "imagenet_top1"] == pytest.approx(70.0)
+
+
 def test_jobs_without_manifests_still_conflict():
     records = pd.concat([top1("x", 0.2), top1("y", 0.6)])
     with pytest.raises(JobSelectionError, match="job x .*\n.*job y"):
@@ -165,13 +175,13 @@ def test_report_cli_names_the_conflict_and_the_option(tmp_path):
     for key, dataset in (("k-val", "imagenet-val"), ("k-sample", "imagenet-sample")):
         frame = rows(key, "spectral", dataset, "low_freq_bias", 0.5)
         store.write(key, frame, None, manifest(key, "spectral", dataset=dataset))
-    app = typer.Typer()
-    register(app)
+    from biasbench.cli import app  # the command as users run it: a user's error is one line, status 2
+
     result = CliRunner().invoke(app, ["report", str(tmp_path), "--n-boot", "0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "k-val" in result.output and "k-sample" in result.output and "--prefer" in result.output
     bad = CliRunner().invoke(app, ["report", str(tmp_path), "--prefer", "nonsense"])
-    assert bad.exit_code == 1 and "FIELD=VALUE" in bad.output
+    assert bad.exit_code == 2 and "FIELD=VALUE" in bad.output
 
 
 def test_per_model_picks_one_job_per_model_for_per_sample_tables():

@@ -118,7 +118,7 @@ def test_any_change_misses(model, dataset, change):
     elif change == "other_transform":
         kwargs["transform"] = ImageTransform("model", replace(model.preprocess, crop_pct=0.5))
     elif change == "other_config":
-        engine.config = replace(engine.config, batch_size=3)
+        engine.config = engine.config.model_copy(update={"batch_size": 3})
     elif change == "other_model":
         run_model = load_model(TINY_MODEL + "&seed=1")
         counter = Counter(run_model)

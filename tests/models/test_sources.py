@@ -75,7 +75,7 @@ def test_file_source_errors(tmp_path):
         load_model(f"file:{tmp_path / 'missing.pth'}?arch=test_resnet")
     html = tmp_path / "page.pth"
     html.write_text("<html>Google Drive can't scan this file</html>")
-    with pytest.raises(ModelLoadError, match="weights_only=True"):
+    with pytest.raises(ModelLoadError, match="is a web page, not a checkpoint"):
         read_state_dict(html)
 
 

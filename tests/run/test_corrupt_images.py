@@ -31,7 +31,7 @@ def test_missing_dataset_fails_before_any_work(root_with_corrupt, tmp_path):
 
 def test_corrupt_file_error_and_skip(root_with_corrupt, tmp_path):
     root, bad = root_with_corrupt
-    kwargs = dict(data_root=root, limit=5, report=lambda m: None)
+    kwargs = dict(data_root=root, limit=5, limit_mode="first", report=lambda m: None)  # the bad file is 3rd
     failed = biasbench.run(
         [TINY_MODEL, TINY_MODEL + "&seed=1"],
         ["accuracy"],

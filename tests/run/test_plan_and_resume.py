@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import biasbench
-from biasbench.core.errors import BiasbenchError, UnknownNameError
+from biasbench.core.errors import BiasbenchError, ParameterError
 from biasbench.engine import EngineConfig
 from biasbench.run.plan import ModelRef, build_probes, parse_overrides, plan_jobs
 from tests.conftest import TINY_MODEL
@@ -28,7 +28,7 @@ def test_parse_overrides_types():
 
 
 def test_unknown_parameter_is_named():
-    with pytest.raises(UnknownNameError, match="bootstrap_reps"):
+    with pytest.raises(ParameterError, match=r"--set shape-bias.bootstrap_rep: unknown; did you mean 'bootstrap_reps'"):
         build_probes(["shape-bias"], {"shape-bias": {"bootstrap_rep": 5}})
     with pytest.raises(BiasbenchError, match="not in this run"):
         build_probes(["accuracy"], {"shape-bias": {"bootstrap_reps": 5}})
@@ -132,7 +132,9 @@ def test_requested_cuda_is_resolved_where_models_run(generated_root, tmp_path):
 
     config = EngineConfig(device="cuda", amp=True, progress=False)
     assert config.precision == "amp-fp16"  # the key says what GPU workers will do, even on a CPU-only driver
-    assert EngineConfig(device="cpu", amp=True).precision == "fp32"
+    assert EngineConfig(device="auto", amp=True).precision == ("amp-fp16" if torch.cuda.is_available() else "fp32")
+    with pytest.raises(BiasbenchError, match="--amp"):  # mixed precision asked for on a CPU: refused, not ignored
+        EngineConfig(device="cpu", amp=True)
     engine = Engine(config)  # building it asks nothing of this machine
     if not torch.cuda.is_available():
         with pytest.raises(BiasbenchError, match="no CUDA device"):

@@ -176,6 +176,10 @@ def compare(humans: pd.DataFrame, models: pd.DataFrame, dataset: str) -> HumanCo
     notes: list[str] = []
     subjects = {s: part for s, part in humans.groupby("observer")}
     ids = set(humans["image_id"])
+    matched = models["image_id"].isin(ids).groupby(models["observer"]).transform("any")
+    for model in sorted(set(models.loc[~matched, "observer"])):  # e.g. generated or renamed stimuli
+        notes.append(f"{model} on {dataset}: no stored decision is on an image the humans saw; left out.")
+    models = models[matched]
     pairs = []
     for (s1, a), (s2, b) in combinations(subjects.items(), 2):
         pairs.append((dataset, s1, s2, *error_consistency(*_aligned(a, b))))

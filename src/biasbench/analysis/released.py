@@ -82,7 +82,7 @@ def read_categories(path: str | os.PathLike[str]) -> pd.Series:
 def _records(rows: list[tuple], job: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["model", "probe", "dataset", "metric", "condition", "value", "n"])
     frame["ci_low"] = frame["ci_high"] = float("nan")
-    frame["job"] = job
+    frame["job"], frame["caveat"] = job, ""
     return frame[list(RECORD_COLUMNS)]
 
 

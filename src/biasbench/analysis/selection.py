@@ -26,7 +26,7 @@ import pandas as pd
 from biasbench.core.errors import BiasbenchError
 
 # Manifest fields a preference may name; "params.NAME" names one probe parameter.
-PREFERENCE_FIELDS = ("job", "dataset", "limit", "probe_version", "precision", "seed")
+PREFERENCE_FIELDS = ("job", "dataset", "limit", "limit_mode", "probe_version", "precision", "seed")
 ANY_PROBE = "*"
 
 
@@ -66,6 +66,7 @@ class JobInfo:
     probe: str = ""
     dataset: str = ""
     limit: int | None = None
+    limit_mode: str | None = None  # how --limit sampled ("balanced", "first"); None in older manifests
     probe_version: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     precision: str = ""
@@ -83,6 +84,7 @@ class JobInfo:
             probe=str(manifest.get("probe", "")),
             dataset=str(manifest.get("dataset", "")),
             limit=manifest.get("limit"),
+            limit_mode=manifest.get("limit_mode"),
             probe_version=int(manifest.get("probe_version") or 0),
             params=dict(manifest.get("params") or {}),
             precision=str(manifest.get("precision", "")),
@@ -114,7 +116,8 @@ class JobInfo:
         own = {k: v for k, v in self.params.items() if defaults is not None and k not in defaults}
         params = {**self.non_default_params(), **own}
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or "defaults"
-        limit = "full dataset" if self.limit is None else f"limit={self.limit}"
+        mode = f" {self.limit_mode}" if self.limit_mode else ""
+        limit = "full dataset" if self.limit is None else f"limit={self.limit}{mode}"
         limit += ", partial copy" if self.partial else ""
         return f"job {self.key} (dataset={self.dataset}, {limit}, v{self.probe_version}, params: {shown})"
 
@@ -122,8 +125,8 @@ class JobInfo:
 def parse_preferences(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """CLI ``--prefer`` values -> ``{probe: {field: value}}``.
 
-    Each item is ``[PROBE:]FIELD=VALUE`` with FIELD one of job, dataset, limit, probe_version, precision,
-    seed or ``params.NAME``; without PROBE it applies to every probe. E.g. ``spectral:dataset=imagenet-val``,
+    Each item is ``[PROBE:]FIELD=VALUE`` with FIELD one of job, dataset, limit, limit_mode, probe_version,
+    precision, seed or ``params.NAME``; without PROBE it applies to every probe. E.g. ``spectral:dataset=imagenet-val``,
     ``limit=none``, ``job=3f2a...``, ``adversarial:params.steps=40``.
     """
     out: dict[str, dict[str, str]] = {}

@@ -26,8 +26,8 @@ PreferOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--prefer",
-        help="Which job to read when several measure the same thing for a model: [PROBE:]FIELD=VALUE with "
-        "FIELD job, dataset, limit, probe_version, precision, seed or params.NAME (repeat), e.g. "
+        help="Which job to read when several measure the same thing for a model: \\[PROBE:]FIELD=VALUE with "
+        "FIELD job, dataset, limit, limit_mode, probe_version, precision, seed or params.NAME (repeat), e.g. "
         "spectral:dataset=imagenet-val or accuracy:job=KEY. Default: newest probe version, full dataset, "
         "default parameters; anything else is an error naming the jobs.",
     ),
@@ -124,7 +124,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default DIR/report.html).")] = None,
     categories: Annotated[
         Path | None,
-        typer.Option("--categories", help="JSON {category: [model, ...]} for subsets (default: zoo categories)."),
+        typer.Option("--categories", help="JSON {category: \\[model, ...]} for subsets (default: zoo categories)."),
     ] = None,
     context: Annotated[
         str | None,
@@ -140,14 +140,9 @@ def report(
 ) -> None:
     """Analyse a results directory into one self-contained HTML report (figures also as PNG + SVG)."""
     from biasbench.api import make_report
-    from biasbench.core.errors import BiasbenchError
 
-    try:
-        result = make_report(directory, out, categories=categories, context=context, n_boot=n_boot, seed=seed,
-                             prefer=prefer)  # fmt: skip
-    except BiasbenchError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    result = make_report(directory, out, categories=categories, context=context, n_boot=n_boot, seed=seed,
+                         prefer=prefer)  # fmt: skip
     for note in result.analysis.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print(f"Wrote {result.path}")

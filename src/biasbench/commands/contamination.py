@@ -11,8 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biasbench.core.errors import BiasbenchError
-
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -49,21 +47,17 @@ def contamination(
         console.print(_table(pd.DataFrame({"summary": {k: c.summary for k, c in CONFIGS.items()}}), "Configs"))
         return
     names = config or ["default", "linear", "iid"]
-    try:
-        records = run_contamination(
-            names,
-            seeds,
-            out,
-            steps=steps,
-            distill=distill,
-            distill_steps=distill_steps,
-            threads=threads,
-            progress=progress,
-            report=lambda m: console.print(m, highlight=False, markup=False),
-        )
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    records = run_contamination(
+        names,
+        seeds,
+        out,
+        steps=steps,
+        distill=distill,
+        distill_steps=distill_steps,
+        threads=threads,
+        progress=progress,
+        report=lambda m: console.print(m, highlight=False, markup=False),
+    )
     console.print(_table(final_table(records), "Feature contamination at the last step (mean over seeds)"))
     distilled = distill_table(records)
     if not distilled.empty:

@@ -12,8 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biasbench.core.errors import BiasbenchError
-
 
 class Reference(StrEnum):
     absolute = "absolute"
@@ -53,12 +51,8 @@ def critical_band_fit(
     from biasbench.perturb.critical_band import band_frequency
     from biasbench.perturb.critical_band_fit import analyse_grid, load_accuracy_grid
 
-    try:
-        grid = load_accuracy_grid(file)
-        thresholds, fit, ref = analyse_grid(grid, criterion, reference.value, clean=clean_accuracy)
-    except BiasbenchError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    grid = load_accuracy_grid(file)
+    thresholds, fit, ref = analyse_grid(grid, criterion, reference.value, clean=clean_accuracy)
     result = {
         "file": str(file),
         "criterion": criterion,

@@ -16,11 +16,6 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)  # pi
 DataRootOpt = Annotated[Path | None, typer.Option(help="Data root (default: $BIASBENCH_DATA).")]
 
 
-def fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
-
-
 def datasets(
     names: Annotated[
         list[str] | None,
@@ -33,10 +28,7 @@ def datasets(
     from biasbench.cli import out, table_of
     from biasbench.data.doctor import dataset_status
 
-    try:
-        frame = dataset_status(data_root, names or ())
-    except BiasbenchError as e:
-        raise fail(str(e)) from None
+    frame = dataset_status(data_root, names or ())
     out.print(table_of(frame, title=f"Datasets under {frame.attrs['root']}"))
 
 
@@ -56,17 +48,14 @@ def fetch(
     from biasbench.data.doctor import dataset_status
     from biasbench.data.downloads import download_dataset, select_parts
 
-    try:
-        specs = [get_dataset_spec(n) for n in names]  # every name checked before anything is downloaded
-        if part and len(specs) != 1:
-            raise BiasbenchError("--part selects archives of one dataset: name exactly one dataset with it")
-        if part:
-            select_parts(specs[0], part)
-        without = [s for s in specs if not s.downloads]
-        if without:
-            raise BiasbenchError(" ".join(f"dataset {s.name!r} has no public download: {s.obtain}" for s in without))
-    except BiasbenchError as e:
-        raise fail(str(e)) from None
+    specs = [get_dataset_spec(n) for n in names]  # every name checked before anything is downloaded
+    if part and len(specs) != 1:
+        raise BiasbenchError("--part selects archives of one dataset: name exactly one dataset with it")
+    if part:
+        select_parts(specs[0], part)
+    without = [s for s in specs if not s.downloads]
+    if without:
+        raise BiasbenchError(" ".join(f"dataset {s.name!r} has no public download: {s.obtain}" for s in without))
     failed = []
     for spec in specs:
         try:

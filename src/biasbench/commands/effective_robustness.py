@@ -137,24 +137,16 @@ def effective_robustness(
     in logit-logit space against ImageNet top-1, per model and OOD set, with bootstrap CIs, a warning for
     lines the reference models do not determine, and every bias's Spearman correlation with it."""
     from biasbench.analysis.effective_robustness import effective_robustness as analyse
-    from biasbench.core.errors import BiasbenchError
     from biasbench.report.sections.effective_robustness import write_effective_robustness
 
     if released == (directory is not None):
         console.print("[bold red]error:[/] give a results directory or --released (one of them)")
         raise typer.Exit(2)
-    try:
-        records, cats, selector, ood_sets = _released(data) if released else _directory(directory, categories, prefer)
-        result = analyse(
-            records, cats, reference=reference, ood_sets=ood_sets, transform=transform, n_boot=n_boot, seed=seed,
-            selector=selector,
-        )  # fmt: skip
-    except FileNotFoundError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    records, cats, selector, ood_sets = _released(data) if released else _directory(directory, categories, prefer)
+    result = analyse(
+        records, cats, reference=reference, ood_sets=ood_sets, transform=transform, n_boot=n_boot, seed=seed,
+        selector=selector,
+    )  # fmt: skip
     print_effective_robustness(result)
     folder = out or (None if released else Path(directory) / "analysis")
     if folder is not None:

@@ -19,11 +19,12 @@ from biasbench.commands.analysis import (
     print_matrix,
     selector_for,
 )
+from biasbench.core.errors import BiasbenchError
 
 DirArg = Annotated[Path, typer.Argument(help="A biasbench results directory.")]
 CatOpt = Annotated[
     Path | None,
-    typer.Option("--categories", help="JSON {category: [model, ...]} (default: zoo categories of the models)."),
+    typer.Option("--categories", help="JSON {category: \\[model, ...]} (default: zoo categories of the models)."),
 ]
 OutDirOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CSVs (default: DIR/analysis).")]
 
@@ -31,19 +32,11 @@ OutDirOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CS
 def _load(directory: Path, categories: Path | None, prefer: list[str] | None, members: bool = False):
     from biasbench.analysis.scores import bias_table, generalization_scores
     from biasbench.analysis.specs import IMAGENET_TOP1, SCORES, ScoreSpec
-    from biasbench.core.errors import BiasbenchError
     from biasbench.store import load_results
 
-    try:
-        records = load_results(directory)
-        selector = selector_for(directory, prefer)
-        scores, biases = generalization_scores(records, selector=selector), bias_table(records, selector=selector)
-    except FileNotFoundError as e:
-        console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(2) from None
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    records = load_results(directory)
+    selector = selector_for(directory, prefer)
+    scores, biases = generalization_scores(records, selector=selector), bias_table(records, selector=selector)
     if members:  # every benchmark number behind a score becomes a target of its own (percent)
         specs = tuple(ScoreSpec(m.label, m.label, (m,)) for s in SCORES for m in s.members if m != IMAGENET_TOP1)
         extra = generalization_scores(records, specs, selector)
@@ -96,15 +89,13 @@ def informativeness(
 
     scores, biases, cats = _load(directory, categories, prefer)
     if cats is None:
-        console.print("[bold red]error:[/] informativeness needs model categories: pass --categories FILE.json")
-        raise typer.Exit(2)
+        raise BiasbenchError("informativeness needs model categories: pass --categories FILE.json")
     table = category_informativeness(scores.values.join(biases.values), cats, n_boot=n_boot, seed=seed)
     if table is None:
-        console.print(
-            "[bold red]error:[/] informativeness needs ImageNet top-1, at least one bias and >= 8 categorised "
+        raise BiasbenchError(
+            "informativeness needs ImageNet top-1, at least one bias and >= 8 categorised "
             "models in >= 2 categories of >= 2 models each; run the accuracy and bias probes on more models."
         )
-        raise typer.Exit(1)
     print_matrix(table.set_index("features"), "Informativeness beyond ImageNet top-1 (LOO category accuracy)", 3)
     folder = out or Path(directory) / "analysis"
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,13 +14,6 @@ DirArg = Annotated[Path, typer.Argument(help="A biasbench results directory.")]
 AnalysisOut = Annotated[Path | None, typer.Option("--out", help="Folder for CSVs and figures (default DIR/analysis).")]
 
 
-def require_results_dir(directory: Path) -> None:
-    """Exit with code 2, naming the path, when ``directory`` is not a results directory."""
-    if not directory.is_dir():
-        console.print(f"[bold red]error:[/] no results directory at {directory}")
-        raise typer.Exit(2)
-
-
 def factors(
     directory: DirArg,
     dataset: Annotated[
@@ -46,21 +39,15 @@ def factors(
     model is re-run); then the Spearman correlation of each bias with each factor's error ratio."""
     from biasbench.analysis.correlation import wide
     from biasbench.analysis.failure_factors import analyse_failure_factors
-    from biasbench.core.errors import BiasbenchError
     from biasbench.plots.failure_factors import bias_factor_heatmap, factor_ratio_heatmap
     from biasbench.plots.figures import save
     from biasbench.store import load_results
 
-    require_results_dir(directory)
-    try:
-        cats = categories_for(load_results(directory), categories)
-        result = analyse_failure_factors(
-            directory, dataset=dataset, probe=probe, factors=which, filter_prototypes=not keep_prototypes,
-            selector=selector_for(directory, prefer), categories=cats, n_boot=n_boot, seed=seed,
-        )  # fmt: skip
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    cats = categories_for(load_results(directory), categories)
+    result = analyse_failure_factors(
+        directory, dataset=dataset, probe=probe, factors=which, filter_prototypes=not keep_prototypes,
+        selector=selector_for(directory, prefer), categories=cats, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     print_matrix(result.counts.set_index("model").drop(columns=["job", "dataset"]), "Images read per model", 0)

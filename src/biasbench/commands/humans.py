@@ -19,23 +19,17 @@ def humans(
     """16-class accuracy, cue-conflict shape bias per category and error consistency (κ) of every model
     against the human subjects of model-vs-human, with the human-vs-human ceiling."""
     from biasbench.analysis.humans import HUMAN_DATA, compare_results
-    from biasbench.core.errors import BiasbenchError
+    from biasbench.core.errors import BiasbenchError, MissingResultsError
 
     if not Path(directory).is_dir():
-        console.print(f"[bold red]error:[/] no results directory at {directory}")
-        raise typer.Exit(2)
-    try:
-        result = compare_results(directory, data_root, selector_for(directory, prefer))
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+        raise MissingResultsError(f"no results directory at {directory}")
+    result = compare_results(directory, data_root, selector_for(directory, prefer))
     if result is None:
-        console.print(
-            "[bold red]error:[/] nothing to compare: run `biasbench run -p shape-bias` (cue-conflict) or "
+        raise BiasbenchError(
+            "nothing to compare: run `biasbench run -p shape-bias` (cue-conflict) or "
             "`-p accuracy -d edge -d silhouette` into DIR, and put model-vs-human's raw data under "
             f"<data root>/{HUMAN_DATA}."
         )
-        raise typer.Exit(1)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     print_text(result.summary.round(3), "Models against humans (κ: mean over subjects; humans: over subject pairs)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from biasbench.commands.analysis import BootOpt, PreferOpt, SeedOpt, console, print_matrix, selector_for
-from biasbench.commands.factors import AnalysisOut, DirArg, require_results_dir
+from biasbench.commands.factors import AnalysisOut, DirArg
 
 
 def ranking_bias(
@@ -24,15 +24,9 @@ def ranking_bias(
     from biasbench.plots.ranking_bias import ranking_vs_ratio_scatter
     from biasbench.store import load_results
 
-    require_results_dir(directory)
-    try:
-        table = ranking_bias_table(load_results(directory), selector_for(directory, prefer))
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    table = ranking_bias_table(load_results(directory), selector_for(directory, prefer))
     if table.empty:
-        console.print("[bold red]error:[/] no shape-bias or refined-bias records in DIR; run those probes first")
-        raise typer.Exit(1)
+        raise BiasbenchError(f"no shape-bias or refined-bias records in {directory}; run those probes first")
     print_matrix(table, "16-class shape bias and ranking-based (REFINED-BIAS) metrics", 3)
     correlations = ranking_vs_ratio(table, n_boot=n_boot, seed=seed)
     print_matrix(

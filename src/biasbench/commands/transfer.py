@@ -29,15 +29,11 @@ def robustness_transfer(
     from biasbench.core.errors import BiasbenchError
     from biasbench.store import load_results
 
-    try:  # one job per model and measurement, as every analysis reads them
-        records = selector_for(directory, prefer).select(normalise_records(load_results(directory)), SCORE_MEASUREMENT)
-        table = meta_table(records, method=method)
-    except BiasbenchError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    # one job per model and measurement, as every analysis reads them
+    records = selector_for(directory, prefer).select(normalise_records(load_results(directory)), SCORE_MEASUREMENT)
+    table = meta_table(records, method=method)
     if table.empty:
-        console.print("[yellow]no ImageNet, robustness or transfer records found[/yellow]")
-        raise typer.Exit(1)
+        raise BiasbenchError(f"no ImageNet, robustness or transfer records in {directory}; run those probes first")
     print_matrix(table, f"Per-model values ({len(table)} models)", 3)
     pairs = spearman_matrix(table, n_boot=n_boot, seed=seed)
     print_matrix(rho_matrix(pairs, table.columns), "Spearman rho across models")

@@ -43,22 +43,19 @@ def decisions(
     prompt_file: Annotated[Path | None, typer.Option("--prompt-file", help="Read the prompt from this file.")] = None,
     data_root: DataRootOpt = None,
     seed: SeedOpt = 0,
-    bootstrap_reps: Annotated[int, typer.Option("--bootstrap-reps", help="Resamples of the shape-bias CI.")] = 2000,
+    bootstrap_reps: Annotated[
+        int, typer.Option("--bootstrap-reps", min=0, help="Resamples of the shape-bias CI (0: none).")
+    ] = 2000,
 ) -> None:
     """Import a model's per-image cue-conflict decisions made elsewhere (a VLM prompted on a GPU farm or through
     an API) as its shape-bias job: shape_bias with CI, top1, fractions, counts and the per-image decisions, with
     the prompt as a parameter of the job. Labels other than the 16 categories (or empty) are no decision."""
     from biasbench.api import import_decisions
-    from biasbench.core.errors import BiasbenchError
 
     text = _prompt_text(prompt, prompt_file)
-    try:
-        result = import_decisions(
-            csv, model, out, prompt=text, data_root=data_root, seed=seed, bootstrap_reps=bootstrap_reps
-        )
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    result = import_decisions(
+        csv, model, out, prompt=text, data_root=data_root, seed=seed, bootstrap_reps=bootstrap_reps
+    )
     d = result.decisions
     if d.other_labels:
         shown = ", ".join(f"{label or '(empty)'!r} x{n}" for label, n in list(d.other_labels.items())[:8])
@@ -88,24 +85,19 @@ def gavrikov2025(
     from rich.progress import Progress
 
     from biasbench.analysis.gavrikov2025 import prompt_table
-    from biasbench.core.errors import BiasbenchError
     from biasbench.report.gavrikov2025 import reproduce_gavrikov2025
 
-    try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("decisions files", total=None)
-            result = reproduce_gavrikov2025(
-                data,
-                out,
-                data_root=data_root,
-                n_boot=n_boot,
-                seed=seed,
-                min_accuracy=min_accuracy,
-                progress=lambda path: bar.update(task, advance=1, description=path.name),
-            )
-    except BiasbenchError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("decisions files", total=None)
+        result = reproduce_gavrikov2025(
+            data,
+            out,
+            data_root=data_root,
+            n_boot=n_boot,
+            seed=seed,
+            min_accuracy=min_accuracy,
+            progress=lambda path: bar.update(task, advance=1, description=path.name),
+        )
     models = result.models
     ci = models.apply(lambda r: "" if pd.isna(r.ci_low) else f"[{r.ci_low:.3f}, {r.ci_high:.3f}]", axis=1)
     shown = pd.DataFrame(

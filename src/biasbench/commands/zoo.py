@@ -26,42 +26,38 @@ def zoo(
     from biasbench.models.zoo import available_zoos, load_zoo
     from biasbench.models.zoo_source import describe_zoo, fetch_files, remote_files
 
-    try:
-        if name is None:
-            for zoo_name in available_zoos():
-                z = load_zoo(zoo_name)
-                out.print(f"[bold]{zoo_name}[/] ({len(z.models)} models): {z.description}", highlight=False)
-            return
-        entries = [e for e in load_zoo(name).models if not model or e.id in model]
-        remote = [e for e in entries if e.source.startswith("zoo:")]
-        if where:
-            for entry in remote:
-                for f in remote_files(entry):
-                    out.print(f"{entry.id}\t{f.url}\t{f.path}\t{f.sha256 or '-'}", highlight=False, soft_wrap=True)
-            return
-        failures = []
-        if fetch:
-            for entry in remote:
-                try:
-                    fetch_files(entry)
-                except BiasbenchError as e:
-                    failures.append(str(e))
-        frame = describe_zoo(name)
-        if model:
-            frame = frame[frame.id.isin(model)]
-        table = Table(title=f"Zoo {load_zoo(name).name}")
-        for column in frame.columns:
-            table.add_column(column, overflow="fold")
-        for row in frame.itertuples(index=False):
-            table.add_row(*("?" if v is None else str(v) for v in row))
-        out.print(table)
-        for message in failures:
-            err.print(f"[red]missing:[/] {message}", highlight=False)
-        if failures:
-            raise typer.Exit(1)
-    except BiasbenchError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    if name is None:
+        for zoo_name in available_zoos():
+            z = load_zoo(zoo_name)
+            out.print(f"[bold]{zoo_name}[/] ({len(z.models)} models): {z.description}", highlight=False)
+        return
+    entries = [e for e in load_zoo(name).models if not model or e.id in model]
+    remote = [e for e in entries if e.source.startswith("zoo:")]
+    if where:
+        for entry in remote:
+            for f in remote_files(entry):
+                out.print(f"{entry.id}\t{f.url}\t{f.path}\t{f.sha256 or '-'}", highlight=False, soft_wrap=True)
+        return
+    failures = []
+    if fetch:
+        for entry in remote:
+            try:
+                fetch_files(entry)
+            except BiasbenchError as e:
+                failures.append(str(e))
+    frame = describe_zoo(name)
+    if model:
+        frame = frame[frame.id.isin(model)]
+    table = Table(title=f"Zoo {load_zoo(name).name}")
+    for column in frame.columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("?" if v is None else str(v) for v in row))
+    out.print(table)
+    for message in failures:
+        err.print(f"[red]missing:[/] {message}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ expected counts. Register a new one with ``@register_dataset``::
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -101,6 +102,9 @@ class DatasetSpec(ABC):
     corruptions: ClassVar[tuple[str, ...]] = ()
     # Public archives ``download_dataset`` fetches and extracts; empty where the data is not freely downloadable.
     downloads: ClassVar[tuple[Download, ...]] = ()
+    # ``--limit N`` draws a seeded sample balanced over the classes (``data.sampling``); False where samples only
+    # make sense together (the frames of a video pm-k set), which are cut to the first N in canonical order.
+    limit_by_class: ClassVar[bool] = True
 
     @abstractmethod
     def list_samples(self, folder: Path) -> list[Sample]:
@@ -142,6 +146,8 @@ class DatasetSpec(ABC):
         if folder is None:
             raise DatasetError(self.missing_message(root_path))
         dataset = Dataset(self, folder, tuple(self.list_samples(folder)))
+        if not dataset.samples:
+            raise DatasetError(f"dataset {self.name!r} at {folder} holds no images; expected layout: {self.layout}")
         problems = self.completeness(dataset)
         if problems and check_count:
             raise DatasetError(f"{'; '.join(problems)}. {PARTIAL_HINT}")
@@ -215,8 +221,19 @@ def load_dataset(name: str, root: Path | str | None = None) -> Dataset:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive), sorted by path."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """Image files under ``folder`` (recursive, following links), sorted by path. A folder that cannot be read
+    raises the OS's error (``PermissionError``: reported with its fix) instead of looking empty."""
+
+    def fail(error: OSError) -> None:
+        raise error
+
+    found = [
+        Path(parent) / name
+        for parent, _, names in os.walk(folder, onerror=fail, followlinks=True)
+        for name in names
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES
+    ]
+    return sorted(p for p in found if p.is_file())
 
 
 def texture_of(filename: str) -> str:

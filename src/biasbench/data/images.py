@@ -20,15 +20,73 @@ from biasbench.core.preprocessing import Preprocess
 from biasbench.core.torchvision_shim import ensure_torchvision_importable
 from biasbench.data.datasets import Dataset
 
+# Images a classifier cannot see meaningfully: below this side length (8 px: the smallest images a benchmark
+# here ships, scikit-learn's 8x8 digits), or longer than wide (or wide than tall) by more than this ratio (a
+# 224-px centre crop of a 10000x10 strip is a smear of 10 rows). Refused like an undecodable file, named.
+MIN_SIDE = 8
+MAX_ASPECT = 20.0
+
 
 def decode_rgb(path) -> Image.Image:
-    """Open an image as RGB, raising CorruptImageError naming the file when it cannot be decoded."""
+    """Open an image as 8-bit RGB (``to_rgb``), raising CorruptImageError naming the file when it cannot be
+    decoded, when its pixels have no defined 8-bit meaning, or when it is too small or too elongated to show
+    a classifier anything (``MIN_SIDE``, ``MAX_ASPECT``; checked from the header, before decoding)."""
     try:
         with Image.open(path) as im:
+            check_size(im.size)
             im.load()
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            return to_rgb(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise CorruptImageError(str(path), str(e) or type(e).__name__) from e
+
+
+def check_size(size: tuple[int, int]) -> None:
+    """Refuse (ValueError) an image smaller than ``MIN_SIDE`` or more elongated than ``MAX_ASPECT``."""
+    width, height = size
+    if min(width, height) < MIN_SIDE:
+        raise ValueError(f"{width}x{height} px is below the minimum of {MIN_SIDE} px on a side")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise ValueError(f"{width}x{height} px has an aspect ratio above {MAX_ASPECT:g}:1")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of any Pillow image, each mode by its meaning (tested against reference conversions):
+
+    - 16-bit greyscale (``I;16*``, and ``I`` holding 16-bit values, as Pillow opens 16-bit PNGs): the high byte,
+      ``v >> 8``, as OpenCV's ``imread`` (Pillow's own convert clips at 255: a blank white frame);
+    - 32-bit float (``F``): values in [0, 1] scaled by 255 and rounded (scikit-image's convention); other
+      ranges have no defined meaning and are refused, as is ``I`` beyond 16 bits;
+    - with transparency (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, and palette, grey or RGB
+      images with a ``transparency`` key): composited over white, as a viewer shows them (a plain convert
+      would show whatever colour the transparent pixels hold);
+    - every other mode (``L``, ``1``, ``P``, ``CMYK``, ``YCbCr``, ``HSV``, ``RGBX``): Pillow's convert, which
+      is exact for them (CMYK: R = (255 − C)(255 − K)/255, rounded); ``LAB`` is refused (it needs a profile).
+    """
+    if image.mode == "LAB":  # Pillow's convert treats L*a*b* as if it were RGB
+        raise ValueError("CIELAB pixels need a colour profile to become RGB; save the image as RGB")
+    if image.mode in GREY_SCALES:
+        return Image.fromarray(GREY_SCALES[image.mode](np.asarray(image))).convert("RGB")
+    if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _high_byte(values: np.ndarray) -> np.ndarray:
+    if values.min(initial=0) < 0 or values.max(initial=0) > 0xFFFF:
+        raise ValueError(f"integer pixels in [{values.min()}, {values.max()}] are not 8- or 16-bit; save as 8-bit")
+    return (values.astype(np.uint32) >> 8).astype(np.uint8)
+
+
+def _unit_float(values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all() or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+        raise ValueError("float pixels outside [0, 1] have no defined 8-bit value; save the image as 8-bit")
+    return np.rint(values * 255).astype(np.uint8)
+
+
+# Greyscale modes whose values Pillow's convert clips instead of scaling: mode → values → 8-bit grey.
+GREY_SCALES = {"I;16": _high_byte, "I;16L": _high_byte, "I;16B": _high_byte, "I;16N": _high_byte, "I": _high_byte}
+GREY_SCALES["F"] = _unit_float
 
 
 @lru_cache(maxsize=64)

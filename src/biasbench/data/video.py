@@ -145,6 +145,7 @@ class ImageNetVidRobust(DatasetSpec):
     summary = "ImageNet-Vid-Robust: video frames with reviewed ±10-frame neighbours, 30 classes (pm-k)"
     label_space = "imagenet-vid-30"
     locations = ("imagenet_vid_ytbb_robust/imagenet-vid-robust", "imagenet-vid-robust")
+    limit_by_class = False  # --limit keeps whole pm-k sets: the first N frames of the canonical order
     layout = VID_LAYOUT
     obtain = (
         "download imagenet_vid_ytbb_robust.tar.gz (Shankar et al., "
@@ -253,6 +254,7 @@ class YtbbRobust(DatasetSpec):
     summary = "YTBB-Robust: YouTube-BoundingBoxes frames with reviewed ±10-frame neighbours, 24 indices (pm-k)"
     label_space = "ytbb-24"
     locations = ("imagenet_vid_ytbb_robust/ytbb-robust", "ytbb-robust")
+    limit_by_class = False  # --limit keeps whole pm-k sets: the first N frames of the canonical order
     layout = YTBB_LAYOUT
     obtain = (
         "frames: imagenet_vid_ytbb_robust.tar.gz (Shankar et al.); metadata: copy "

@@ -12,13 +12,15 @@ import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 import torch
+from pydantic import NonNegativeInt, PositiveInt, field_validator, model_validator
 from tqdm.auto import tqdm
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.core.validation import Declared
 from biasbench.engine.memo import CleanMemo, CleanPass
 from biasbench.models.wrapper import Classifier
 
@@ -47,9 +49,9 @@ class BatchSource(Protocol):
     def key(self) -> Hashable | None: ...
 
 
-@dataclass(frozen=True)
-class EngineConfig:
-    """How to run models, the one configuration a run is given (CLI options, ``biasbench.run(engine=...)``).
+class EngineConfig(Declared):
+    """How to run models, the one configuration a run is given (CLI options, ``biasbench.run(engine=...)``),
+    declared with its ranges so a bad value is refused when the plan is made.
 
     The engine itself uses the device (``auto`` picks CUDA when present), mixed precision (GPU only),
     channels-last memory format (on CPU too: it speeds up depthwise convolutions) and ``progress``. How a
@@ -58,23 +60,43 @@ class EngineConfig:
     fields by ``biasbench.probes.outputs.feed_of``; they live here so that one object configures a run and
     keys its jobs (precision, batch size)."""
 
+    option_names: ClassVar[Mapping[str, str]] = {
+        "device": "--device",
+        "batch_size": "--batch-size",
+        "amp": "--amp",
+        "channels_last": "--channels-last",
+        "num_workers": "--workers",
+        "on_corrupt": "--on-corrupt",
+        "cache": "--cache",
+    }
+
     device: str = "auto"
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     amp: bool = False
     channels_last: bool = False
-    num_workers: int | None = None
-    on_corrupt: str = "error"  # "error" stops naming the file; "skip" leaves it out and counts it
+    num_workers: NonNegativeInt | None = None  # None: none for small datasets, else up to four
+    on_corrupt: Literal["error", "skip"] = "error"  # "error" stops naming the file; "skip" leaves it out, counted
     progress: bool = True
-    # Decode-once cache (biasbench.data.decoded_cache): each dataset is decoded once per preprocessing config into uint8
-    # shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
+    # Decode-once cache (biasbench.data.decoded_cache): each dataset is decoded once per preprocessing config into
+    # uint8 shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
     cache: bool = False
     cache_dir: str | None = None
 
-    def __post_init__(self):
-        if self.on_corrupt not in {"error", "skip"}:
-            raise BiasbenchError(f"on_corrupt must be 'error' or 'skip', not {self.on_corrupt!r}")
-        if self.batch_size < 1:
-            raise BiasbenchError(f"batch size must be positive, got {self.batch_size}")
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if device != "auto":
+            try:
+                torch.device(device)
+            except RuntimeError:
+                raise ValueError("use cpu, cuda, cuda:N, mps or auto") from None
+        return device
+
+    @model_validator(mode="after")
+    def _amp_needs_cuda(self) -> EngineConfig:
+        if self.amp and torch.device(self.device if self.device != "auto" else "cuda").type != "cuda":
+            raise ValueError(f"--amp is mixed precision on CUDA; drop --amp or use --device cuda, not {self.device}")
+        return self
 
     @property
     def precision(self) -> str:

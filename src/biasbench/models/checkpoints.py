@@ -62,11 +62,7 @@ def read_checkpoint(path: Path) -> Any:
     """The object stored in a checkpoint file (safetensors, or torch with ``weights_only=True``), unwrapped
     by nothing: adapters decide which entries matter."""
     if not path.is_file():
-        raise ModelLoadError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        raise ModelLoadError(f"checkpoint {path} does not exist; check the path")
     with open(path, "rb") as f:
         head = f.read(64)
     from biasbench.core.downloads import looks_like_html
@@ -74,8 +70,18 @@ def read_checkpoint(path: Path) -> Any:
     if looks_like_html(head):
         raise ModelLoadError(
             f"{path} is a web page, not a checkpoint (a failed Google-Drive or login download), so it cannot be "
-            "read with weights_only=True. Delete it, download the file by hand and place it at the same path."
+            "read as weights. Delete it, download the file by hand and place it at the same path."
         )
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as e:  # safetensors' own error type: a truncated file or not safetensors at all
+            raise ModelLoadError(
+                f"cannot read {path} as safetensors ({e}): the file is truncated or in another format. "
+                "Download or save it again."
+            ) from e
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors (non-tensor objects), truncated files

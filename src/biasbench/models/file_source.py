@@ -11,7 +11,7 @@ from biasbench.core.errors import BiasbenchError, ModelLoadError
 from biasbench.core.fingerprint import digest, file_sha256
 from biasbench.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from biasbench.models.sources import ModelSource, ModelSpec, register_source
-from biasbench.models.timm_source import import_timm, timm_classifier, timm_data_config
+from biasbench.models.timm_source import check_architecture, import_timm, timm_classifier, timm_data_config
 from biasbench.models.wrapper import Classifier
 
 
@@ -38,9 +38,7 @@ class FileSource(ModelSource):
     example = "file:weights/resnet50.safetensors?arch=resnet50"
 
     def load(self, spec: ModelSpec) -> Classifier:
-        arch = spec.options.get("arch")
-        if not arch:
-            raise BiasbenchError(f"{spec.text}: say which timm architecture the weights belong to, e.g. ?arch=resnet50")
+        arch = self.architecture(spec)
         path = Path(os.path.expanduser(spec.ref))
         state = read_state_dict(path)
         net = import_timm().create_model(arch, pretrained=False)
@@ -60,12 +58,24 @@ class FileSource(ModelSource):
             )
         return model
 
+    @staticmethod
+    def architecture(spec: ModelSpec) -> str:
+        """The spec's ``?arch=``, refused when missing or unknown to timm."""
+        arch = spec.options.get("arch")
+        if not arch:
+            raise BiasbenchError(f"{spec.text}: say which timm architecture the weights belong to, e.g. ?arch=resnet50")
+        check_architecture(arch)
+        return arch
+
     def preprocess(self, spec: ModelSpec) -> Preprocess:
-        cfg = timm_data_config(arch=spec.options["arch"]) if "arch" in spec.options else None
+        cfg = timm_data_config(arch=self.architecture(spec))
         return Preprocess.from_timm_config(cfg) if cfg else super().preprocess(spec)
 
     def fingerprint(self, spec: ModelSpec) -> str:
-        return digest(["file", file_sha256(Path(os.path.expanduser(spec.ref))), sorted(spec.options.items())])
+        path = Path(os.path.expanduser(spec.ref))
+        if not path.is_file():
+            raise ModelLoadError(f"checkpoint {path} of {spec.text} does not exist; check the path")
+        return digest(["file", file_sha256(path), sorted(spec.options.items())])
 
     def cached(self, spec: ModelSpec) -> bool | None:
         return Path(os.path.expanduser(spec.ref)).is_file()

@@ -22,6 +22,13 @@ def import_timm():
     return timm
 
 
+def check_architecture(name: str) -> None:
+    """Refuse a timm architecture (``name`` or ``name.tag``) timm does not know, with the closest names."""
+    known = import_timm().list_models()
+    if name.split(".")[0] not in known:
+        raise UnknownNameError("timm model", name.split(".")[0], known)
+
+
 def timm_data_config(net: torch.nn.Module | None = None, arch: str | None = None) -> dict | None:
     """timm's resolved evaluation data config (input_size, crop_pct, crop_mode, interpolation, mean, std) of a
     built network, or of an architecture's pretrained weights (``name`` or ``name.tag``) without building it;
@@ -63,8 +70,7 @@ class TimmSource(ModelSource):
     def load(self, spec: ModelSpec) -> Classifier:
         timm = import_timm()
         pretrained = spec.flag("pretrained", True)
-        if spec.ref.split(".")[0] not in timm.list_models():
-            raise UnknownNameError("timm model", spec.ref.split(".")[0], timm.list_models())
+        check_architecture(spec.ref)
         rng = seeded_init(spec)
         try:
             kwargs = {"num_classes": int(spec.options["num_classes"])} if "num_classes" in spec.options else {}

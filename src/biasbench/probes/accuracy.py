@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from pydantic import PositiveInt
 
 from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Sample
@@ -52,7 +53,7 @@ COMPAT_LAST_BATCH = "top1_compat_last_batch"
 
 class AccuracyParams(ProbeParams):
     compat_last_batch: bool = False  # also report the study's last-batch value as top1_compat_last_batch
-    compat_batch_size: int = 512
+    compat_batch_size: PositiveInt = 512
 
 
 @register_probe

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator
 
 from biasbench.attacks.gradient import AttackConfig, run_attack
 from biasbench.core.errors import HeadSizeError
@@ -59,15 +60,15 @@ def robust_records(robust: np.ndarray, condition: str, compat_batch_size: int | 
 
 
 class AdversarialParams(ProbeParams):
-    attack: str = "pgd"  # "pgd" | "fgsm" | "autoattack" (AutoAttack standard, needs the attacks extra)
-    norm: str = "linf"
-    epsilon: tuple[float, ...] = (0.5 / 255,)
-    steps: int = 40
-    step_size: float = 2 / 255
+    attack: Literal["pgd", "fgsm", "autoattack"] = "pgd"  # autoattack: AutoAttack standard (the attacks extra)
+    norm: Literal["linf", "l2"] = "linf"
+    epsilon: tuple[NonNegativeFloat, ...] = Field((0.5 / 255,), min_length=1)
+    steps: PositiveInt = 40
+    step_size: PositiveFloat = 2 / 255
     random_start: bool = True
-    success: str = "final"  # "final" (foolbox) or "any-step"
+    success: Literal["final", "any-step"] = "final"  # "final" (foolbox) or "any-step"
     compat_denominator: bool = False
-    compat_batch_size: int = 128
+    compat_batch_size: PositiveInt = 128
 
     @field_validator("epsilon", mode="before")
     @classmethod

@@ -31,19 +31,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from biasbench.core.errors import BiasbenchError, UnknownNameError
+from biasbench.core.errors import ParameterError, UnknownNameError
+from biasbench.core.validation import Declared
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.store.records import Record
 
 
-class ProbeParams(BaseModel):
-    """Base of every probe's parameters: typed, validated, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ProbeParams(Declared):
+    """Base of every probe's parameters: typed and ranged (pydantic ``Field(ge=..)``, ``Literal``, validators),
+    unknown names refused with suggestions, checked when the plan is made (``Probe.with_overrides``)."""
 
 
 @dataclass
@@ -84,15 +83,11 @@ class Probe(ABC):
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any]) -> Probe:
-        """Instantiate with ``--set`` overrides, naming unknown parameters and bad values."""
-        known = cls.Params.model_fields
-        for key in overrides:
-            if key not in known:
-                raise UnknownNameError(f"parameter of probe {cls.name!r}", key, known)
+        """Instantiate with ``--set`` overrides; a ParameterError names each bad one as ``--set PROBE.PARAM``."""
         try:
             return cls(cls.Params(**overrides))
-        except ValidationError as e:
-            raise BiasbenchError(f"invalid parameters for probe {cls.name!r}: {e}") from e
+        except ParameterError as e:
+            raise e.within(f"--set {cls.name}.") from None
 
     def datasets(self, requested: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The datasets this probe runs on given the user's ``--dataset`` list."""

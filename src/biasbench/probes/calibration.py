@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pydantic import PositiveInt
 
 from biasbench.data.datasets import Sample
 from biasbench.data.label_spaces import LabelSpace
@@ -128,7 +129,7 @@ def calibration_from_outputs(
 
 
 class CalibrationParams(ProbeParams):
-    n_bins: int = 15
+    n_bins: PositiveInt = 15
 
 
 @register_probe

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from biasbench.core.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError, UnknownNameError
 from biasbench.core.preprocessing import Preprocess
-from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
+from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS
 from biasbench.data.datasets import Dataset
 from biasbench.data.images import ImageTransform
 from biasbench.data.transforms import BorderCropTransform
@@ -136,13 +137,29 @@ def summary_records(
 
 
 class CorruptionParams(ProbeParams):
-    mode: str = "auto"  # "auto": on disk for ImageNet-C/C-bar, generated otherwise
+    mode: Literal["auto", "ondisk", "generated"] = "auto"  # "auto": on disk for ImageNet-C/C-bar, else generated
     corruptions: tuple[str, ...] = ()  # () = all (all on disk, or all 19 generated ImageNet-C corruptions)
-    severities: tuple[int, ...] = SEVERITIES
-    clean_top1: float | None = None  # on-disk mode: the model's clean val top-1 for relative mCE
+    severities: tuple[Annotated[int, Field(ge=1, le=5)], ...] = Field(SEVERITIES, min_length=1)
+    clean_top1: float | None = Field(None, ge=0.0, le=1.0)  # on-disk mode: the model's clean top-1 (relative mCE)
     save_as: str = "jpeg85"  # generated mode: "jpeg85" (as the ImageNet-C files), "uint8" or "float"
     # generated mode: "imagenet-c" (resize 256, crop 224, fed at 224 to every model) or "model" (its own input size)
     input_size: Literal["imagenet-c", "model"] = "imagenet-c"
+
+    @field_validator("corruptions")
+    @classmethod
+    def _known_corruptions(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        known = set(CORRUPTIONS) | set(IMAGENET_C_CORRUPTIONS) | set(IMAGENET_CBAR_CORRUPTIONS)
+        for name in names:
+            if name not in known:
+                raise ValueError(str(UnknownNameError("corruption", name, known)))
+        return names
+
+    @field_validator("save_as")
+    @classmethod
+    def _known_storage(cls, save_as: str) -> str:
+        if save_as not in SAVE_AS:
+            raise ValueError(f"not one of {', '.join(SAVE_AS)}")
+        return save_as
 
 
 @register_probe
@@ -210,8 +227,6 @@ class Corruption(Probe):
             if name not in CORRUPTIONS:
                 raise BiasbenchError(f"no generated corruption {name!r}; implemented: {', '.join(CORRUPTIONS)}")
         save_as = self.params.save_as
-        if save_as not in SAVE_AS:
-            raise BiasbenchError(f"corruption save_as {save_as!r} is not one of {', '.join(SAVE_AS)}")
         keys = [(c, s) for c in names for s in self.params.severities]
         conditions = {CLEAN: None} | {
             f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed, save_as) for c, s in keys

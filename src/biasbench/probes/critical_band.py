@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
@@ -107,7 +108,7 @@ def relabel_to_categories16(dataset: Dataset) -> Dataset:
 
 class CriticalBandParams(ProbeParams):
     protocol: Literal["A", "B"] = "B"
-    criterion: float = 50.0  # percent (of the reference accuracy, unless the reference is absolute)
+    criterion: float = Field(50.0, gt=0.0, le=100.0)  # percent (of the reference accuracy, unless absolute)
     reference: Literal["absolute", "noise-free", "clean"] | None = None  # None: absolute (A), noise-free (B)
     adaptive: bool = False  # protocol B: bisection over noise levels per band instead of the full grid
     quantize_gray: bool = True  # 8-bit grayscale as PIL "L" (the studies); False keeps the float luma

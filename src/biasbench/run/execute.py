@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from biasbench.data.datasets import Dataset
+from biasbench.data.sampling import Limited
 from biasbench.engine.inference import Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext, get_probe
@@ -32,7 +33,9 @@ def execute_job(job: Job, model: Classifier, dataset: Dataset, engine: Engine, s
         records.append(Record("skipped_images", float(len(skipped)), len(dataset)))
     if dataset.partial:  # a trimmed copy: flagged in the records too, never mistaken for the full benchmark
         records.append(partial_record(dataset))
-    frame = records_frame(records, model=job.model, probe=job.probe, dataset=job.dataset, job=job.key)
+    sample = dataset if isinstance(dataset, Limited) else None
+    caveat = sample.caveat if sample else ""
+    frame = records_frame(records, model=job.model, probe=job.probe, dataset=job.dataset, job=job.key, caveat=caveat)
     write_job(
         store,
         job,
@@ -43,6 +46,8 @@ def execute_job(job: Job, model: Classifier, dataset: Dataset, engine: Engine, s
         wall_time_s=time.perf_counter() - t0,
         device=engine.device,
         n_images=len(dataset),
+        limit_mode=sample.mode if sample else None,  # the mode the sample was drawn in (a video set cuts "first")
+        caveat=caveat,
         skipped_files=skipped,
         model_info=model.describe(),
         batch_size=engine.config.batch_size,

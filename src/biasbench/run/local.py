@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from biasbench.core.errors import BiasbenchError
+from biasbench.core.errors import BiasbenchError, user_message
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
 from biasbench.models.sources import load_model
+from biasbench.models.wrapper import Classifier
 from biasbench.run.execute import execute_job
-from biasbench.run.plan import Job, ModelRef
+from biasbench.run.plan import DataKey, Job, ModelRef
 from biasbench.store.results import ResultsStore
 
 Report = Callable[[str], None]
@@ -37,11 +38,17 @@ class RunSummary:
 
 
 def split_finished(jobs: Sequence[Job], store: ResultsStore, report: Report) -> tuple[list[Job], RunSummary]:
-    """Pending jobs, and a summary whose ``skipped`` lists the jobs already in the store (reported)."""
-    summary = RunSummary(skipped=[j for j in jobs if store.has(j.key)])
+    """Pending jobs, and a summary whose ``skipped`` lists the jobs already in the store (reported). A job
+    whose files are damaged is pending again (reported with the file), and its rewrite replaces them."""
+    summary, pending = RunSummary(), []
+    for job in jobs:
+        damage = store.damage(job.key)
+        if damage:
+            report(f"job {job.label} is damaged ({damage[0]}); computing it again")
+        (summary.skipped if not damage and store.has(job.key) else pending).append(job)
     if summary.skipped:
         report(f"skipping {len(summary.skipped)} finished job(s) already in {store.root}")
-    return [j for j in jobs if not store.has(j.key)], summary
+    return pending, summary
 
 
 def _clock(seconds: float) -> str:
@@ -62,7 +69,7 @@ class Progress:
 
     @staticmethod
     def kind(job: Job) -> tuple:
-        return job.probe, job.dataset, job.limit, repr(sorted(job.params.items()))
+        return job.probe, job.data_key, repr(sorted(job.params.items()))
 
     def done(self, job: Job, seconds: float) -> None:
         self.times[self.kind(job)].append(seconds)
@@ -88,13 +95,14 @@ class Progress:
 def run_local(
     jobs: Sequence[Job],
     models: Sequence[ModelRef],
-    datasets: dict[tuple[str, int | None], Dataset],
+    datasets: dict[DataKey, Dataset],
     engine: Engine,
     store: ResultsStore,
     report: Report = print,
 ) -> RunSummary:
     """Run every unfinished job. A failing job is reported and the run goes on, so nothing computed
-    before or after it is lost; re-running retries only what is missing."""
+    before or after it is lost; re-running retries only what is missing. A model that cannot be keyed or
+    loaded fails its own jobs (with the reason), and the next model runs."""
     pending, summary = split_finished(jobs, store, report)
     refs = {m.name: m for m in models}
     total = len(pending)
@@ -104,22 +112,33 @@ def run_local(
         model_jobs = list(model_jobs)
         ref = refs[model_name]
         t0 = time.perf_counter()
-        try:
-            model = ref.module if ref.module is not None else load_model(ref.spec)
-            summary.load_seconds[model_name] = time.perf_counter() - t0
-            progress.loaded(summary.load_seconds[model_name])
-        except BiasbenchError as e:
-            for job in model_jobs:
-                summary.failed.append((job, str(e)))
-            report(f"cannot load model {model_name}: {e}")
+        model = _load(ref, report)
+        if model is None:
+            summary.failed += [(job, f"cannot load model {model_name}: {ref.error}") for job in model_jobs]
             done += len(model_jobs)
             continue
-        run_on = lambda j, m=model: execute_job(j, m, datasets[(j.dataset, j.limit)], engine, store)  # noqa: E731
+        summary.load_seconds[model_name] = time.perf_counter() - t0
+        progress.loaded(summary.load_seconds[model_name])
+        run_on = lambda j, m=model: execute_job(j, m, datasets[j.data_key], engine, store)  # noqa: E731
         for job in model_jobs:
             _attempt(job, run_on, done, total, summary, progress, report)
             done += 1
         engine.memo.clear()  # the model's clean passes end with its jobs (and release the model)
     return summary
+
+
+def _load(ref: ModelRef, report: Report) -> Classifier | None:
+    """The model of ``ref``, or None with the reason in ``ref.error`` (reported; an unexpected error with its
+    traceback, as a bug)."""
+    if ref.error is None:
+        try:
+            return ref.module if ref.module is not None else load_model(ref.spec)
+        except (BiasbenchError, OSError) as e:
+            ref.error = user_message(e) or str(e)
+        except Exception as e:  # a library's own error for this one model: its jobs fail, the run goes on
+            ref.error, ref.trace = f"{type(e).__name__}: {e}", traceback.format_exc()
+    report(f"cannot load model {ref.name}: {ref.error}" + (f"\n{ref.trace}" if ref.trace else ""))
+    return None
 
 
 def run_jobs(
@@ -149,9 +168,10 @@ def _attempt(
     t0 = time.perf_counter()
     try:
         execute(job)
-    except BiasbenchError as e:
-        summary.failed.append((job, str(e)))
-        report(f"  failed: {e}")
+    except (BiasbenchError, OSError) as e:  # a user's error, or the system's (a full disk, a permission)
+        message = user_message(e) or str(e)
+        summary.failed.append((job, message))
+        report(f"  failed: {message}")
     except Exception as e:  # an unexpected bug in one job must not lose the others
         summary.failed.append((job, f"{type(e).__name__}: {e}"))
         report(f"  failed with an unexpected error:\n{traceback.format_exc()}")

@@ -2,23 +2,33 @@
 
 A job's key covers everything that can change its numbers: the model's weights fingerprint, its
 preprocessing (every field of ``Preprocess`` plus the resize size it implies), the dataset's file list (after
-``--limit``), the probe, its version and resolved parameters, the seed, the numeric
-precision and biasbench's version. Finished keys are skipped, so a re-run or an extended study runs only
-what is new.
+``--limit``; a balanced ``--limit`` sample also names its limit and mode), the probe, its version and resolved
+parameters, the seed, the numeric precision and biasbench's version. Finished keys are skipped, so a re-run or
+an extended study runs only what is new.
+
+Every option is checked when the plan is made, before any model loads: probe parameters by their declared
+``Params``, the image budget by ``SampleOptions``. A model whose weights cannot be fingerprinted (a missing
+checkpoint, an unknown architecture) does not stop the plan: its jobs are planned under a provisional key and
+fail with the reason when the executor reaches them, so the other models still run.
 """
 
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from biasbench.core.errors import BiasbenchError
+from pydantic import NonNegativeInt, PositiveInt, model_validator
+
+from biasbench.core.errors import BiasbenchError, user_message
 from biasbench.core.fingerprint import digest
+from biasbench.core.validation import Declared
 from biasbench.core.version import __version__
 from biasbench.data.datasets import Dataset, canonical_dataset_name, get_dataset_spec
+from biasbench.data.sampling import Limited, limited
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe
@@ -38,10 +48,36 @@ class Job:
     key: str
     model_fingerprint: str
     dataset_fingerprint: str
+    limit_mode: str | None = None  # the --limit-mode asked for ("balanced", "first"); None without a limit
 
     @property
     def label(self) -> str:
         return f"{self.model} · {self.probe} · {self.dataset}"
+
+    @property
+    def data_key(self) -> DataKey:
+        """The key of the job's resolved dataset among a plan's datasets."""
+        return self.dataset, self.limit, self.limit_mode
+
+
+DataKey = tuple[str, int | None, str | None]
+
+
+class SampleOptions(Declared):
+    """The image budget of a study step, declared: ``--limit N`` (≥ 1) images per dataset, sampled by
+    ``--limit-mode`` (``balanced``, the default, or ``first``), with the run's ``--seed`` (≥ 0)."""
+
+    option_names: ClassVar[Mapping[str, str]] = {"limit": "--limit", "limit_mode": "--limit-mode", "seed": "--seed"}
+
+    limit: PositiveInt | None = None
+    limit_mode: Literal["balanced", "first"] | None = None  # None: balanced
+    seed: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _mode_needs_limit(self) -> SampleOptions:
+        if self.limit_mode is not None and self.limit is None:
+            raise ValueError("--limit-mode says how --limit samples; give --limit N too, or drop --limit-mode")
+        return self
 
 
 @dataclass
@@ -53,6 +89,9 @@ class ModelRef:
     module: Classifier | None = field(default=None, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
     _preprocess: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    # Why the model cannot be keyed (so not loaded either): its jobs fail with this, the plan goes on.
+    error: str | None = field(default=None, init=False, repr=False, compare=False)
+    trace: str = field(default="", init=False, repr=False, compare=False)  # traceback of an unexpected error
 
     def fingerprint(self) -> str:
         """The weights' content fingerprint, computed once per ref (a study plans many steps per model)."""
@@ -69,6 +108,19 @@ class ModelRef:
             preprocess = self.module.preprocess if self.module is not None else model_preprocess(self.spec)
             self._preprocess = preprocess.as_dict()
         return self._preprocess
+
+    def identity(self) -> tuple[str, dict[str, Any] | None]:
+        """(weights fingerprint, preprocessing) for job keys. When they cannot be computed (a missing or damaged
+        checkpoint, an unknown architecture, weights not cached offline) the reason is kept in ``error`` and a
+        provisional identity returned: the model's jobs are planned, and fail with that reason."""
+        if self.error is None:
+            try:
+                return self.fingerprint(), self.preprocess()
+            except (BiasbenchError, OSError) as e:
+                self.error = user_message(e) or str(e)
+            except Exception as e:  # a library's own error for this one model; shown with its traceback
+                self.error, self.trace = f"{type(e).__name__}: {e}", traceback.format_exc()
+        return digest(["unkeyed model", self.name]), None
 
 
 def _module_fingerprint(module: Classifier) -> str:
@@ -114,57 +166,61 @@ def plan_jobs(
     data_root: Path,
     seed: int = 0,
     limit: int | None = None,
+    limit_mode: str | None = None,
     precision: str = "fp32",
-    resolved: Mapping[tuple[str, int | None], Dataset] | None = None,
+    resolved: Mapping[DataKey, Dataset] | None = None,
     partial: bool = False,
-) -> tuple[list[Job], dict[tuple[str, int | None], Dataset]]:
-    """Expand models × probes × datasets into keyed jobs. Also returns the resolved datasets (after
-    ``limit``) so executors do not list them again; ``resolved`` passes datasets already listed.
+) -> tuple[list[Job], dict[DataKey, Dataset]]:
+    """Expand models × probes × datasets into keyed jobs. Also returns the resolved datasets (after ``limit``,
+    keyed by ``Job.data_key``) so executors do not list them again; ``resolved`` passes datasets already
+    listed. ``limit_mode`` (default balanced) says how ``limit`` samples, seeded by ``seed``.
 
     A dataset must be complete unless ``partial`` or a ``limit`` is given: then a trimmed copy is measured as
     it is, and its jobs record that they ran on a partial copy."""
+    options = SampleOptions(limit=limit, limit_mode=limit_mode, seed=seed)
+    mode = (options.limit_mode or "balanced") if limit is not None else None
     resolved = dict(resolved or {})
     datasets = [canonical_dataset_name(d) for d in datasets]
-    for probe in probes:
-        for name in probe.datasets(tuple(datasets)):
-            if (name, limit) not in resolved:
-                spec = get_dataset_spec(name)
-                resolved[(name, limit)] = spec.load(data_root, check_count=not (partial or limit)).head(limit)
-    needed = {(name, limit) for probe in probes for name in probe.datasets(tuple(datasets))}
-    data_fp = {key: resolved[key].fingerprint() for key in needed}
+    names = list(dict.fromkeys(name for probe in probes for name in probe.datasets(tuple(datasets))))
+    for name in names:
+        if (name, limit, mode) not in resolved:
+            spec = get_dataset_spec(name)
+            dataset = spec.load(data_root, check_count=not (partial or limit))
+            resolved[(name, limit, mode)] = limited(dataset, limit, mode, seed)
+    data_fp = {name: resolved[(name, limit, mode)].fingerprint() for name in names}
     jobs = []
     for model in models:
-        model_fp = model.fingerprint()
-        preprocess = model.preprocess()
+        model_fp, preprocess = model.identity()
         for probe in probes:
             params = probe.params_dict()
             for name in probe.datasets(tuple(datasets)):
+                dataset = resolved[(name, limit, mode)]
                 key = job_key(
                     name=model.name,
                     model_fingerprint=model_fp,
                     preprocess=preprocess,
-                    dataset_fingerprint=data_fp[(name, limit)],
+                    dataset_fingerprint=data_fp[name],
                     probe=probe.name,
                     version=probe.version,
                     params=params,
                     seed=seed,
                     precision=precision,
+                    sample=sample_key(dataset),
                 )
                 jobs.append(
                     Job(
-                        model.name,
-                        probe.name,
-                        name,
-                        params,
-                        seed,
-                        limit,
-                        precision,
-                        key,
-                        model_fp,
-                        data_fp[(name, limit)],
+                        model.name, probe.name, name, params, seed, limit, precision, key, model_fp, data_fp[name], mode
                     )
                 )
     return jobs, resolved
+
+
+def sample_key(dataset: Dataset) -> dict[str, Any] | None:
+    """What a balanced ``--limit`` adds to a job key (its limit and mode); None for a whole dataset and for a
+    first-N cut, whose keys are those of earlier biasbench versions (so their stored jobs are still found)."""
+    if isinstance(dataset, Limited) and dataset.mode != "first":
+        return {"limit": dataset.limit, "mode": dataset.mode}
+    return None
 
 
 def job_key(
@@ -178,6 +234,7 @@ def job_key(
     params: Mapping[str, Any],
     seed: int,
     precision: str,
+    sample: Mapping[str, Any] | None = None,
 ) -> str:
     """The content key of a job: a digest of everything that can change its numbers, and of biasbench's version.
 
@@ -193,6 +250,8 @@ def job_key(
         "precision": precision,
         "biasbench": __version__,
     }
+    if sample is not None:  # only when given, so every other key stays what it was
+        parts["sample"] = dict(sample)
     return digest(parts, 24)
 
 
@@ -204,7 +263,11 @@ class Step:
     datasets: tuple[str, ...] = ()
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     limit: int | None = None
+    limit_mode: str | None = None  # "balanced" (default) or "first": how ``limit`` samples
     partial: bool = False  # measure trimmed copies of the datasets as they are (recorded as partial)
+
+    def __post_init__(self):
+        SampleOptions(limit=self.limit, limit_mode=self.limit_mode)  # refused here, before any work
 
 
 def plan_study(
@@ -214,18 +277,21 @@ def plan_study(
     data_root: Path,
     seed: int = 0,
     precision: str = "fp32",
-) -> tuple[list[Job], dict[tuple[str, int | None], Dataset], list[list[Job]]]:
+) -> tuple[list[Job], dict[DataKey, Dataset], list[list[Job]]]:
     """Plan several steps as one job list, grouped by model (in ``models`` order) across all steps, so an
     executor loads each model once for the whole study. Returns the jobs (a job planned by two steps appears
     once), the resolved datasets, and each step's own jobs (for per-step reporting)."""
     if not steps:
         raise BiasbenchError("a study needs at least one step")
-    resolved: dict[tuple[str, int | None], Dataset] = {}
-    per_step: list[list[Job]] = []
-    for step in steps:
+    SampleOptions(seed=seed)
+    built = []
+    for step in steps:  # every step's parameters are checked before any dataset is listed or model keyed
         if not step.probes:
             raise BiasbenchError("name at least one probe in every step (see `biasbench probes`)")
-        probes = build_probes(list(step.probes), step.params)
+        built.append(build_probes(list(step.probes), step.params))
+    resolved: dict[DataKey, Dataset] = {}
+    per_step: list[list[Job]] = []
+    for step, probes in zip(steps, built, strict=True):
         jobs, datasets = plan_jobs(
             models,
             probes,
@@ -233,6 +299,7 @@ def plan_study(
             data_root=data_root,
             seed=seed,
             limit=step.limit,
+            limit_mode=step.limit_mode,
             precision=precision,
             resolved=resolved,
             partial=step.partial,

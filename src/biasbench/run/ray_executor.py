@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import Dataset, get_dataset_spec
+from biasbench.data.sampling import limited
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import PROBES, Probe, get_probe
 from biasbench.run.local import Report, RunSummary, run_local, split_finished
-from biasbench.run.plan import Job, ModelRef
+from biasbench.run.plan import DataKey, Job, ModelRef
 from biasbench.store.results import ResultsStore
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'biasbench[ray]'"
@@ -33,17 +34,21 @@ INSTALL_HINT = "the ray executor needs Ray: pip install 'biasbench[ray]'"
 
 @dataclass(frozen=True)
 class DatasetLocation:
-    """How a worker finds a dataset: registered name, data root, ``--limit`` and the expected fingerprint."""
+    """How a worker finds a dataset: registered name, data root, ``--limit`` (its mode and seed) and the
+    expected fingerprint."""
 
     name: str
     root: str
     limit: int | None
+    limit_mode: str | None
+    seed: int
     fingerprint: str
     partial: bool = False  # the driver accepted a trimmed copy
 
     def load(self) -> Dataset:
         """Resolve the dataset on this worker, refusing a copy that differs from the driver's."""
-        dataset = get_dataset_spec(self.name).load(self.root, check_count=not self.partial).head(self.limit)
+        full = get_dataset_spec(self.name).load(self.root, check_count=not (self.partial or self.limit))
+        dataset = limited(full, self.limit, self.limit_mode or "balanced", self.seed)
         if dataset.fingerprint() != self.fingerprint:
             raise DatasetError(
                 f"dataset {self.name!r} under {self.root} on this worker differs from the one the job plan was "
@@ -68,7 +73,7 @@ def data_root_of(dataset: Dataset) -> Path:
 def run_ray(
     jobs: Sequence[Job],
     models: Sequence[ModelRef],
-    datasets: dict[tuple[str, int | None], Dataset],
+    datasets: dict[DataKey, Dataset],
     engine: Engine,
     store: ResultsStore,
     report: Report = print,
@@ -109,7 +114,7 @@ def run_ray(
         needed = {j.model for j in pending}
         # In-memory models go to the object store once; named ones travel as their spec string.
         shipped = {m.name: ray.put(m.module) if m.module is not None else m.spec for m in models if m.name in needed}
-        locations = _locations(datasets, data_root)
+        locations = _locations(datasets, data_root, pending[0].seed)
         probes = {name: get_probe(name) for name in {j.probe for j in pending}}
         config, root = engine.config, str(store.root.resolve())  # workers do not share the driver's cwd
         running = {
@@ -155,9 +160,11 @@ def _chunks(pending: Sequence[Job], jobs_per_task: int | None, slots: int) -> li
     return [g[i : i + jobs_per_task] for g in groups for i in range(0, len(g), jobs_per_task)]
 
 
-def _locations(datasets: dict[tuple[str, int | None], Dataset], data_root: str | None) -> dict:
+def _locations(datasets: dict[DataKey, Dataset], data_root: str | None, seed: int) -> dict:
     return {
-        key: DatasetLocation(ds.name, str(data_root or data_root_of(ds)), key[1], ds.fingerprint(), bool(ds.partial))
+        key: DatasetLocation(
+            ds.name, str(data_root or data_root_of(ds)), key[1], key[2], seed, ds.fingerprint(), bool(ds.partial)
+        )
         for key, ds in datasets.items()
     }
 
@@ -210,13 +217,13 @@ def _run_chunk(
     for probe_name, cls in probes.items():
         PROBES.setdefault(probe_name, cls)  # probes registered only in the driver (notebooks, plugins)
     if config.device.startswith("cuda"):
-        config = replace(config, device="cuda")  # Ray exposes the task's GPU as the only visible device
+        config = config.model_copy(update={"device": "cuda"})  # Ray exposes the task's GPU as the only visible device
     messages: list[str] = []
-    datasets: dict[tuple[str, int | None], Any] = {}
+    datasets: dict[DataKey, Any] = {}
     summary = RunSummary()
     runnable = []
     for job in chunk:
-        key = (job.dataset, job.limit)
+        key = job.data_key
         try:
             if key not in datasets:
                 datasets[key] = locations[key].load()
@@ -225,7 +232,7 @@ def _run_chunk(
         else:
             runnable.append(job)
     ref = ModelRef(name, module=model) if isinstance(model, Classifier) else ModelRef(name, spec=model)
-    engine = Engine(replace(config, progress=False))
+    engine = Engine(config.model_copy(update={"progress": False}))
     done = run_local(runnable, [ref], datasets, engine, ResultsStore(store_root), report=messages.append)
     # Jobs an earlier attempt of this task finished count as finished here, not as skipped by the user.
     summary.finished += done.finished + done.skipped
