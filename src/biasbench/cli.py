@@ -134,11 +134,12 @@ def results(
     metric: Annotated[str | None, typer.Option(help="Only this metric.")] = None,
 ) -> None:
     """Print the tidy records (one row per number)."""
+    from biasbench.store.metrics import probe_rows
     from biasbench.store.results import load_results
 
     frame = load_results(directory)
     if probe:
-        frame = frame[frame["probe"] == probe]
+        frame = probe_rows(frame, probe)
     if metric:
         frame = frame[frame["metric"] == metric]
     writers = {
@@ -179,16 +180,18 @@ def models(
 
 @app.command()
 def probes() -> None:
-    """List probes, their datasets and parameters."""
+    """List probes, their datasets, parameters and the metrics each declares (unit, role, what higher means)."""
+    from rich.markup import escape
+
     from biasbench.probes import PROBES
 
     table = Table(title="Probes")
-    for column in ("probe", "measures", "datasets", "parameters (defaults)"):
+    for column in ("probe", "measures", "datasets", "parameters (defaults)", "metrics"):
         table.add_column(column, overflow="fold")
     for name, cls in sorted(PROBES.items()):
         datasets = ", ".join(cls.fixed_datasets) or ("--dataset (default " + ", ".join(cls.default_datasets) + ")")
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in cls().params_dict().items())
-        table.add_row(name, cls.summary, datasets, params)
+        table.add_row(name, cls.summary, datasets, params, "\n".join(escape(m.describe()) for m in cls.metrics))
     out.print(table)
 
 

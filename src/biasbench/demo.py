@@ -14,68 +14,38 @@ from rich.console import Console
 
 import biasbench
 from biasbench.analysis.context import CONTEXTS
-from biasbench.analysis.pipeline import with_factor
+from biasbench.analysis.pipeline import FACTOR_PROBES, with_factor
+from biasbench.analysis.specs import TOP1
 from biasbench.api import RunResult, make_report
 from biasbench.api import Step as DemoStep
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.paths import resolve_data_root
 from biasbench.engine import EngineConfig
 from biasbench.models.zoo import load_zoo
+from biasbench.probes.base import declared_metrics, registered_probes
+from biasbench.store.metrics import Metric, probe_mask
 
-# Sized for a 2-core CPU (one plan: each model loads once, each dataset decodes once per preprocessing, the
-# clean pass is shared by accuracy and calibration): the full sample and stimuli for accuracy and shape bias,
-# 64 images for the probes that evaluate many conditions per image (spectral at the 5 cut-offs its biases
-# average, x2 filters; adaptive critical-band search; 4 cheap generated corruptions at severities 1/3/5, so the
-# corruption numbers are a subset's mean accuracy, not mCE), and a 10-step PGD on 16 images.
-DEMO_STEPS: tuple[DemoStep, ...] = (
-    DemoStep(("accuracy", "calibration"), ("imagenet-sample",)),
-    DemoStep(("shape-bias",)),
-    DemoStep(("accuracy",), ("edge", "silhouette")),  # 16-class decisions for the comparison with humans
-    DemoStep(
-        ("spectral",), ("imagenet-sample",), limit=64, params={"spectral": {"cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5]}}
-    ),
-    DemoStep(("critical-band",), ("imagenet-sample",), limit=64, params={"critical-band": {"adaptive": True}}),
-    DemoStep(
-        ("corruption",),
-        ("imagenet-sample",),
-        limit=64,
-        params={
-            "corruption": {
-                "mode": "generated",
-                "severities": [1, 3, 5],
-                "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"],
-            }
-        },
-    ),
-    DemoStep(("adversarial",), ("imagenet-sample",), limit=16, params={"adversarial": {"steps": 10}}),
-    DemoStep(("criticality",), ("imagenet-sample",), params={"criticality": {"num_images": 8, "trials": 1}}),
-    # SI-SCORE's three factors on the 9 sample objects x 2 backgrounds: 4 sizes, a 5 x 5 grid of locations, 6 angles.
-    *(
-        DemoStep(("si-score",), ("si-score-samples",), params={"si-score": {"variant": variant, "mini": True}})
-        for variant in ("size", "location", "rotation")
-    ),
-)
+
+# Sized for a 2-core CPU, each probe's runs declared by the probe (``Probe.demo``). One plan: each model loads once,
+# each dataset decodes once per preprocessing, the clean pass is shared by accuracy and calibration.
+def demo_steps() -> tuple[DemoStep, ...]:
+    """One step per demo run every registered probe declares, in report order."""
+    return tuple(
+        DemoStep((p.name,), run.datasets, {p.name: run.params} if run.params else {}, run.limit)
+        for p in registered_probes()
+        for run in p.demo
+    )
+
+
+def headline() -> tuple[Metric, ...]:
+    """One headline number per probe for the printed table (``headline`` in the declarations; the report and
+    `biasbench results` have them all)."""
+    return tuple(m for m in declared_metrics() if m.headline)
 
 
 # The first demo: one EfficientNet and the smallest MobileNet, so it finishes while a newcomer watches (each model
 # of the full zoo costs 1.5-8 min of a 2-core CPU at these budgets); `--full` runs all eight.
 QUICK_MODELS = ("efficientnet_lite0", "mobilenet_v1_0.25_128_quant")
-
-# One headline number per probe for the printed table (the report and `biasbench results` have them all).
-HEADLINE = (
-    ("accuracy", "top1"),
-    ("calibration", "ece"),
-    ("shape-bias", "shape_bias"),
-    ("spectral", "low_freq_bias"),
-    ("spectral", "high_freq_bias"),
-    ("critical-band", "bandwidth"),
-    ("critical-band", "center_frequency"),
-    ("corruption", "mean_accuracy"),
-    ("adversarial", "robust_accuracy"),
-    ("criticality", "mean_criticality"),
-    ("si-score", "mean_group_top1"),
-    ("corruption", "mean_accuracy_subset"),
-)
 
 
 def step_times(steps: list[DemoStep], result: RunResult) -> list[tuple[str, int, int, float]]:
@@ -114,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [entry.id for entry in load_zoo("demo").models] if args.full else list(QUICK_MODELS)
     root = resolve_data_root(args.data_root)
     console.print(f"biasbench demo: {len(models)} real pretrained models, data root {root}")
-    steps = [replace(s, limit=min(filter(None, (s.limit, args.limit)), default=None)) for s in DEMO_STEPS]
+    steps = [replace(s, limit=min(filter(None, (s.limit, args.limit)), default=None)) for s in demo_steps()]
     # One plan for the whole study: each model is loaded once and runs every step; each dataset is decoded once
     # per preprocessing into the cache; probes of one model share its clean forward passes.
     engine = EngineConfig(batch_size=args.batch_size, cache=not args.no_cache, channels_last=True)
@@ -141,15 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  {'model loads':<34} {sum(loads.values()):7.1f} s  ({len(loads)} loads)", highlight=False)
     console.print(f"  {'study total':<34} {study:7.1f} s", highlight=False)
     records = biasbench.load_results(args.out)
-    records = with_factor(records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")])
+    records = with_factor(records[~probe_mask(records, TOP1.probe) | (records["dataset"] == "imagenet-sample")])
     keys = records["probe"] + "/" + records["metric"]
     # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, x = location, ...)
-    keys = keys.where(records["probe"] != "si-score", keys + " (" + records["factor"] + ")")
+    factored = probe_mask(records, FACTOR_PROBES)
+    keys = keys.where(~factored, keys + " (" + records["factor"] + ")")
     wanted = [
         key
-        for probe, metric in HEADLINE
-        for key in ([f"{probe}/{metric} ({f})" for f in ("area", "x", "rotation")] if probe == "si-score" else
-                    [f"{probe}/{metric}"])
+        for m in headline()
+        for key in ([f"{m.probe}/{m.metric} ({f})" for f in ("area", "x", "rotation")] if m.probe in FACTOR_PROBES
+                    else [f"{m.probe}/{m.metric}"])
     ]  # fmt: skip
     table = (
         records[keys.isin(wanted)]

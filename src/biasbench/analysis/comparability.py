@@ -23,7 +23,8 @@ import pandas as pd
 
 from biasbench.analysis.model_kinds import CLASSIFIER, model_kind
 from biasbench.analysis.selection import JobInfo
-from biasbench.analysis.specs import BIASES, OOD_SETS, PGD_LOW, PGD_ROBUST, SCORES, OodSet, ScoreSpec
+from biasbench.analysis.specs import OOD_SETS, PGD_LOW, PGD_ROBUST, SCORES, OodSet, ScoreSpec, biases
+from biasbench.store.metrics import probe_rows, select
 
 SAME, APPROXIMATE, NOT_COMPARABLE = "same", "approximate", "not comparable"
 PLACED = (SAME, APPROXIMATE)
@@ -88,7 +89,6 @@ class Comparison:
 
 _VAL = f"the {IMAGENET_VAL_IMAGES:,} ImageNet val images"
 _SPEC = {s.name: s for s in SCORES}
-_BIAS = {b.name: b for b in BIASES}
 _CRITICAL_BAND = {
     "protocol": Setting("B", NOT_COMPARABLE, "protocol B (every image under every condition, 1000-way)"),
     "criterion": Setting(50.0, NOT_COMPARABLE, "a 50 % criterion"),
@@ -109,7 +109,7 @@ def _bias_rule(
     images: str = _VAL,
     decisions: str = "",
 ) -> Rule:
-    b = _BIAS[name]
+    b = {b.name: b for b in biases()}[name]
     return Rule(
         name,
         b.title,
@@ -189,12 +189,7 @@ GAVRIKOV2024_OOD_RULES: tuple[Rule, ...] = tuple(_ood_rule(o) for o in OOD_SETS)
 
 
 def _rows(records: pd.DataFrame, model: str, probe: str, metric: str, condition: str) -> pd.DataFrame:
-    return records[
-        (records["model"] == model)
-        & (records["probe"] == probe)
-        & (records["metric"] == metric)
-        & (records["condition"] == condition)
-    ]
+    return select(records[records["model"] == model], probe, metric, condition)
 
 
 def _images(job: JobInfo, dataset: str, rule: Rule) -> str:
@@ -267,7 +262,7 @@ def _score_comparison(
     ]
     if np.isnan(value):
         missing = [m for m, rows in zip(spec.members, member_rows, strict=True) if rows.empty]
-        mine = records[(records["model"] == model) & records["probe"].isin({m.probe for m in spec.members})]
+        mine = probe_rows(records[records["model"] == model], {m.probe for m in spec.members})
         reason = "not measured: needs " + _by_probe((m.probe + (f" ({m.condition})" if m.condition else ""), m.dataset)
                                                     for m in missing)  # fmt: skip
         if len(mine):

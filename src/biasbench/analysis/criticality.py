@@ -18,6 +18,8 @@ from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_
 from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import AT_CATEGORY, CRITICALITY, IMAGENET_TOP1
 from biasbench.core.errors import BiasbenchError
+from biasbench.probes.base import declared
+from biasbench.store.metrics import probe_rows
 
 _NUMBERS = re.compile(r"(\d+)")
 # Criticality numbers are read per model from one job (any dataset), all layers together.
@@ -31,8 +33,8 @@ def _natural(name: str) -> list:
 def _wide(records: pd.DataFrame, metric: str, order_metric: str) -> pd.DataFrame:
     """Model x condition table of ``metric``, columns in the order of ``order_metric`` records (the probe's
     network order), unknown ones last in natural order (layer3.10 after layer3.9)."""
-    probe = CRITICALITY[0]
-    rows = records[(records["probe"] == probe) & (records["metric"] == metric)]
+    probe = CRITICALITY.probe
+    rows = declared(probe, metric).rows(records)
     duplicated = rows.duplicated(["model", "condition"])
     if duplicated.any():
         model = rows.loc[duplicated, "model"].iloc[0]
@@ -41,7 +43,7 @@ def _wide(records: pd.DataFrame, metric: str, order_metric: str) -> pd.DataFrame
             " pick one per model first (biasbench.analysis.selection.JobSelector, or `report --prefer`)"
         )
     table = rows.pivot(index="model", columns="condition", values="value")
-    order = records[(records["probe"] == probe) & (records["metric"] == order_metric)]
+    order = declared(probe, order_metric).rows(records)
     position = order.groupby("condition")["value"].mean()
     columns = sorted(table.columns, key=lambda c: (position.get(c, float("inf")), _natural(c)))
     table = table[columns]
@@ -63,7 +65,7 @@ class CriticalityAnalysis:
     top1: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # ImageNet top-1 [%] correlated above
 
 
-def criticality_matrix(records: pd.DataFrame, metric: str = CRITICALITY[1]) -> pd.DataFrame:
+def criticality_matrix(records: pd.DataFrame, metric: str = CRITICALITY.metric) -> pd.DataFrame:
     """Model x layer table of ``metric`` (criticality in percent by default), layers in network order.
     ``records`` must hold one job per model (``analyse_criticality`` selects it); duplicates are an error."""
     return _wide(records, metric, "layer_index")
@@ -89,7 +91,7 @@ def analyse_criticality(
     selector = selector or JobSelector()
     records = normalise_records(records)
     top1_all = imagenet_top1(records, selector)
-    records = selector.select(records[records["probe"] == CRITICALITY[0]], CRITICALITY_MEASUREMENT)
+    records = selector.select(probe_rows(records, CRITICALITY.probe), CRITICALITY_MEASUREMENT)
     matrix = criticality_matrix(records)
     if matrix.empty:
         return None
@@ -123,14 +125,7 @@ def analyse_criticality(
 def imagenet_top1(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.Series:
     """ImageNet top-1 per model in percent from accuracy/imagenet-val/top1 records (fractions), one job per
     model."""
-    m = IMAGENET_TOP1
-    records = normalise_records(records)
-    rows = records[
-        (records["probe"] == m.probe)
-        & (records["dataset"] == m.dataset)
-        & (records["metric"] == m.metric)
-        & (records["condition"] == m.condition)
-    ]
+    rows = IMAGENET_TOP1.rows(normalise_records(records))
     return one_per_model((selector or JobSelector()).select(rows, SCORE_MEASUREMENT)) * 100.0
 
 

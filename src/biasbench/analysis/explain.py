@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from biasbench.analysis.regressors import REGRESSORS, ols_cv_closed_form
-from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
+from biasbench.analysis.specs import SCORE_NAMES, bias_names
 
 TOP1 = "imagenet_top1"
 SUMMARY_COLUMNS = (
@@ -175,7 +175,7 @@ def explain(
     if missing:
         raise ValueError(f"targets {missing} are not columns of the scores table {list(scores.columns)}")
     notes: list[str] = []
-    used = [b for b in BIAS_NAMES if b in biases.columns and biases[b].notna().sum() >= min_models]
+    used = [b for b in bias_names() if b in biases.columns and biases[b].notna().sum() >= min_models]
     has_top1 = TOP1 in scores.columns and scores[TOP1].notna().sum() >= min_models
     if not has_top1 and used:
         notes.append("ImageNet top-1 is missing: only the 'biases' feature set is predicted.")

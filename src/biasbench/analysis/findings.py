@@ -31,7 +31,7 @@ from biasbench.analysis.sentences import (
     r2_of,
     significant,
 )
-from biasbench.analysis.specs import BIASES, SCORES
+from biasbench.analysis.specs import SCORES, bias_names
 
 MIN_CORRELATION_MODELS = 3
 FEW_MODELS = 10  # below this, only near-perfect rank agreement reaches p < 0.05
@@ -206,7 +206,7 @@ def model_findings(analysis: Analysis, min_models: int = 5) -> list[Finding]:
     """Per model the measurements where it is the highest or lowest of the zoo (at least ``min_models``
     models), or, in a smaller zoo, its measured values."""
     table = analysis.scores.join(analysis.biases, how="outer")
-    columns = [c for c in (TOP1, *(s.name for s in SCORES), *(b.name for b in BIASES)) if c in table.columns]
+    columns = [c for c in (TOP1, *(s.name for s in SCORES), *bias_names()) if c in table.columns]
     table = table[columns].dropna(axis=1, how="all")
     out: dict[str, list[str]] = {}
     if len(table) < min_models:

@@ -126,12 +126,12 @@ def informativeness(
 def category_informativeness(
     table: pd.DataFrame, categories: pd.Series, n_boot: int = 1000, seed: int = 0, min_models: int = 8
 ) -> pd.DataFrame | None:
-    """Informativeness of each bias column of ``table`` (``BIAS_NAMES``) beyond ImageNet top-1 for
+    """Informativeness of each bias column of ``table`` (``bias_names()``) beyond ImageNet top-1 for
     predicting the model category; None when top-1, the biases or enough categorised models are missing."""
-    from biasbench.analysis.specs import BIAS_NAMES
+    from biasbench.analysis.specs import bias_names
 
     base = "imagenet_top1"
-    metrics = [b for b in BIAS_NAMES if b in table.columns and table[b].notna().sum() >= min_models]
+    metrics = [b for b in bias_names() if b in table.columns and table[b].notna().sum() >= min_models]
     if base not in table.columns or not metrics:
         return None
     known = categories[categories != "uncategorised"]

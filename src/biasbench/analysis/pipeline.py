@@ -24,28 +24,34 @@ from biasbench.analysis.scores import (
 from biasbench.analysis.selection import JobInfo, JobSelector
 from biasbench.analysis.specs import (
     AT_CATEGORY,
-    BIAS_NAMES,
-    BIASES,
-    CRITICAL_BAND_CURVE,
     OOD_SETS,
     SCORE_NAMES,
     SCORES,
-    SPECTRAL_CURVE,
     OodSet,
     ScoreSpec,
+    bias_names,
+    biases,
 )
+from biasbench.probes.base import declared_metrics
+from biasbench.store.metrics import probe_mask, probe_rows, probes_of
 
-# Probes whose curves the report draws next to the biases they give: read from the bias's job.
-CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
-# Probes with report sections of their own beyond scores and biases (robustness vs transfer, test resolution,
-# SI-SCORE, REFINED-BIAS's own stimuli beside the shape bias).
-SECTION_PROBES = ("transfer", "resolution", "si-score", "refined-bias")
 # Probes whose jobs on one dataset vary different factors (SI-SCORE's size / location / rotation variants).
 FACTOR_PROBES = ("si-score",)
 # Bootstrap resamples of the informativeness gain (its CI and the fraction of resamples that gain): enough
 # for a Monte-Carlo SE of that fraction below 0.016 (README "Informativeness").
 INFORMATIVENESS_BOOT = 1000
-SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe for b in BIASES} | set(SECTION_PROBES))
+
+
+def shown_probes() -> frozenset[str]:
+    """The probes the report reads: those of the score members and of every metric a report section draws
+    (a declared ``section`` or a bias: robustness vs transfer, test resolution, SI-SCORE, REFINED-BIAS ...)."""
+    drawn = [m for m in declared_metrics() if m.section or m.role == "bias"]
+    return frozenset({m.probe for s in SCORES for m in s.members}) | probes_of(drawn)
+
+
+def curve_probes() -> frozenset[str]:
+    """Probes whose curves the report draws next to the biases they give: read from the bias's job."""
+    return probes_of(m for m in declared_metrics() if m.draw == "curve") & probes_of(biases())
 
 
 def with_factor(records: pd.DataFrame) -> pd.DataFrame:
@@ -61,11 +67,11 @@ def with_factor(records: pd.DataFrame) -> pd.DataFrame:
 def selected_records(records: pd.DataFrame, selector: JobSelector) -> pd.DataFrame:
     """The records the report shows (probes of scores and biases): one job per model and measurement (per
     dataset; for the curve probes, the one job their bias is read from; for SI-SCORE, one per varied factor)."""
-    shown = records[records["probe"].isin(SHOWN_PROBES)]
-    factored = shown["probe"].isin(FACTOR_PROBES)
+    shown = probe_rows(records, shown_probes())
+    factored = probe_mask(shown, FACTOR_PROBES)
     per_dataset = selector.select(shown[~factored], SCORE_MEASUREMENT)
     per_factor = selector.select(with_factor(shown[factored]), ("factor", *SCORE_MEASUREMENT))
-    curves = per_dataset["probe"].isin(CURVE_PROBES)
+    curves = probe_mask(per_dataset, curve_probes())
     return pd.concat(
         [per_dataset[~curves], selector.select(per_dataset[curves], BIAS_MEASUREMENT), per_factor[shown.columns]]
     )
@@ -135,7 +141,7 @@ def analyse(
         cats = pd.Series("uncategorised", index=models, name="category")
     else:
         cats = categories.reindex(models).fillna("uncategorised").rename("category")
-    left = biases.values[[b for b in BIAS_NAMES if biases.values[b].notna().sum() >= min_models]]
+    left = biases.values[[b for b in bias_names() if biases.values[b].notna().sum() >= min_models]]
     right = scores.values[[s for s in SCORE_NAMES if scores.values[s].notna().sum() >= min_models]]
     correlations = bias_bias = stability = pd.DataFrame()
     if left.shape[1] and right.shape[1]:

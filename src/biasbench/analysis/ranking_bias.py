@@ -19,6 +19,7 @@ from biasbench.analysis.correlation import correlation_table
 from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_per_model
 from biasbench.analysis.selection import JobSelector
 from biasbench.data.ranks import relative_preference
+from biasbench.store.metrics import probe_rows, select
 
 # column -> (probe, dataset, metric) of its record (condition "")
 RANKING_COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -38,12 +39,12 @@ def ranking_bias_records(records: pd.DataFrame, selector: JobSelector | None = N
     """The records behind ``ranking_bias_table``: one per model and column (``RANKING_COLUMNS``), the column
     named in ``column``, with its value, CI and n (one job per model and measurement)."""
     wanted = {probe for probe, _, _ in RANKING_COLUMNS.values()}
-    records = normalise_records(records[records["probe"].isin(wanted)])
+    records = normalise_records(probe_rows(records, wanted))
     records = (selector or JobSelector()).select(records, SCORE_MEASUREMENT)
     records = records[records["condition"] == ""]
     parts = []
     for column, (probe, dataset, metric) in RANKING_COLUMNS.items():
-        rows = records[(records["probe"] == probe) & (records["dataset"] == dataset) & (records["metric"] == metric)]
+        rows = select(records, probe, metric, dataset=dataset)
         parts.append(rows.assign(column=column))
     return pd.concat(parts, ignore_index=True) if parts else records.assign(column="")
 

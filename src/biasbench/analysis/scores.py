@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from biasbench.analysis.selection import JobSelector
-from biasbench.analysis.specs import BIASES, IMAGENET_TOP1, SCORES, BiasSpec, Member, ScoreSpec
+from biasbench.analysis.specs import IMAGENET_TOP1, SCORES, Member, ScoreSpec, biases
+from biasbench.store.metrics import Metric, probe_rows, probes_of
 
 _FLOAT_CONDITION = re.compile(r"^(?P<prefix>.*/)(?P<value>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
 
@@ -58,13 +59,7 @@ def one_per_model(rows: pd.DataFrame) -> pd.Series:
 
 
 def _member_values(records: pd.DataFrame, member: Member) -> pd.Series:
-    rows = records[
-        (records["probe"] == member.probe)
-        & (records["dataset"] == member.dataset)
-        & (records["metric"] == member.metric)
-        & (records["condition"] == member.condition)
-    ]
-    return one_per_model(rows)
+    return one_per_model(member.rows(records))
 
 
 def _score(records: pd.DataFrame, spec: ScoreSpec, models: pd.Index, notes: list[str]) -> pd.Series:
@@ -90,7 +85,7 @@ def generalization_scores(
     selector = selector or JobSelector()
     models = pd.Index(sorted(records["model"].unique()), name="model")
     probes = {m.probe for s in scores for m in s.members} | {IMAGENET_TOP1.probe}
-    records = selector.select(normalise_records(records[records["probe"].isin(probes)]), SCORE_MEASUREMENT)
+    records = selector.select(normalise_records(probe_rows(records, probes)), SCORE_MEASUREMENT)
     notes: list[str] = []
     table = pd.DataFrame({s.name: _score(records, s, models, notes) for s in scores}, index=models)
     table["imagenet_top1"] = _member_values(records, IMAGENET_TOP1).reindex(models) * 100.0
@@ -101,28 +96,21 @@ def generalization_scores(
     return Derived(table, notes)
 
 
-def _bias(records: pd.DataFrame, spec: BiasSpec) -> pd.Series:
-    rows = records[
-        (records["probe"] == spec.probe) & (records["metric"] == spec.metric) & (records["condition"] == spec.condition)
-    ]
-    return one_per_model(rows)
-
-
 def bias_table(
-    records: pd.DataFrame, biases: tuple[BiasSpec, ...] = BIASES, selector: JobSelector | None = None
+    records: pd.DataFrame, declared: tuple[Metric, ...] | None = None, selector: JobSelector | None = None
 ) -> Derived:
     """Scalar biases per model (shape bias, LFB/HFB, critical-band BW/CF/PNS; METHODS §2-4), each the
     probe's own record (e.g. spectral's ``low_freq_bias``, the mean ratio-to-clean over its
     ``bias_cutoffs``), read from exactly one job per model (see ``generalization_scores``)."""
+    declared = biases() if declared is None else declared
     selector = selector or JobSelector()
     models = pd.Index(sorted(records["model"].unique()), name="model")
     # Only the bias probes' jobs: any dataset will do for a bias, so other probes' records (accuracy on several
     # datasets) would be false conflicts.
-    records = records[records["probe"].isin({b.probe for b in biases})]
-    records = selector.select(normalise_records(records), BIAS_MEASUREMENT)
+    records = selector.select(normalise_records(probe_rows(records, probes_of(declared))), BIAS_MEASUREMENT)
     notes: list[str] = []
-    table = pd.DataFrame({b.name: _bias(records, b).reindex(models) for b in biases}, index=models)
-    for spec in biases:
+    table = pd.DataFrame({b.name: one_per_model(b.rows(records)).reindex(models) for b in declared}, index=models)
+    for spec in declared:
         if table[spec.name].isna().all():
             notes.append(f"No model has {spec.title}: run probe `{spec.probe}` (records metric `{spec.metric}`).")
     return Derived(table.astype(float), notes)

@@ -11,9 +11,9 @@ import pandas as pd
 from biasbench.analysis.correlation import family_cells
 from biasbench.analysis.explain import TOP1
 from biasbench.analysis.pipeline import Analysis
-from biasbench.analysis.specs import BIASES, SCORES
+from biasbench.analysis.specs import SCORES, DeclaredText
 
-NOUN = {b.name: b.noun or b.title for b in BIASES} | {s.name: s.title for s in SCORES} | {TOP1: "ImageNet top-1"}
+NOUN = DeclaredText(lambda b: b.noun or b.title, lambda s: s.title, {TOP1: "ImageNet top-1"})
 UNIT = {s.name: "%" for s in SCORES} | {TOP1: "%"}
 CORRECTIONS = {"holm": ("p_holm", "Holm-adjusted"), "bh": ("p_bh", "Benjamini–Hochberg-adjusted")}
 

@@ -1,4 +1,5 @@
-"""The one table of what the analysis reads from records: generalization-score members and bias metrics.
+"""What the analysis reads from records: generalization-score members (checked against the probes' declared
+metrics) and the biases, which are the metrics the registered probes declare with ``role="bias"``.
 
 Probes emit records with exactly these (probe, dataset, metric, condition) keys; the readers of released
 data (``released.py``) convert the authors' CSVs into the same keys, so one code path serves both.
@@ -13,10 +14,24 @@ the reproduction of the paper uses them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from biasbench.probes.accuracy import COMPAT_LAST_BATCH
-from biasbench.probes.adversarial import COMPAT_DENOMINATOR
+import pandas as pd
+
+from biasbench.probes.accuracy import COMPAT_LAST_BATCH, TOP1
+from biasbench.probes.adversarial import COMPAT_DENOMINATOR, ROBUST_ACCURACY
+from biasbench.probes.base import declared, declared_metrics
+from biasbench.probes.corruption import MEAN_ACCURACY
+from biasbench.probes.critical_band import FIT_DEGENERATE as FIT_DEGENERATE
+from biasbench.probes.critical_band import THRESHOLD
+from biasbench.probes.criticality import CRITICALITY as CRITICALITY
+from biasbench.probes.resolution import BEST_RESOLUTION as BEST_RESOLUTION
+from biasbench.probes.resolution import RESOLUTION_TOP1 as RESOLUTION_TOP1
+from biasbench.probes.shape_bias import SHAPE_BIAS as SHAPE_BIAS
+from biasbench.probes.si_score import SI_SCORE_TOP1 as SI_SCORE_TOP1
+from biasbench.probes.spectral import RATIO_TO_CLEAN
+from biasbench.store.metrics import Metric, select
 
 AT_CATEGORY = "adversarial_training"
 # Condition of the study's attack (PGD-40 L-inf, eps = 0.5/255), as the adversarial probe names it.
@@ -35,6 +50,19 @@ class Member:
     metric: str
     condition: str = ""
     paper: str = ""
+
+    @classmethod
+    def of(cls, metric: Metric, dataset: str, condition: str = "", paper: str = "") -> Member:
+        """The member reading the declared score ``metric`` on ``dataset`` (its ``paper`` variant declared too)."""
+        if metric.role != "score":
+            raise ValueError(f"{metric.probe}/{metric.metric} is declared as a {metric.role}, not a score member")
+        if paper:
+            declared(metric.probe, paper)
+        return cls(metric.probe, dataset, metric.metric, metric.condition or condition, paper)
+
+    def rows(self, records: pd.DataFrame) -> pd.DataFrame:
+        """The records that hold this member's number (its probe, dataset, metric and condition)."""
+        return select(records, self.probe, self.metric, self.condition, self.dataset)
 
     @property
     def label(self) -> str:
@@ -56,12 +84,12 @@ class ScoreSpec:
 
 
 def _top1(dataset: str) -> Member:
-    return Member("accuracy", dataset, "top1")
+    return Member.of(TOP1, dataset)
 
 
 IMAGENET_TOP1 = _top1("imagenet-val")
-REAL_TOP1 = Member("accuracy", "imagenet-real", "top1", paper=COMPAT_LAST_BATCH)
-PGD_ROBUST = Member("adversarial", "imagenet-val", "robust_accuracy", PGD_LOW, paper=COMPAT_DENOMINATOR)
+REAL_TOP1 = Member.of(TOP1, "imagenet-real", paper=COMPAT_LAST_BATCH)
+PGD_ROBUST = Member.of(ROBUST_ACCURACY, "imagenet-val", PGD_LOW, paper=COMPAT_DENOMINATOR)
 
 SCORES: tuple[ScoreSpec, ...] = (
     ScoreSpec("id", "ID", (IMAGENET_TOP1, _top1("imagenet-v2"), REAL_TOP1)),
@@ -70,8 +98,8 @@ SCORES: tuple[ScoreSpec, ...] = (
         "Robustness",
         (
             _top1("imagenet-a"),
-            Member("corruption", "imagenet-c", "mean_accuracy", ONDISK),
-            Member("corruption", "imagenet-cbar", "mean_accuracy", ONDISK),
+            Member.of(MEAN_ACCURACY, "imagenet-c", ONDISK),
+            Member.of(MEAN_ACCURACY, "imagenet-cbar", ONDISK),
         ),
     ),
     ScoreSpec("concepts", "Concepts", (_top1("imagenet-sketch"), _top1("imagenet-r"), _top1("stylized"))),
@@ -119,49 +147,47 @@ OOD_SETS: tuple[OodSet, ...] = (
 PAPER_OOD_SETS: tuple[OodSet, ...] = tuple(replace(o, member=o.member.as_published()) for o in OOD_SETS)
 
 
-@dataclass(frozen=True)
-class BiasSpec:
-    """A scalar bias: the ``metric`` record (at ``condition``) of ``probe``, from any dataset. The probes
-    compute the biases themselves (e.g. spectral's low_freq_bias over its ``bias_cutoffs``)."""
-
-    name: str
-    title: str
-    unit: str
-    probe: str
-    metric: str
-    condition: str = ""
-    noun: str = ""  # the bias in running text ("low-frequency bias")
+def biases() -> tuple[Metric, ...]:
+    """Every bias the registered probes declare (``role="bias"``), in report order: the columns of the bias
+    table, the correlations and the joint prediction. A probe registered later (a third-party one) is included
+    from then on."""
+    return declared_metrics("bias")
 
 
-BIASES: tuple[BiasSpec, ...] = (
-    BiasSpec("shape_bias", "Shape bias", "fraction", "shape-bias", "shape_bias", noun="shape bias"),
-    BiasSpec("low_freq_bias", "Low-freq. bias (LPP)", "ratio", "spectral", "low_freq_bias", noun="low-frequency bias"),
-    BiasSpec(
-        "high_freq_bias", "High-freq. bias (HPP)", "ratio", "spectral", "high_freq_bias", noun="high-frequency bias"
-    ),
-    BiasSpec("bandwidth", "Critical band: bandwidth", "octaves", "critical-band", "bandwidth", noun="bandwidth"),
-    BiasSpec(
-        "center_frequency",
-        "Critical band: center freq.",
-        "cycles/img",
-        "critical-band",
-        "center_frequency",
-        noun="centre frequency",
-    ),  # fmt: skip
-    BiasSpec(
-        "peak_noise_sensitivity",
-        "Critical band: peak noise sens.",
-        "1/SD",
-        "critical-band",
-        "peak_noise_sensitivity",
-        noun="peak noise sensitivity",
-    ),  # fmt: skip
-)
+def bias_names() -> tuple[str, ...]:
+    """The names (columns) of ``biases()``."""
+    return tuple(b.name for b in biases())
 
-# Curves shown in the report (probe, metric, condition prefix).
-SPECTRAL_CURVE = ("spectral", "ratio_to_clean")
-CRITICAL_BAND_CURVE = ("critical-band", "threshold", "band/")
-CRITICALITY = ("criticality", "criticality")
+
+# The curves with bespoke report sections and figures, by their declarations (the layers above read them here).
+SPECTRAL_CURVE = RATIO_TO_CLEAN
+CRITICAL_BAND_CURVE = THRESHOLD
 
 SCORE_NAMES = tuple(s.name for s in SCORES)
-BIAS_NAMES = tuple(b.name for b in BIASES)
+
+
+class DeclaredText(Mapping[str, str]):
+    """Text per score and bias name (a title, a noun, a unit), read from the declarations at each lookup, so a
+    probe registered after import (a third-party one) is named too; ``extra`` adds other columns."""
+
+    def __init__(
+        self, bias: Callable[[Metric], str], score: Callable[[ScoreSpec], str], extra: Mapping[str, str] | None = None
+    ):
+        self.bias, self.score, self.extra = bias, score, dict(extra or {})
+
+    def table(self) -> dict[str, str]:
+        """The current name → text table."""
+        return {s.name: self.score(s) for s in SCORES} | {b.name: self.bias(b) for b in biases()} | self.extra
+
+    def __getitem__(self, name: str) -> str:
+        return self.table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table())
+
+    def __len__(self) -> int:
+        return len(self.table())
+
+
+TITLES = DeclaredText(lambda b: b.title, lambda s: s.title)
+UNITS = DeclaredText(lambda b: b.unit, lambda s: "%", {"imagenet_top1": "%"})

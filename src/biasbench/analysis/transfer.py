@@ -19,6 +19,8 @@ import pandas as pd
 from biasbench.analysis.correlation import Correlation, correlate
 from biasbench.analysis.scores import one_per_model
 from biasbench.core.errors import BiasbenchError
+from biasbench.probes.transfer import TRANSFER_TOP1
+from biasbench.store.metrics import select
 
 IMAGENET = "imagenet"
 IMAGENET_SOURCES = (("accuracy", "imagenet-val"), ("accuracy", "imagenet-sample"))
@@ -54,13 +56,7 @@ TRANSFER_CONDITIONS = {"linear": "", "finetune": "finetune"}
 
 
 def _cell(records: pd.DataFrame, probe: str, dataset: str, metric: str, condition: str = "") -> pd.Series:
-    rows = records[
-        (records["probe"] == probe)
-        & (records["dataset"] == dataset)
-        & (records["metric"] == metric)
-        & (records["condition"].fillna("").astype(str) == condition)
-    ]
-    return one_per_model(rows)
+    return one_per_model(select(records, probe, metric, condition, dataset))
 
 
 def transfer_columns(records: pd.DataFrame, method: str = "linear") -> pd.DataFrame:
@@ -72,11 +68,7 @@ def transfer_columns(records: pd.DataFrame, method: str = "linear") -> pd.DataFr
 
     if method not in TRANSFER_CONDITIONS:
         raise BiasbenchError(f"transfer method must be one of {', '.join(TRANSFER_CONDITIONS)}, not {method!r}")
-    rows = records[
-        (records["probe"] == "transfer")
-        & (records["metric"] == "top1")
-        & (records["condition"].fillna("").astype(str) == TRANSFER_CONDITIONS[method])
-    ]
+    rows = select(records, TRANSFER_TOP1.probe, TRANSFER_TOP1.metric, TRANSFER_CONDITIONS[method])
     tasks = pd.DataFrame({task: one_per_model(group) for task, group in rows.groupby("dataset")})
     if tasks.empty:
         return pd.DataFrame()

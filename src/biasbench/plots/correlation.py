@@ -20,9 +20,8 @@ from matplotlib.figure import Figure  # pyplot-free: no global backend or figure
 
 from biasbench.analysis.correlation import family_cells
 from biasbench.analysis.sentences import CORRECTIONS
-from biasbench.analysis.specs import BIASES, SCORES
+from biasbench.analysis.specs import TITLES
 
-TITLES = {s.name: s.title for s in (*SCORES, *BIASES)}
 SUBSET_TITLES = {"total": "all models", "at": "adversarially trained", "other": "all but adversarially trained"}
 CMAP = "RdBu_r"
 NOT_SIGNIFICANT = "#eeeeee"

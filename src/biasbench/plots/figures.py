@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from biasbench.analysis.specs import BIASES, SCORES  # noqa: E402
+from biasbench.analysis.specs import TITLES  # noqa: E402
 from biasbench.plots.palette import (  # noqa: E402
     UNCATEGORISED,
     Style,
@@ -28,8 +28,6 @@ from biasbench.plots.palette import (  # noqa: E402
     legend_right,
     yours_styles,
 )
-
-TITLES = {s.name: s.title for s in (*SCORES, *BIASES)}
 
 
 def _png_bytes(fig: Figure, dpi: int = 100) -> bytes:

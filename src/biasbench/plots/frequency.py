@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
+from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
 from biasbench.core.errors import BiasbenchError
 from biasbench.perturb.critical_band import BANDS, band_frequency
 from biasbench.perturb.critical_band_fit import HUMAN_THRESHOLDS, channel_parameters, fit_channel, gaussian
@@ -24,12 +25,16 @@ from biasbench.plots.palette import (
     yours_handles,
     yours_styles,
 )
+from biasbench.store.metrics import Metric
 
 
-def _rows(records: pd.DataFrame, probe: str, metric: str) -> pd.DataFrame:
-    rows = records[(records["probe"] == probe) & (records["metric"] == metric)].copy()
+def _rows(records: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    rows = metric.rows(records).copy()
     if rows.empty:
-        raise BiasbenchError(f"no '{metric}' records of probe '{probe}' to plot; run `biasbench run --probe {probe}`")
+        raise BiasbenchError(
+            f"no '{metric.metric}' records of probe '{metric.probe}' to plot; "
+            f"run `biasbench run --probe {metric.probe}`"
+        )
     rows["condition"] = rows["condition"].astype(str)
     return rows
 
@@ -85,7 +90,7 @@ def spectral_figure(records: pd.DataFrame, path: str | Path | None = None, *, ca
     """Ratio of clean top-1 against the cut-off (% of the half spectrum), low-pass and high-pass panels, one
     line per model: coloured by category when ``categories`` are given (``yours``: bold lines with stars), else
     one colour per model. The legend stands right of the panels."""
-    rows = _rows(records, "spectral", "ratio_to_clean")
+    rows = _rows(records, SPECTRAL_CURVE)
     parts = rows["condition"].str.split("/", expand=True)
     rows["filter"], rows["cutoff"] = parts[0], parts[1].astype(float) * 100
     models = sorted(rows["model"].astype(str).unique())
@@ -123,7 +128,7 @@ def noise_sensitivity_figure(
     model whose fit failed keeps its dots, and its legend entry says why."""
     curves = {}
     if records is not None:
-        rows = _rows(records, "critical-band", "threshold")
+        rows = _rows(records, CRITICAL_BAND_CURVE)
         rows["band"] = rows["condition"].str.split("/").str[1].astype(int)
         curves = {str(m): g.sort_values("band")["value"].to_numpy() for m, g in rows.groupby("model", sort=True)}
     if human:

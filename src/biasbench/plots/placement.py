@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 from matplotlib.lines import Line2D
 
-from biasbench.analysis.specs import BIASES, SCORES
+from biasbench.analysis.specs import SCORES, UNITS, DeclaredText
 from biasbench.plots.palette import (
     UNCATEGORISED,
     YOURS_COLOR,
@@ -25,8 +25,7 @@ from biasbench.plots.palette import (
     yours_styles,
 )
 
-TITLES = {s.name: s.title for s in (*SCORES, *BIASES)} | {"imagenet_top1": "ImageNet top-1"}
-UNITS = {s.name: "%" for s in SCORES} | {b.name: b.unit for b in BIASES} | {"imagenet_top1": "%"}
+TITLES = DeclaredText(lambda b: b.title, lambda s: s.title, {"imagenet_top1": "ImageNet top-1"})
 PLACED = ("same", "approximate")
 
 

@@ -10,12 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from biasbench.analysis.specs import RESOLUTION_TOP1  # noqa: E402
+
 STYLES = {"naive": "-", "bn": "--"}
 
 
 def resolution_curves(records: pd.DataFrame) -> pd.DataFrame:
     """Tidy (model, dataset, protocol, resolution, top1) rows from the probe's ``top1`` records."""
-    rows = records[(records["probe"] == "resolution") & (records["metric"] == "top1")].copy()
+    rows = RESOLUTION_TOP1.rows(records).copy()
     if rows.empty:
         return pd.DataFrame(columns=["model", "dataset", "protocol", "resolution", "top1"])
     parts = rows["condition"].astype(str).str.split("/", n=1, expand=True)

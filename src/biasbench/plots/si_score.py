@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
+from biasbench.analysis.specs import SI_SCORE_TOP1
 from biasbench.core.errors import BiasbenchError
 from biasbench.plots.palette import Style, legend_right
+from biasbench.store.metrics import select
 
 
-def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.DataFrame]:
+def factor_table(records: pd.DataFrame, metric: str = SI_SCORE_TOP1.metric) -> tuple[str, pd.DataFrame]:
     """The factor (``area``, ``rotation`` or ``location``) and a long table model, x, y?, value."""
-    rows = records[(records["probe"] == "si-score") & (records["metric"] == metric)]
+    rows = select(records, SI_SCORE_TOP1.probe, metric)
     rows = rows[rows["condition"].astype(str) != ""]
     if rows.empty:
         raise BiasbenchError(f"no per-factor '{metric}' records of probe 'si-score' to plot")

@@ -14,8 +14,9 @@ from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Sample
 from biasbench.data.label_spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -56,6 +57,18 @@ class AccuracyParams(ProbeParams):
     compat_batch_size: PositiveInt = 512
 
 
+TOP1 = Metric(
+    "accuracy",
+    "top1",
+    "Top-1 accuracy",
+    "fraction",
+    "more images right",
+    role="score",
+    noun="top-1 accuracy",
+    headline=True,
+)
+
+
 @register_probe
 class Accuracy(Probe):
     name = "accuracy"
@@ -64,6 +77,22 @@ class Accuracy(Probe):
     Params = AccuracyParams
     default_datasets = ("imagenet-sample",)
     version = 3  # v3: the compat value is top1_compat_last_batch; top1 stays the correct accuracy
+    metrics = (
+        TOP1,
+        Metric("accuracy", "top5", "Top-5 accuracy", "fraction", "more images with the label among the top 5"),
+        Metric(
+            "accuracy",
+            COMPAT_LAST_BATCH,
+            "Top-1, the study's last batch only",
+            "fraction",
+            "more images right",
+            when="compat_last_batch on a multi-label set (ReaL)",
+        ),
+    )
+    demo = (
+        DemoRun(("imagenet-sample",)),
+        DemoRun(("edge", "silhouette")),
+    )  # edge/silhouette: 16-class decisions vs humans
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         run = evaluate_labelled(ctx, desc=f"{ctx.model.name} accuracy")

@@ -21,8 +21,9 @@ from biasbench.core.errors import HeadSizeError
 from biasbench.data.label_spaces import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -88,6 +89,20 @@ class AdversarialParams(ProbeParams):
         ]
 
 
+ROBUST_ACCURACY = Metric(
+    "adversarial",
+    "robust_accuracy",
+    "Robust accuracy",
+    "fraction",
+    "more images right under attack",
+    role="score",
+    condition=None,
+    over="pgd/",
+    noun="robust accuracy",
+    headline=True,
+)
+
+
 @register_probe
 class Adversarial(Probe):
     name = "adversarial"
@@ -98,6 +113,20 @@ class Adversarial(Probe):
     # v4: the clean top-1 is top1 at "" (was clean_accuracy); v3: random starts from the counter-based
     # generator (core/rng.py); v2: compat record names
     version = 4
+    metrics = (
+        Metric("adversarial", "top1", "Clean top-1", "fraction", "more images right"),
+        ROBUST_ACCURACY,
+        Metric(
+            "adversarial",
+            COMPAT_DENOMINATOR,
+            "Robust accuracy, the study's denominator",
+            "fraction",
+            "more images right under attack",
+            condition=None,
+            when="compat_denominator",
+        ),
+    )
+    demo = (DemoRun(("imagenet-sample",), 16, {"steps": 10}),)  # a 10-step PGD
 
     def condition(self, cfg: AttackConfig) -> str:
         return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"

@@ -13,6 +13,8 @@ Add a probe::
         citation = "Author et al., Venue Year"
         Params = MyParams
         default_datasets = ("imagenet-sample",)   # or fixed_datasets for a probe with its own stimuli
+        metrics = (Metric("my-probe", "top1", "Top-1 when dark", "fraction", "more dark images right",
+                          condition=None),)      # every record name it emits (biasbench.store.metrics)
 
         def run(self, ctx: ProbeContext) -> ProbeOutput:
             run = evaluate_labelled(ctx, conditions={"clean": None, "dark": lambda x, idx: x * 0.5})
@@ -37,6 +39,7 @@ from biasbench.core.validation import Declared
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
 from biasbench.models.wrapper import Classifier
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -64,6 +67,16 @@ class ProbeOutput:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """How ``make demo`` runs a probe on a 2-core CPU: its datasets (empty: the probe's), an image budget and
+    parameter overrides."""
+
+    datasets: tuple[str, ...] = ()
+    limit: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 class Probe(ABC):
     """One measurement over (model, dataset)."""
 
@@ -77,6 +90,12 @@ class Probe(ABC):
     default_datasets: ClassVar[tuple[str, ...]] = ()
     # Bump when the computation changes, so stored results from older code are not reused.
     version: ClassVar[int] = 1
+    # Every record name the probe emits (the contract test checks them); its biases enter the analysis.
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    # Where its sections go in the report, among the probes (smaller first; ties by name).
+    report_order: ClassVar[int] = 100
+    # The demo's runs of this probe (none: the demo leaves it out).
+    demo: ClassVar[tuple[DemoRun, ...]] = ()
 
     def __init__(self, params: ProbeParams | None = None):
         self.params = params if params is not None else self.Params()
@@ -107,9 +126,38 @@ PROBES: dict[str, type[Probe]] = {}
 
 
 def register_probe(cls: type[Probe]) -> type[Probe]:
-    """Class decorator adding a probe to the registry under its name."""
+    """Class decorator adding a probe to the registry under its name; its metrics must name it and each
+    other once, and a bias's name must be new among the registered probes' biases (it becomes a column)."""
+    names = [m.metric for m in cls.metrics]
+    foreign = [m.metric for m in cls.metrics if m.probe != cls.name]
+    if foreign or len(set(names)) != len(names):
+        raise ValueError(f"probe {cls.name!r}: metrics {foreign or names} must name the probe and be distinct")
+    others = {m.metric for p in PROBES.values() if p.name != cls.name for m in p.metrics if m.role == "bias"}
+    clash = others & {m.metric for m in cls.metrics if m.role == "bias"}
+    if clash:
+        raise ValueError(f"probe {cls.name!r}: bias {sorted(clash)} is already declared by another probe")
     PROBES[cls.name] = cls
     return cls
+
+
+def registered_probes() -> list[type[Probe]]:
+    """Every registered probe in report order (``report_order``, then name)."""
+    from biasbench import probes as _  # noqa: F401  (importing the package registers the built-in probes)
+
+    return sorted(PROBES.values(), key=lambda p: (p.report_order, p.name))
+
+
+def declared_metrics(role: str | None = None) -> tuple[Metric, ...]:
+    """The metrics every registered probe declares (of ``role`` when given), in report order."""
+    return tuple(m for p in registered_probes() for m in p.metrics if role is None or m.role == role)
+
+
+def declared(probe: str, metric: str) -> Metric:
+    """The declaration of ``metric`` of ``probe``."""
+    found = {m.metric: m for m in get_probe(probe).metrics}
+    if metric not in found:
+        raise UnknownNameError(f"metric of probe {probe}", metric, found)
+    return found[metric]
 
 
 def get_probe(name: str) -> type[Probe]:

@@ -25,8 +25,9 @@ from biasbench.data.datasets import Sample
 from biasbench.data.label_spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 SINGLE_LABEL = LabelSpace("single-label")  # correct = top-1 equals the label
@@ -140,6 +141,22 @@ class Calibration(Probe):
     Params = CalibrationParams
     default_datasets = ("imagenet-sample",)
     version = 2  # v2: ReaL correctness (arg-max in the set, empty sets excluded), NLL/Brier of the merged set
+    metrics = (
+        Metric(
+            "calibration",
+            "ece",
+            "Expected calibration error",
+            "fraction",
+            "worse calibrated",
+            condition=None,
+            headline=True,
+        ),
+        Metric(
+            "calibration", "nll", "Negative log-likelihood", "nats", "less probability on the label", condition=None
+        ),
+        Metric("calibration", "brier", "Brier score", "squared probability", "worse probabilities", condition=None),
+    )
+    demo = (DemoRun(("imagenet-sample",)),)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         run = evaluate_labelled(ctx, desc=f"{ctx.model.name} calibration")

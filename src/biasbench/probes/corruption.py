@@ -47,8 +47,9 @@ from biasbench.data.transforms import BorderCropTransform
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
 from biasbench.probes.accuracy import proportion_record
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 # AlexNet's errors averaged over severities 1-5 (Hendrycks & Dietterich, ICLR 2019, Appendix C).
@@ -162,6 +163,20 @@ class CorruptionParams(ProbeParams):
         return save_as
 
 
+MEAN_ACCURACY = Metric(
+    "corruption",
+    "mean_accuracy",
+    "Mean corruption accuracy",
+    "fraction",
+    "more corrupted images right",
+    role="score",
+    condition=None,
+    noun="mean corruption accuracy",
+    when="the whole benchmark (every corruption x 5 severities)",
+    headline=True,
+)
+
+
 @register_probe
 class Corruption(Probe):
     name = "corruption"
@@ -173,6 +188,81 @@ class Corruption(Probe):
     # 2: all 19 generated corruptions, seeds per severity, PIL-exact pixelate, jpeg85 storage, *_subset names
     version = 4
     default_datasets = ("imagenet-sample",)
+    metrics = (
+        Metric(
+            "corruption", "top1", "Top-1 per corruption and severity", "fraction", "more images right", condition=None
+        ),
+        Metric(
+            "corruption",
+            "corruption_accuracy",
+            "Accuracy per corruption",
+            "fraction",
+            "more images right",
+            condition=None,
+        ),
+        Metric(
+            "corruption",
+            "ce",
+            "Corruption error (AlexNet-normalised)",
+            "ratio",
+            "more errors",
+            condition=None,
+            when="a standard ImageNet-C corruption",
+        ),
+        MEAN_ACCURACY,
+        Metric(
+            "corruption",
+            "mean_accuracy_subset",
+            "Mean accuracy of a subset",
+            "fraction",
+            "more images right",
+            condition=None,
+            when="not the whole benchmark",
+            headline=True,
+        ),
+        Metric(
+            "corruption", "mce", "mCE", "ratio", "more errors", condition=None, when="all 15 standard corruptions x 5"
+        ),
+        Metric(
+            "corruption",
+            "mce_subset",
+            "mCE of a subset",
+            "ratio",
+            "more errors",
+            condition=None,
+            when="some standard corruptions",
+        ),
+        Metric(
+            "corruption",
+            "relative_mce",
+            "Relative mCE",
+            "ratio",
+            "a larger drop from clean",
+            condition=None,
+            when="all 15 standard corruptions x 5 and the clean top-1",
+        ),
+        Metric(
+            "corruption",
+            "relative_mce_subset",
+            "Relative mCE of a subset",
+            "ratio",
+            "a larger drop from clean",
+            condition=None,
+            when="some standard corruptions and the clean top-1",
+        ),
+    )
+    # 4 cheap generated corruptions at severities 1/3/5: a subset's mean accuracy, not mCE
+    demo = (
+        DemoRun(
+            ("imagenet-sample",),
+            64,
+            {
+                "mode": "generated",
+                "severities": [1, 3, 5],
+                "corruptions": ["gaussian_noise", "defocus_blur", "contrast", "jpeg_compression"],
+            },
+        ),
+    )
 
     def mode(self, dataset: Dataset) -> str:
         ondisk = dataset.spec.ondisk

@@ -42,9 +42,10 @@ from biasbench.perturb.critical_band_fit import (
     reference_accuracy,
 )
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
 from biasbench.probes.spectral import format_value
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 NOISE_FREE = "noise-free"
@@ -160,6 +161,56 @@ def stimulus_pipeline(
     return ImageTransform("model", base), {name: fit(c) for name, c in conditions.items()}
 
 
+THRESHOLD = Metric(
+    "critical-band",
+    "threshold",
+    "Noise threshold per octave band",
+    "noise index",
+    "more noise tolerated",
+    condition=None,
+    over="band/",
+    draw="curve",
+    section="critical-band",
+)
+BANDWIDTH = Metric(
+    "critical-band",
+    "bandwidth",
+    "Critical band: bandwidth",
+    "octaves",
+    "a wider band of harmful noise",
+    role="bias",
+    noun="bandwidth",
+    draw="curve",
+    section="critical-band",
+    headline=True,
+)
+CENTER_FREQUENCY = Metric(
+    "critical-band",
+    "center_frequency",
+    "Critical band: center freq.",
+    "cycles/img",
+    "the harmful band at higher frequencies",
+    role="bias",
+    noun="centre frequency",
+    draw="curve",
+    section="critical-band",
+    digits=1,
+    headline=True,
+)
+PEAK_NOISE_SENSITIVITY = Metric(
+    "critical-band",
+    "peak_noise_sensitivity",
+    "Critical band: peak noise sens.",
+    "1/SD",
+    "more sensitive to noise in the band",
+    role="bias",
+    noun="peak noise sensitivity",
+    draw="curve",
+    section="critical-band",
+)
+FIT_DEGENERATE = Metric("critical-band", "fit_degenerate", "Channel fit failed", "flag", "the fit failed")
+
+
 @register_probe
 class CriticalBand(Probe):
     name = "critical-band"
@@ -170,6 +221,27 @@ class CriticalBand(Probe):
     # reference), Philox noise, off-range centres degenerate
     version = 3
     default_datasets = ("imagenet-sample",)
+    metrics = (
+        Metric(
+            "critical-band", "top1", "Top-1 per noise level and band", "fraction", "more images right", condition=None
+        ),
+        Metric(
+            "critical-band",
+            "reference_accuracy",
+            "Reference accuracy",
+            "fraction",
+            "a higher criterion",
+            condition=None,
+            when="a relative reference (noise-free or clean)",
+        ),
+        THRESHOLD,
+        BANDWIDTH,
+        CENTER_FREQUENCY,
+        PEAK_NOISE_SENSITIVITY,
+        FIT_DEGENERATE,
+    )
+    demo = (DemoRun(("imagenet-sample",), 64, {"adaptive": True}),)
+    report_order = 30
 
     @property
     def reference(self) -> str:

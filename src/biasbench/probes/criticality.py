@@ -38,9 +38,10 @@ from biasbench.engine.inference import CLEAN, Batch, Engine, EngineResult, Pertu
 from biasbench.models.layers import layer_stages, layer_state, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import feed_of, outputs_frame, transform_of
 from biasbench.probes.shifts import parse_shift
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -221,6 +222,17 @@ class CriticalityParams(ProbeParams):
         return value
 
 
+CRITICALITY = Metric(
+    "criticality",
+    "criticality",
+    "Layer criticality",
+    "fraction",
+    "a layer the network needs more",
+    condition=None,
+    draw="curve",
+)
+
+
 @register_probe
 class Criticality(Probe):
     name = "criticality"
@@ -232,6 +244,28 @@ class Criticality(Probe):
     # clean top1/top5 at condition "" (was "clean"), top-1 after a reset is top1@<layer> (was
     # accuracy_after_reset), subset from the job seed; v2: layer_index
     version = 4
+    metrics = (
+        CRITICALITY,
+        Metric(
+            "criticality", "criticality_std", "Criticality SD over trials", "fraction", "less stable", condition=None
+        ),
+        Metric("criticality", "top1", "Top-1 with the layer reset", "fraction", "more images right", condition=None),
+        Metric(
+            "criticality", "accuracy_ratio", "Top-1 with the layer reset / clean", "ratio", "less harm", condition=None
+        ),
+        Metric("criticality", "mean_criticality", "Mean criticality", "fraction", "layers needed more", headline=True),
+        Metric(
+            "criticality",
+            "stage_criticality",
+            "Criticality per stage",
+            "fraction",
+            "a stage needed more",
+            condition=None,
+        ),
+        Metric("criticality", "layer_index", "Depth of the layer", "index", "deeper", condition=None),
+        Metric("criticality", "stage_index", "Depth of the stage", "index", "deeper", condition=None),
+    )
+    demo = (DemoRun(("imagenet-sample",), params={"num_images": 8, "trials": 1}),)
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

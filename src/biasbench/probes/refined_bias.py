@@ -21,6 +21,7 @@ from biasbench.data.refined_bias import RefinedBiasSet
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -60,6 +61,18 @@ class RefinedBias(Probe):
     citation = "Kim et al., 'On the Reliability of Cue Conflict and Beyond' (REFINED-BIAS), arXiv 2603.10834"
     Params = RefinedBiasParams
     default_datasets = ("refined-bias-shape", "refined-bias-texture")
+    metrics = (
+        Metric(
+            "refined-bias",
+            "mrr",
+            "Mean reciprocal rank of the cue",
+            "fraction",
+            "the cue ranked higher",
+            condition=None,
+            section="shape-bias",
+        ),
+        Metric("refined-bias", "top1", "Top-1 in the cue's classes", "fraction", "more images right"),
+    )
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         spec = ctx.dataset.spec

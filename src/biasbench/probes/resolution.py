@@ -32,6 +32,7 @@ from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, feed_of
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 DEFAULT_RESOLUTIONS: tuple[int, ...] = (64, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 640, 768)
@@ -110,6 +111,27 @@ class ResolutionParams(ProbeParams):
     calibration_images: int = Field(256, ge=1)
 
 
+RESOLUTION_TOP1 = Metric(
+    "resolution",
+    "top1",
+    "Top-1 per resolution",
+    "fraction",
+    "more images right",
+    condition=None,
+    draw="curve",
+    section="resolution",
+)
+BEST_RESOLUTION = Metric(
+    "resolution",
+    "best_resolution",
+    "Best test resolution",
+    "pixels",
+    "a larger best input",
+    condition=None,
+    section="resolution",
+)
+
+
 @register_probe
 class Resolution(Probe):
     name = "resolution"
@@ -117,6 +139,14 @@ class Resolution(Probe):
     citation = "Djolonga et al., CVPR 2021; Touvron et al., NeurIPS 2019 (FixRes)"
     Params = ResolutionParams
     default_datasets = ("imagenet-sample",)
+    metrics = (
+        RESOLUTION_TOP1,
+        Metric("resolution", "top5", "Top-5 per resolution", "fraction", "more images right", condition=None),
+        BEST_RESOLUTION,
+        Metric(
+            "resolution", "best_top1", "Top-1 at the best resolution", "fraction", "more images right", condition=None
+        ),
+    )
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

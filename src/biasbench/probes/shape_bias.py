@@ -16,9 +16,10 @@ from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.data.decisions import Decisions
 from biasbench.data.ranks import group_rank_outputs, member_table
 from biasbench.engine.inference import CLEAN
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.probes.refined_bias import cue_mrr_records
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 
@@ -74,6 +75,20 @@ def decisions_output(decisions: Decisions, *, seed: int = 0, reps: int = 2000) -
     return ProbeOutput(records, frame, {"no_decision": decisions.n_no_decision})
 
 
+SHAPE_BIAS = Metric(
+    "shape-bias",
+    "shape_bias",
+    "Shape bias",
+    "fraction",
+    "more shape than texture decisions",
+    role="bias",
+    noun="shape bias",
+    draw="bars",
+    section="shape-bias",
+    headline=True,
+)
+
+
 @register_probe
 class ShapeBias(Probe):
     name = "shape-bias"
@@ -89,6 +104,28 @@ class ShapeBias(Probe):
     fixed_datasets = ("cue-conflict",)
     # v2: the 16-class top-1 against the shape label is top1 (was accuracy16); v3: + the ranking-based metric
     version = 3
+    metrics = (
+        SHAPE_BIAS,
+        Metric("shape-bias", "shape_fraction", "Shape decisions", "fraction", "more shape decisions"),
+        Metric("shape-bias", "texture_fraction", "Texture decisions", "fraction", "more texture decisions"),
+        Metric("shape-bias", "top1", "Top-1 (shape label)", "fraction", "more images right"),
+        Metric("shape-bias", "n_shape", "Shape decisions", "images", "more shape decisions"),
+        Metric("shape-bias", "n_texture", "Texture decisions", "images", "more texture decisions"),
+        Metric("shape-bias", "shape_mrr", "Shape MRR", "fraction", "the shape ranked higher", when="ranks stored"),
+        Metric(
+            "shape-bias", "texture_mrr", "Texture MRR", "fraction", "the texture ranked higher", when="ranks stored"
+        ),
+        Metric(
+            "shape-bias",
+            "shape_bias_mrr",
+            "Ranking-based shape bias",
+            "fraction",
+            "the shape ranked above the texture",
+            when="ranks stored",
+        ),
+    )
+    demo = (DemoRun(),)
+    report_order = 10
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         # ranks of the shape and the texture category over all 1000 classes, per image (REFINED-BIAS); a

@@ -24,8 +24,9 @@ from biasbench.engine.inference import CLEAN
 from biasbench.perturb.compositing import GridConfig, preset
 from biasbench.perturb.si_score import CompositeAssets, ForegroundAsset, generated_folder
 from biasbench.probes.accuracy import space_accuracy_records
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, transform_of
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 VARIANT_FACTOR = {"size": "area", "location": "location", "rotation": "rotation"}
@@ -106,6 +107,18 @@ class SiScoreParams(ProbeParams):
     cache_dir: str | None = None  # where generated composites go (default: the user cache)
 
 
+SI_SCORE_TOP1 = Metric(
+    "si-score",
+    "top1",
+    "Top-1 per group",
+    "fraction",
+    "more images right",
+    condition=None,
+    draw="curve",
+    section="si-score",
+)
+
+
 @register_probe
 class SiScore(Probe):
     name = "si-score"
@@ -114,6 +127,17 @@ class SiScore(Probe):
     Params = SiScoreParams
     default_datasets = ("si-score-samples",)
     version = 2  # v2: generated composites from the job seed (the probe's own seed parameter is gone)
+    metrics = (
+        SI_SCORE_TOP1,
+        Metric(
+            "si-score", "normalised_top1", "Top-1 / best group", "fraction", "closer to the best group", condition=None
+        ),
+        Metric("si-score", "mean_group_top1", "Mean top-1 over groups", "fraction", "more images right", headline=True),
+    )
+    # The three factors on the 9 sample objects x 2 backgrounds: 4 sizes, a 5 x 5 grid of locations, 6 angles.
+    demo = tuple(
+        DemoRun(("si-score-samples",), params={"variant": v, "mini": True}) for v in ("size", "location", "rotation")
+    )
 
     def composites(self, dataset: Dataset, seed: int = 0) -> tuple[Dataset, str]:
         """The composite images to evaluate and the factor they vary; generated composites pair backgrounds

@@ -17,8 +17,9 @@ from pydantic import field_validator, model_validator
 from biasbench.engine.inference import CLEAN
 from biasbench.perturb.spectral import CUTOFFS, FILTERS, FourierFilterBank
 from biasbench.probes.accuracy import space_accuracy_records
-from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
+from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 
 BIAS_CUTOFFS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -66,6 +67,43 @@ class SpectralParams(ProbeParams):
         return self
 
 
+RATIO_TO_CLEAN = Metric(
+    "spectral",
+    "ratio_to_clean",
+    "Top-1 / clean top-1 per cut-off",
+    "ratio",
+    "more accuracy kept by the filter",
+    condition=None,
+    draw="curve",
+    section="spectral",
+)
+LOW_FREQ_BIAS = Metric(
+    "spectral",
+    "low_freq_bias",
+    "Low-freq. bias (LPP)",
+    "ratio",
+    "more accuracy from low frequencies alone",
+    role="bias",
+    noun="low-frequency bias",
+    draw="curve",
+    section="spectral",
+    headline=True,
+)
+HIGH_FREQ_BIAS = Metric(
+    "spectral",
+    "high_freq_bias",
+    "High-freq. bias (HPP)",
+    "ratio",
+    "more accuracy from high frequencies alone",
+    role="bias",
+    noun="high-frequency bias",
+    draw="curve",
+    section="spectral",
+    digits=3,
+    headline=True,
+)
+
+
 @register_probe
 class Spectral(Probe):
     name = "spectral"
@@ -74,6 +112,17 @@ class Spectral(Probe):
     Params = SpectralParams
     default_datasets = ("imagenet-sample",)
     version = 2  # v2: the clean top-1 at condition "" (was "clean")
+    metrics = (
+        Metric("spectral", "top1", "Top-1 per filter", "fraction", "more images right", condition=None),
+        RATIO_TO_CLEAN,
+        LOW_FREQ_BIAS,
+        HIGH_FREQ_BIAS,
+        Metric("spectral", "spectral_bias", "HPP share of LPP + HPP", "fraction", "more from high frequencies"),
+    )
+    demo = (
+        DemoRun(("imagenet-sample",), 64, {"cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5]}),
+    )  # the 5 cut-offs its biases average
+    report_order = 20
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

@@ -31,6 +31,7 @@ from biasbench.engine.inference import CLEAN, Batch
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import feed_of
+from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
 from biasbench.transfer.features import PenultimateFeatures
 from biasbench.transfer.finetune import FinetuneConfig, finetune, select_lr
@@ -82,6 +83,11 @@ def _predictions(logits: torch.Tensor, _batch: Batch) -> dict[str, torch.Tensor]
     return {"prediction": logits.argmax(1)}
 
 
+TRANSFER_TOP1 = Metric(
+    "transfer", "top1", "Transfer top-1", "fraction", "more test images right", condition=None, section="transfer"
+)
+
+
 @register_probe
 class Transfer(Probe):
     name = "transfer"
@@ -89,6 +95,21 @@ class Transfer(Probe):
     citation = "Djolonga et al., CVPR 2021; Zhai et al. 2019 (VTAB-1k)"
     Params = TransferParams
     default_datasets = ("sklearn-digits",)
+    metrics = (
+        TRANSFER_TOP1,
+        Metric("transfer", "alpha", "Ridge strength chosen", "alpha", "stronger regularisation", when="method=linear"),
+        Metric("transfer", "val_top1", "Validation top-1 of the choice", "fraction", "more right", condition=None),
+        Metric("transfer", "feature_dim", "Feature dimension", "features", "wider features", when="method=linear"),
+        Metric(
+            "transfer",
+            "learning_rate",
+            "Learning rate chosen",
+            "rate",
+            "faster",
+            condition="finetune",
+            when="method=finetune",
+        ),
+    )
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params

@@ -16,6 +16,7 @@ from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.metrics import Metric
 
 RELEASED_K = 10  # the released pm sets hold the reviewed neighbours within ±10 frames
 
@@ -69,6 +70,18 @@ class PmK(Probe):
     Params = PmkParams
     default_datasets = ("imagenet-vid-robust", "ytbb-robust")
     version = 2  # v2: top-1 over every frame is top1 (was frame_top1)
+    metrics = (
+        Metric("pm-k", "pm0", "Anchor top-1 (pm-0)", "fraction", "more anchors right"),
+        Metric(
+            "pm-k",
+            "pm10",
+            "pm-10",
+            "fraction",
+            "more anchors right on every neighbour",
+            when="k=10 (the default; pm{k} for another k)",
+        ),
+        Metric("pm-k", "top1", "Top-1 over every frame", "fraction", "more frames right"),
+    )
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         samples = ctx.dataset.samples

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from biasbench.experiments.contamination.run import DISTILL_PROBE, PROBE
+from biasbench.store.metrics import probe_rows
 
 FINAL_COLUMNS = ("id_loss", "ood_loss", "id_acc", "ood_acc", "core_norm", "background_norm")
 
 
 def training_curves(records: pd.DataFrame) -> pd.DataFrame:
     """The toy's records with ``config``, ``seed`` and ``step`` parsed from ``model`` and ``condition``."""
-    frame = records[records["probe"] == PROBE].copy()
+    frame = probe_rows(records, PROBE).copy()
     parts = frame["model"].str.rsplit("/seed", n=1, expand=True)
     frame["config"], frame["seed"] = parts[0], parts[1].astype(int)
     frame["step"] = frame["condition"].str.removeprefix("step/").astype(int)
@@ -32,7 +33,7 @@ def final_table(records: pd.DataFrame) -> pd.DataFrame:
 
 def distill_table(records: pd.DataFrame) -> pd.DataFrame:
     """Per config: mean over seeds of the analogue's representation errors and probe accuracies."""
-    frame = records[records["probe"] == DISTILL_PROBE].copy()
+    frame = probe_rows(records, DISTILL_PROBE).copy()
     if frame.empty:
         return pd.DataFrame()
     parts = frame["model"].str.extract(r"^(?P<config>.+)/seed\d+/(?P<role>teacher|student)$")

@@ -19,6 +19,7 @@ from biasbench.analysis.model_kinds import CLASSIFIER, ModelKind, model_kinds
 from biasbench.analysis.pipeline import Analysis
 from biasbench.plots import figures
 from biasbench.plots.palette import UNCATEGORISED, Style, category_styles, yours_styles
+from biasbench.store.metrics import Metric
 
 FIGURES_DIR = "figures"
 
@@ -113,6 +114,6 @@ class ReportData:
         return None if self.placement is None else self.placement.table
 
 
-def has(records: pd.DataFrame, probe: str, metric: str) -> bool:
-    """Whether ``records`` hold any ``metric`` record of ``probe``."""
-    return bool(((records["probe"] == probe) & (records["metric"] == metric)).any())
+def has(records: pd.DataFrame, metric: Metric) -> bool:
+    """Whether ``records`` hold any record of the declared ``metric``."""
+    return not metric.rows(records).empty

@@ -101,7 +101,7 @@ def spectral_section(data: ReportData) -> list[Section]:
     records = data.analysis.records
     if data.context is not None:
         records = pd.concat([data.context.analysis.records, records], ignore_index=True)
-    if not has(records, *SPECTRAL_CURVE):
+    if not has(records, SPECTRAL_CURVE):
         return []
     fig = spectral_figure(records, categories=_categories(data), yours=_yours(data))
     caption = (
@@ -120,7 +120,7 @@ def critical_band_section(data: ReportData) -> list[Section]:
     """Thresholds and fitted channels of the user's models, the study's channels redrawn from their released
     parameters (reproduction, context), the human channel; failed fits said next to the model."""
     a = data.analysis
-    records = a.records if has(a.records, *CRITICAL_BAND_CURVE[:2]) else None
+    records = a.records if has(a.records, CRITICAL_BAND_CURVE) else None
     study = data.context.analysis if data.context is not None else (a if records is None else None)
     channels = study.biases[CHANNEL].dropna() if study is not None else None
     if records is None and (channels is None or channels.empty):

@@ -7,35 +7,42 @@ import numpy as np
 import pandas as pd
 
 from biasbench.analysis.model_kinds import CLASSIFIER
-from biasbench.analysis.specs import BIASES, SCORES
+from biasbench.analysis.specs import FIT_DEGENERATE, SCORES, biases
 from biasbench.plots.placement import placement_figure
 from biasbench.report.sections.base import ReportData, Section
 from biasbench.report.tables import Cell, Col, ranked, table_html
 
-DIGITS = {s.name: 1 for s in SCORES} | {
-    "imagenet_top1": 1,
-    "shape_bias": 2,
-    "low_freq_bias": 2,
-    "high_freq_bias": 3,
-    "bandwidth": 2,
-    "center_frequency": 1,
-    "peak_noise_sensitivity": 2,
-}
-VALUE_COLUMNS = (
-    *(Col(s.name, f"{s.title} [%]", 1) for s in SCORES),
-    Col("imagenet_top1", "ImageNet top-1 [%]", 1),
-    *(Col(b.name, f"{b.title} [{b.unit}]", DIGITS[b.name]) for b in BIASES),
-)
 YOURS = "yours"
-# What the table is ranked by: the first of these that every model has, else the first any model has.
-RANK_KEYS = ("id", "imagenet_top1", *(b.name for b in BIASES))
-RANK_NAMES = {"id": "ID", "imagenet_top1": "ImageNet top-1"} | {b.name: b.noun or b.title for b in BIASES}
+
+
+def places() -> dict[str, int]:
+    """Decimals per score and declared bias."""
+    return {s.name: 1 for s in SCORES} | {"imagenet_top1": 1} | {b.name: b.digits for b in biases()}
+
+
+def value_columns() -> tuple[Col, ...]:
+    """The scores, ImageNet top-1 and every declared bias, with units."""
+    decimals = places()
+    return (
+        *(Col(s.name, f"{s.title} [%]", 1) for s in SCORES),
+        Col("imagenet_top1", "ImageNet top-1 [%]", 1),
+        *(Col(b.name, f"{b.title} [{b.unit}]", decimals[b.name]) for b in biases()),
+    )
+
+
+def rank_keys() -> tuple[str, ...]:
+    """What the table is ranked by: the first of these that every model has, else the first any model has."""
+    return ("id", "imagenet_top1", *(b.name for b in biases()))
+
+
+def rank_names() -> dict[str, str]:
+    return {"id": "ID", "imagenet_top1": "ImageNet top-1"} | {b.name: b.noun or b.title for b in biases()}
 
 
 def failed_fits(analysis) -> dict[str, str]:
     """Model -> why its critical-band fit failed, for models whose fit is flagged degenerate."""
-    r = analysis.records
-    flagged = r[(r["probe"] == "critical-band") & (r["metric"] == "fit_degenerate") & (r["value"] > 0)]
+    flagged = FIT_DEGENERATE.rows(analysis.records)
+    flagged = flagged[flagged["value"] > 0]
     out = {}
     for _, row in flagged.iterrows():
         job = analysis.jobs.get(row["job"])
@@ -59,7 +66,7 @@ def _your_rows(data: ReportData) -> pd.DataFrame:
     for model, part in data.placement.table.groupby("model", sort=False):
         row = {"model": model, "category": YOURS}
         for _, r in part.iterrows():
-            digits = DIGITS.get(r["measurement"], 2)
+            digits = places().get(r["measurement"], 2)
             if r["status"] == "same":
                 row[r["measurement"]] = float(r["value"])
             elif r["status"] == "approximate":
@@ -92,7 +99,7 @@ def models_section(data: ReportData) -> list[Section]:
             "other or fewer images than the study's, n/c one that is not comparable (hover for why); click a "
             "header to sort."
         )
-    keys = {c: table[c].map(_sort_key) for c in RANK_KEYS if c in table.columns}
+    keys = {c: table[c].map(_sort_key) for c in rank_keys() if c in table.columns}
     by = next(
         (c for c, k in keys.items() if k.notna().all()), next((c for c, k in keys.items() if k.notna().any()), None)
     )
@@ -100,7 +107,7 @@ def models_section(data: ReportData) -> list[Section]:
     table = ranked(table.loc[order].reset_index(drop=True), [])
     columns = [
         c
-        for c in VALUE_COLUMNS
+        for c in value_columns()
         if c.key in table.columns
         and table[c.key].map(_sort_key).notna().any()
         or any(isinstance(v, Cell) for v in table.get(c.key, []))
@@ -113,7 +120,7 @@ def models_section(data: ReportData) -> list[Section]:
         table["decides"] = [Cell(kinds[m].how, tip=kinds[m].detail) if m in kinds else "" for m in table["model"]]
         cols.append(Col("decides", "how it decides", wrap=True, tip="from the jobs' manifests"))
     cols += columns
-    ranked_by = RANK_NAMES.get(by, "name")
+    ranked_by = rank_names().get(by, "name")
     html = table_html(
         table,
         cols,
@@ -155,7 +162,7 @@ def placement_section(data: ReportData) -> list[Section]:
     figure = data.figs.add(fig, "placement", caption)
 
     def digits(row) -> int:
-        return DIGITS.get(row["measurement"], 2)
+        return places().get(row["measurement"], 2)
 
     table["value"] = [
         Cell(f"{v:.{digits(r)}f} {r['unit'] if r['unit'] == '%' else ''}".strip(), v) if np.isfinite(v) else None

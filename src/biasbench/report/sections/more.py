@@ -4,11 +4,13 @@ vs transfer, test resolution and SI-SCORE (object size, location and rotation)."
 from __future__ import annotations
 
 from biasbench.analysis.sentences import fmt_p
+from biasbench.analysis.specs import BEST_RESOLUTION, SI_SCORE_TOP1
 from biasbench.plots.criticality import architectures, criticality_by_architecture, criticality_vs_accuracy
 from biasbench.plots.figures import error_consistency_bars
 from biasbench.plots.si_score import si_score_figure
 from biasbench.report.sections.base import ReportData, Section
 from biasbench.report.tables import Col, table_html
+from biasbench.store.metrics import probe_rows
 
 SI_FACTORS = {"area": "object size", "x": "object location", "rotation": "object rotation"}
 
@@ -135,8 +137,7 @@ def resolution_section(data: ReportData) -> list[Section]:
     fig = resolution_figure(data.analysis.records)
     if fig is None:
         return []
-    r = data.analysis.records
-    best = r[(r["probe"] == "resolution") & (r["metric"] == "best_resolution")]
+    best = BEST_RESOLUTION.rows(data.analysis.records)
     table = best[["model", "dataset", "condition", "value"]].rename(columns={"condition": "protocol"})
     cols = [
         Col("model", "model", wrap=True),
@@ -159,7 +160,7 @@ def resolution_section(data: ReportData) -> list[Section]:
 def si_score_section(data: ReportData) -> list[Section]:
     """Djolonga et al. (2021): top-1 against object size and rotation (curves) and location (heat-maps), one
     figure per factor measured; the factors not measured are named."""
-    rows = data.analysis.records[data.analysis.records["probe"] == "si-score"]
+    rows = probe_rows(data.analysis.records, SI_SCORE_TOP1.probe)
     rows = rows[rows["condition"].astype(str) != ""]
     if rows.empty:
         return []
