@@ -38,41 +38,59 @@ class Case:
 CASES: dict[str, Case] = {
     "accuracy": Case("imagenet-sample", 9, {}, "top-1/top-5 need only a few labelled images"),
     "adversarial": Case(
-        "imagenet-sample", 9, {"steps": 2, "epsilon": (0.0, 8 / 255)},
+        "imagenet-sample",
+        9,
+        {"steps": 2, "epsilon": (0.0, 8 / 255)},
         "2 PGD steps exercise the random start and the update; eps = 0 is the unperturbed attack",
-        unperturbed=(("top1", ""), ("robust_accuracy", "pgd/linf/eps=0/255")), stochastic=(),
+        unperturbed=(("top1", ""), ("robust_accuracy", "pgd/linf/eps=0/255")),
+        stochastic=(),
     ),
     "calibration": Case("imagenet-sample", 9, {"n_bins": 3}, "3 bins over 9 images: every bin rule is exercised"),
     "corruption": Case(
-        "imagenet-sample", 9, {"mode": "generated", "corruptions": ("gaussian_noise",), "severities": (1,)},
+        "imagenet-sample",
+        9,
+        {"mode": "generated", "corruptions": ("gaussian_noise",), "severities": (1,)},
         "one generated corruption (drawn from the seed) at one severity",
         stochastic=("top1", "corruption_accuracy", "ce", "mean_accuracy"),
     ),
     "critical-band": Case(
-        "imagenet-sample", 3, {"adaptive": True},
+        "imagenet-sample",
+        3,
+        {"adaptive": True},
         "the adaptive search on 3 images; noise drawn from the seed",
     ),
     "criticality": Case(
-        "imagenet-sample", None, {"num_images": 4, "trials": 1, "layers": "conv1,fc"},
+        "imagenet-sample",
+        None,
+        {"num_images": 4, "trials": 1, "layers": "conv1,fc"},
         "two layers, one trial on 4 images: the re-initialisation is drawn from the seed",
     ),
     "refined-bias": Case("refined-bias-texture", None, {"bootstrap_reps": 20}, "one image per class, 20 resamples"),
     "resolution": Case(
-        "imagenet-sample", 6, {"resolutions": (32, 48), "calibration_images": 4},
+        "imagenet-sample",
+        6,
+        {"resolutions": (32, 48), "calibration_images": 4},
         "two test resolutions, both protocols; BatchNorm re-estimated on 4 images",
     ),
     "shape-bias": Case("cue-conflict", None, {"bootstrap_reps": 20}, "its fixed stimuli (generated), 20 resamples"),
     "si-score": Case(
-        "si-score-samples", None, {"variant": "size", "mini": True},
-        "the mini size variant of the released samples (no generator for the assets)", realdata=True,
+        "si-score-samples",
+        None,
+        {"variant": "size", "mini": True},
+        "the mini size variant of the released samples (no generator for the assets)",
+        realdata=True,
     ),
     "spectral": Case(
-        "imagenet-sample", 9, {"cutoffs": (0.3, 1.0), "bias_cutoffs": (0.3,)},
+        "imagenet-sample",
+        9,
+        {"cutoffs": (0.3, 1.0), "bias_cutoffs": (0.3,)},
         "cut-off 1.0 keeps every frequency: the unperturbed condition",
         unperturbed=(("top1", ""), ("top1", "lowpass/1")),
     ),
     "transfer": Case(
-        "sklearn-digits", None, {"shots": 20, "max_test": 20, "alphas": (1.0, 10.0)},
+        "sklearn-digits",
+        None,
+        {"shots": 20, "max_test": 20, "alphas": (1.0, 10.0)},
         "20 shots and 20 test digits: the ridge fit and the alpha choice",
     ),
     "pm-k": Case("imagenet-vid-robust", None, {}, "the layout fixture's two snippets"),
@@ -134,7 +152,9 @@ def test_probe_contract(name, contract_root, tiny_model, request):
     base = runs[7]
     # batch-size invariance
     for b in (1, 32):
-        assert not _same(base, runs[b], TOLERANCE), f"{name}: batch {b} vs 7 differ at {_same(base, runs[b], TOLERANCE)}"
+        assert not _same(base, runs[b], TOLERANCE), (
+            f"{name}: batch {b} vs 7 differ at {_same(base, runs[b], TOLERANCE)}"
+        )
     # determinism for a seed; another seed changes exactly the drawn metrics
     assert not _same(base, _run(name, case, root, tiny_model)), f"{name}: two runs with seed 0 differ"
     if case.stochastic:

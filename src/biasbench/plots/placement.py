@@ -26,6 +26,7 @@ from biasbench.plots.palette import (
 )
 
 TITLES = DeclaredText(lambda b: b.title, lambda s: s.title, {"imagenet_top1": "ImageNet top-1"})
+DIRECTIONS = DeclaredText(lambda b: b.direction, lambda s: "more images right", {"imagenet_top1": "more images right"})
 PLACED = ("same", "approximate")
 
 
@@ -94,7 +95,25 @@ def shape_bias_bars(
 ) -> Figure:
     """Horizontal bars of shape bias per model (sorted), coloured by category; the user's placed models in
     their own colours with a black edge and a bold name; ``human`` (the observers' value) as a red dashed line."""
-    placed = _placed(yours, "shape_bias")
+    fig = bias_bars(values, categories, "shape_bias", yours, human)
+    ax = fig.axes[0]
+    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("shape bias [fraction of shape decisions among shape or texture decisions]", fontsize=8)
+    return fig
+
+
+def bias_bars(
+    values: pd.Series,
+    categories: pd.Series,
+    name: str,
+    yours: pd.DataFrame | None = None,
+    human: float | None = None,
+) -> Figure:
+    """Horizontal bars of the bias ``name`` per model (sorted), coloured by category, its declared title, unit
+    and direction on the axis; the user's placed models in their own colours with a black edge and a bold
+    name; ``human`` (the observers' value) as a red dashed line."""
+    placed = _placed(yours, name)
     mine = yours_styles(placed.index)
     bars = pd.concat([values.dropna(), placed["value"]]).sort_values()
     cats = categories.reindex(bars.index).fillna(UNCATEGORISED)
@@ -114,9 +133,7 @@ def shape_bias_bars(
     if human is not None:
         ax.axvline(human, color="#c00000", ls="--", lw=1)
         handles.append(Line2D([], [], color="#c00000", ls="--", label=f"humans ({human:.2f})"))
-    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("shape bias [fraction of shape decisions among shape or texture decisions]", fontsize=8)
+    ax.set_xlabel(f"{axis_label(name)}; higher = {DIRECTIONS.get(name, '')}", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     legend_right(fig, handles)
     return fig

@@ -13,8 +13,10 @@ Add a probe::
         citation = "Author et al., Venue Year"
         Params = MyParams
         default_datasets = ("imagenet-sample",)   # or fixed_datasets for a probe with its own stimuli
-        metrics = (Metric("my-probe", "top1", "Top-1 when dark", "fraction", "more dark images right",
-                          condition=None),)      # every record name it emits (biasbench.store.metrics)
+        metrics = (                               # every record name it emits (biasbench.store.metrics)
+            Metric("my-probe", "top1", "Top-1 when dark", "fraction", "more images right", condition="dark"),
+            Metric("my-probe", "top5", "Top-5 when dark", "fraction", "more images right", condition="dark"),
+        )
 
         def run(self, ctx: ProbeContext) -> ProbeOutput:
             run = evaluate_labelled(ctx, conditions={"clean": None, "dark": lambda x, idx: x * 0.5})

@@ -17,8 +17,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from biasbench.analysis.context import StudyContext, place
 from biasbench.analysis.pipeline import Analysis
 from biasbench.report.sections.base import FIGURES_DIR, Figures, ReportData, Section
-from biasbench.report.sections.biases import critical_band_section, shape_bias_section, spectral_section
 from biasbench.report.sections.correlations import bias_bias_sections, correlation_sections, scatter_sections
+from biasbench.report.sections.declared import bias_sections
 from biasbench.report.sections.effective_robustness import effective_robustness_section
 from biasbench.report.sections.failure_factors import failure_factors_section
 from biasbench.report.sections.joint import explain_sections, informativeness_sections
@@ -40,9 +40,7 @@ SECTIONS: tuple[Callable[[ReportData], list[Section]], ...] = (
     summary_section,
     placement_section,
     models_section,
-    shape_bias_section,
-    spectral_section,
-    critical_band_section,
+    bias_sections,  # shape bias, spectral, critical band, then any other declared bias
     correlation_sections,
     scatter_sections,
     bias_bias_sections,
