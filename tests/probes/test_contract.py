@@ -69,10 +69,10 @@ CASES: dict[str, Case] = {
     "resolution": Case(
         "imagenet-sample",
         6,
-        {"resolutions": (32, 48), "calibration_images": 4},
-        "two test resolutions, both protocols; BatchNorm re-estimated on 4 images",
+        {"resolutions": (32, 48), "protocols": ("naive",)},
+        "two test resolutions, naive protocol (the bn protocol's known batch dependence: its own test below)",
     ),
-    "shape-bias": Case("cue-conflict", None, {"bootstrap_reps": 20}, "its fixed stimuli (generated), 20 resamples"),
+    "shape-bias": Case("cue-conflict", 40, {"bootstrap_reps": 20}, "40 of its stimuli (generated), 20 resamples"),
     "si-score": Case(
         "si-score-samples",
         None,
@@ -122,11 +122,15 @@ def monkeypatch_module():
         yield mp
 
 
-def _run(name: str, case: Case, root: Path, model, batch_size: int = 7, seed: int = 0) -> dict:
-    """{(metric, condition): (value, n)} of one run."""
+def _output(name: str, case: Case, root: Path, model, batch_size: int = 7, seed: int = 0):
     dataset = get_dataset_spec(case.dataset).load(root).head(case.limit)
     engine = Engine(EngineConfig(device="cpu", batch_size=batch_size, progress=False, num_workers=0))
-    out = get_probe(name).with_overrides(case.params).run(ProbeContext(model, dataset, engine, seed))
+    return get_probe(name).with_overrides(case.params).run(ProbeContext(model, dataset, engine, seed))
+
+
+def _run(name: str, case: Case, root: Path, model, batch_size: int = 7, seed: int = 0) -> dict:
+    """{(metric, condition): (value, n)} of one run."""
+    out = _output(name, case, root, model, batch_size, seed)
     records = {(r.metric, r.condition): (r.value, r.n) for r in out.records}
     assert len(records) == len(out.records), f"{name} emits a (metric, condition) twice"
     return records
@@ -136,10 +140,11 @@ def _same(a: dict, b: dict, tol: float = 0.0) -> list[str]:
     """The keys whose values differ beyond ``tol`` (NaN equals NaN), or that only one run has."""
     if a.keys() != b.keys():
         return sorted(map(str, a.keys() ^ b.keys()))
-    return [
-        str(k) for k in a
-        if a[k][1] != b[k][1] or not (math.isclose(a[k][0], b[k][0], abs_tol=tol) or (np.isnan(a[k][0]) and np.isnan(b[k][0])))
-    ]  # fmt: skip
+
+    def equal(x: float, y: float) -> bool:
+        return math.isclose(x, y, abs_tol=tol) or (np.isnan(x) and np.isnan(y))
+
+    return [str(k) for k in a if a[k][1] != b[k][1] or not equal(a[k][0], b[k][0])]
 
 
 @pytest.mark.parametrize("name", sorted(PROBES))
@@ -158,9 +163,14 @@ def test_probe_contract(name, contract_root, tiny_model, request):
     # determinism for a seed; another seed changes exactly the drawn metrics
     assert not _same(base, _run(name, case, root, tiny_model)), f"{name}: two runs with seed 0 differ"
     if case.stochastic:
-        other = _run(name, case, root, tiny_model, seed=1)
-        changed = {k[0] for k in _same(base, other) for k in [eval(k)]}  # noqa: S307  (our own tuple reprs)
-        assert changed and changed <= set(case.stochastic), f"{name}: seed 1 changes {changed}"
+        # another seed may change only the drawn metrics (a random model's accuracies may not move at all), and
+        # it does change the per-sample outputs under the drawn conditions
+        one, other = _output(name, case, root, tiny_model), _output(name, case, root, tiny_model, seed=1)
+        ones = {(r.metric, r.condition): (r.value, r.n) for r in one.records}
+        changed = {r.metric for r in other.records if ones[(r.metric, r.condition)] != (r.value, r.n)}
+        assert changed <= set(case.stochastic), f"{name}: seed 1 changes {changed}"
+        numeric = one.samples.select_dtypes("number").columns
+        assert not one.samples[numeric].equals(other.samples[numeric]), f"{name}: seed 1 draws the same"
     # the unperturbed condition equals the clean result
     if case.unperturbed:
         clean, unperturbed = case.unperturbed
@@ -171,3 +181,15 @@ def test_probe_contract(name, contract_root, tiny_model, request):
     always = {m.metric for m in get_probe(name).metrics if not m.when}
     assert emitted <= declared, f"{name} emits undeclared metrics {sorted(emitted - declared)}"
     assert always <= emitted, f"{name} declares but does not emit {sorted(always - emitted)}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="resolution's bn protocol re-estimates BatchNorm statistics as the cumulative "
+    "average of per-batch statistics over the engine's batches, so they depend on the batch size (and "
+    "batch 1 fails in BatchNorm); a fixed calibration batch changes stored numbers and job keys",
+)
+def test_resolution_bn_protocol_is_batch_size_invariant(contract_root, tiny_model):
+    case = Case("imagenet-sample", 4, {"resolutions": (32,), "protocols": ("bn",), "calibration_images": 8}, "")
+    a, b = (_run("resolution", case, contract_root, tiny_model, batch_size=s) for s in (2, 8))
+    assert not _same(a, b, TOLERANCE)

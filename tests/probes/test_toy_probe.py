@@ -43,7 +43,8 @@ class DarkBias(Probe):
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         run = evaluate_labelled(ctx, conditions={"clean": None, "dark": lambda x, idx: x * 0.5})
         clean, dark = (run.result.outputs[c]["p_label"].mean() for c in ("clean", "dark"))
-        return ProbeOutput([Record("dark_bias", float(dark / clean), len(run.samples))], outputs_frame(ctx.dataset, run.result))
+        records = [Record("dark_bias", float(dark / clean), len(run.samples))]
+        return ProbeOutput(records, outputs_frame(ctx.dataset, run.result))
 '''
 
 MODELS = [f"timm:{name}?pretrained=false" for name in ("test_resnet", "test_efficientnet", "test_vit")]

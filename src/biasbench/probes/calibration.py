@@ -142,6 +142,7 @@ class Calibration(Probe):
     default_datasets = ("imagenet-sample",)
     version = 2  # v2: ReaL correctness (arg-max in the set, empty sets excluded), NLL/Brier of the merged set
     metrics = (
+        Metric("calibration", "top1", "Top-1 accuracy", "fraction", "more images right"),
         Metric(
             "calibration",
             "ece",

@@ -245,6 +245,7 @@ class Criticality(Probe):
     # accuracy_after_reset), subset from the job seed; v2: layer_index
     version = 4
     metrics = (
+        Metric("criticality", "top5", "Top-5 accuracy", "fraction", "more images right", condition=None),
         CRITICALITY,
         Metric(
             "criticality", "criticality_std", "Criticality SD over trials", "fraction", "less stable", condition=None

@@ -128,6 +128,7 @@ class SiScore(Probe):
     default_datasets = ("si-score-samples",)
     version = 2  # v2: generated composites from the job seed (the probe's own seed parameter is gone)
     metrics = (
+        Metric("si-score", "top5", "Top-5 accuracy", "fraction", "more images right", condition=None),
         SI_SCORE_TOP1,
         Metric(
             "si-score", "normalised_top1", "Top-1 / best group", "fraction", "closer to the best group", condition=None
