@@ -30,6 +30,7 @@ from biasbench.analysis.specs import (
     SPECTRAL_CURVE,
     ScoreSpec,
 )
+from biasbench.store.conditions import FactorLevel, Location, parse_condition
 
 # Probes whose curves the report draws next to the biases they give: read from the bias's job.
 CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
@@ -45,12 +46,12 @@ SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe
 
 
 def with_factor(records: pd.DataFrame) -> pd.DataFrame:
-    """``records`` with a ``factor`` column: per job, the first part of its conditions (``area``, ``x``,
-    ``rotation`` for SI-SCORE), so jobs of different SI-SCORE variants on one dataset are different
-    measurements even in their unconditioned records (``top1`` at condition "")."""
-    conditions = records["condition"].astype(str)
-    first = conditions[conditions != ""].str.split("/").str[0]
-    per_job = first.groupby(records.loc[first.index, "job"]).first()
+    """``records`` with a ``factor`` column: per job, the factor its SI-SCORE groups vary (``area``,
+    ``location``, ``rotation``; "" for other jobs), so jobs of different SI-SCORE variants on one dataset are
+    different measurements even in their unconditioned records (``top1`` at condition "")."""
+    groups = [parse_condition(c) for c in records["condition"].astype(str)]
+    factors = pd.Series([g.factor if isinstance(g, FactorLevel | Location) else "" for g in groups], records.index)
+    per_job = factors[factors != ""].groupby(records["job"]).first()
     return records.assign(factor=records["job"].map(per_job).fillna(""))
 
 

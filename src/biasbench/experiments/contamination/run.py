@@ -33,6 +33,7 @@ from biasbench.run.execute import write_job
 from biasbench.run.local import Report, run_jobs
 from biasbench.run.plan import Job, job_key
 from biasbench.store import Record, ResultsStore, records_frame
+from biasbench.store.conditions import TrainingStep
 
 PROBE = "contamination"
 DISTILL_PROBE = "contamination-distill"
@@ -180,7 +181,9 @@ def train_job(config: ContaminationConfig, seed: int, *, progress: bool = False,
 def train_records(log: TrainLog, config: ContaminationConfig) -> list[Record]:
     """One record per metric and logged step; ``n`` counts points for losses/accuracies, units for norms."""
     return [
-        Record(metric, value, config.width if metric.endswith(("norm", "meandir")) else config.n, f"step/{step}")
+        Record(
+            metric, value, config.width if metric.endswith(("norm", "meandir")) else config.n, str(TrainingStep(step))
+        )
         for metric, values in log.metrics.items()
         for step, value in zip(log.steps, values, strict=True)
     ]
