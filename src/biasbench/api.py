@@ -182,7 +182,7 @@ def make_report(
     Gavrikov & Keuper (CVPR 2024), read from the data root, under the comparability rules of
     ``biasbench.analysis.comparability``."""
     from biasbench.analysis.context import load_context
-    from biasbench.analysis.humans import compare_results
+    from biasbench.analysis.humans import HumanData
     from biasbench.analysis.pipeline import analyse
     from biasbench.report.html import write_report
 
@@ -194,9 +194,8 @@ def make_report(
     study = None
     if context:
         study = load_context(context, data_root, n_boot=n_boot, seed=seed)
-    analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
-    analysis.humans = compare_results(directory, data_root, selector)  # from the stored 16-class decisions
-    if analysis.humans is not None:
-        analysis.notes.extend(analysis.humans.notes)
+    analysis = analyse(
+        records, cats, n_boot=n_boot, seed=seed, selector=selector, humans=HumanData(directory, data_root)
+    )
     path = write_report(analysis, out or Path(directory) / "report.html", title, context=study)
     return ReportResult(path, analysis, study)

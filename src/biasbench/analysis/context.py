@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from biasbench.analysis.comparability import GAVRIKOV2024_RULES, Comparison, Rule, comparisons
+from biasbench.analysis.humans import HumanData
 from biasbench.analysis.pipeline import Analysis, analyse
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
@@ -51,15 +52,18 @@ def gavrikov2024_analysis(
     methods: Sequence[str] = ("spearman", "kendall", "pearson"),
     n_perm: int = 1000,
     informativeness_boot: int | None = None,
+    humans: HumanData | None = None,
 ) -> Analysis:
     """The analysis of the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released ``benchmark.csv``
     (``data``: its folder; default ``<data root>/biases-vs-generalization``). The scores read the paper's
-    variants of the ReaL and PGD numbers (``PAPER_SCORES``), as the paper computed them."""
+    variants of the ReaL and PGD numbers (``PAPER_SCORES``), as the paper computed them. ``humans``: the human
+    observers' side (``HumanData()``: their shape bias per category; the study released no per-image decisions)."""
     records, categories = gavrikov2024_records(data)
     extra = {} if informativeness_boot is None else {"informativeness_boot": informativeness_boot}
     return analyse(
-        records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm, **extra
-    )
+        records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm,
+        humans=humans, **extra,
+    )  # fmt: skip
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pandas as pd
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
 from biasbench.analysis.explain import Explained, explain
-from biasbench.analysis.humans import HumanComparison
+from biasbench.analysis.humans import HumanComparison, HumanData
 from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import (
     BIAS_MEASUREMENT,
@@ -83,7 +83,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
     informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
-    humans: HumanComparison | None = None  # set by callers that have the results directory (humans.py)
+    humans: HumanComparison | None = None  # the models (or the humans alone) against model-vs-human's observers
     explained_other: Explained | None = None  # the joint prediction within the models outside adversarial training
     jobs: dict[str, JobInfo] = field(default_factory=dict)  # the manifests' job info by key (limits, parameters)
     settings: dict = field(default_factory=dict)  # the statistics' settings (methods, n_boot, n_perm, alpha, ...)
@@ -102,6 +102,7 @@ def analyse(
     score_specs: tuple[ScoreSpec, ...] = SCORES,
     n_perm: int = 1000,
     informativeness_boot: int = INFORMATIVENESS_BOOT,
+    humans: HumanData | None = None,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
@@ -112,7 +113,9 @@ def analyse(
     score definitions (``specs.PAPER_SCORES`` only to reproduce the paper's compat numbers).
     ``n_perm`` permutations test the joint prediction (``explain``), which is repeated within the models outside
     adversarial training (``explained_other``: siblings such as the ε-series stay out); informativeness (with
-    ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps.
+    ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps. ``humans`` says where the comparison
+    with the human observers reads from (the results directory's stored decisions; see ``HumanData``); None
+    leaves it out.
     """
     records = normalise_records(records)
     selector = selector or JobSelector()
@@ -162,8 +165,10 @@ def analyse(
         "methods": tuple(methods), "n_boot": n_boot, "seed": seed, "alpha": alpha, "n_perm": n_perm,
         "informativeness_boot": min(n_boot, informativeness_boot) if info is not None else 0,
     }  # fmt: skip
+    human = humans.compare(selector) if humans is not None else None
+    notes.extend(human.notes if human is not None else [])
     records = selected_records(records, selector)
     return Analysis(
         records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
-        explained, info, None, explained_other, dict(selector.jobs), settings,
+        explained, info, human, explained_other, dict(selector.jobs), settings,
     )  # fmt: skip
