@@ -18,7 +18,7 @@ from biasbench.models.wrapper import Classifier
 from biasbench.run.executors import get_executor
 from biasbench.run.imports import ImportResult, import_decisions
 from biasbench.run.local import Report, RunSummary
-from biasbench.run.plan import ModelRef, Step, plan_study
+from biasbench.run.plan import ModelRef, Step, plan_study, same_models
 from biasbench.store.results import ResultsStore, load_results
 
 __all__ = [
@@ -127,11 +127,14 @@ def run_study(
     jobs, resolved, step_jobs = plan_study(
         refs, steps, data_root=root, seed=seed, precision=engine_obj.config.precision
     )
+    for name, measured in same_models(jobs, step_jobs).items():
+        report(f"{name} is the same model as {measured} (the same weights, preprocessing and head): measured once, "
+               f"as {measured}")  # fmt: skip
     summary: RunSummary = execute(
         jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})
     )
     records = store.records()
-    result = RunResult(records[records["job"].isin({j.key for j in jobs})].reset_index(drop=True))
+    result = RunResult(records[records["job"].isin({j.finished_key(store) for j in jobs})].reset_index(drop=True))
     result.summary = summary
     result.step_jobs = step_jobs
     return result
