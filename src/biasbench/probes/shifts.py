@@ -60,12 +60,16 @@ def _generated(text: str, shift: CorruptionSet) -> InputShift:
     return InputShift(shift, False, build)
 
 
+def _attack_error(text: str, attack: str) -> BiasbenchError:
+    return BiasbenchError(
+        f"shift {text!r}: write {attack}/<{'|'.join(NORMS)}>/eps=<ε>[/steps=<n>][/step=<size>], "
+        "e.g. pgd/linf/eps=0.5/255"
+    )
+
+
 def _attack(text: str, shift: Attack) -> InputShift:
     if shift.attack not in ATTACKS or shift.norm not in NORMS:
-        raise BiasbenchError(
-            f"shift {text!r}: write <{'|'.join(ATTACKS)}>/<{'|'.join(NORMS)}>/eps=<ε>[/steps=<n>][/step=<size>], "
-            "e.g. pgd/linf/eps=0.5/255"
-        )
+        raise _attack_error(text, shift.attack if shift.attack in ATTACKS else f"<{'|'.join(ATTACKS)}>")
     step = None if shift.step_size is None else amount(shift.step_size)
     values = {"epsilon": shift.epsilon_value, "steps": shift.steps, "step_size": step}
     values = {k: v for k, v in values.items() if v is not None}
@@ -93,6 +97,12 @@ def parse_shift(text: str) -> InputShift | None:
     if not text:
         return None
     condition = parse_condition(text)
-    if type(condition) not in SHIFTS:
-        raise BiasbenchError(f"unknown input shift {text!r}: write {FORMS}, e.g. generated/fog/3, pgd/linf/eps=0.5/255")
-    return SHIFTS[type(condition)](text, condition)
+    if type(condition) in SHIFTS:
+        return SHIFTS[type(condition)](text, condition)
+    attack = next((a for a in ATTACKS if text == a or text.startswith(f"{a}/")), None)  # an attack, miswritten
+    if attack is not None:
+        raise _attack_error(text, attack)
+    raise BiasbenchError(
+        f"unknown input shift {text!r}: it starts with one of generated, {', '.join(ATTACKS)} (write {FORMS}, e.g. "
+        "generated/gaussian_noise/3, pgd/linf/eps=0.5/255)"
+    )
