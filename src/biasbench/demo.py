@@ -25,6 +25,9 @@ from biasbench.models.zoo import load_zoo
 from biasbench.probes.base import declared_metrics, registered_probes
 from biasbench.store.metrics import Metric, probe_mask
 
+# The factors SI-SCORE's variants vary (``analysis.pipeline.with_factor``), in the order the demo prints them.
+SI_FACTORS = ("area", "location", "rotation")
+
 
 # Sized for a 2-core CPU, each probe's runs declared by the probe (``Probe.demo``). One plan: each model loads once,
 # each dataset decodes once per preprocessing, the clean pass is shared by accuracy and calibration.
@@ -113,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     records = biasbench.load_results(args.out)
     records = with_factor(records[~probe_mask(records, TOP1.probe) | (records["dataset"] == "imagenet-sample")])
     keys = records["probe"] + "/" + records["metric"]
-    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, x = location, ...)
+    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, location, rotation)
     factored = probe_mask(records, FACTOR_PROBES)
     keys = keys.where(~factored, keys + " (" + records["factor"] + ")")
     wanted = [
         key
         for m in headline()
-        for key in ([f"{m.probe}/{m.metric} ({f})" for f in ("area", "x", "rotation")] if m.probe in FACTOR_PROBES
+        for key in ([f"{m.probe}/{m.metric} ({f})" for f in SI_FACTORS] if m.probe in FACTOR_PROBES
                     else [f"{m.probe}/{m.metric}"])
     ]  # fmt: skip
     table = (

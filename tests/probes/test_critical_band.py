@@ -13,8 +13,9 @@ from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
 from biasbench.perturb.critical_band_fit import find_thresholds, fit_channel
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.critical_band import assigned_conditions, cell_condition, relabel_to_categories16
+from biasbench.probes.critical_band import assigned_conditions, relabel_to_categories16
 from biasbench.probes.outputs import feed_of, transform_of
+from biasbench.store.conditions import NoiseCell
 
 ENGINE = EngineConfig(device="cpu", batch_size=4, num_workers=0, progress=False)
 
@@ -30,7 +31,7 @@ def _grid(records) -> np.ndarray:
     grid[0] = by["noise-free"]
     for i, s in enumerate(NOISE_SDS[1:], start=1):
         for f in BANDS:
-            grid[i, f] = by.get(cell_condition(s, f), np.nan)
+            grid[i, f] = by.get(str(NoiseCell(s, f)), np.nan)
     return grid
 
 

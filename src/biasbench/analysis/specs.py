@@ -31,13 +31,14 @@ from biasbench.probes.resolution import RESOLUTION_TOP1 as RESOLUTION_TOP1
 from biasbench.probes.shape_bias import SHAPE_BIAS as SHAPE_BIAS
 from biasbench.probes.si_score import SI_SCORE_TOP1 as SI_SCORE_TOP1
 from biasbench.probes.spectral import RATIO_TO_CLEAN
+from biasbench.store.conditions import Attack, CorruptionSet
 from biasbench.store.metrics import Metric, select
 
 AT_CATEGORY = "adversarial_training"
 # Condition of the study's attack (PGD-40 L-inf, eps = 0.5/255), as the adversarial probe names it.
-PGD_LOW = "pgd/linf/eps=0.5/255"
-# Mode of the corruption probe's on-disk ImageNet-C / C-bar records (the study's sets).
-ONDISK = "ondisk"
+PGD_LOW = str(Attack("pgd", "linf", "0.5/255"))
+# Condition of the corruption probe's on-disk ImageNet-C / C-bar aggregates (the study's sets).
+ONDISK = str(CorruptionSet("ondisk"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Literal
 
 import pandas as pd
 
+from biasbench.store.conditions import Condition, parse_condition
+
 # bias: a scalar per model that enters the correlations and the joint prediction; score: a member of a
 # generalization score (or the accuracy an effective-robustness line reads); detail: a curve, a count, a
 # setting or a diagnostic shown beside them.
@@ -27,7 +29,7 @@ class Metric:
     """One record name a probe emits.
 
     ``condition`` is the condition of the scalar (``""``: unperturbed) or ``None`` for a metric recorded at
-    several conditions (a curve over ``over``, the condition field it varies, e.g. ``"band/"``). ``direction``
+    several conditions (a curve over ``over``, the kind of condition it varies, e.g. ``Band``). ``direction``
     says what a higher value means; ``noun`` names it in running text; ``section`` is the id of the report
     section that shows it ("" for a bias: the generic bias section); ``when`` says when it is emitted if not
     always (the contract test requires every metric without one); ``digits`` are its decimals in tables.
@@ -40,7 +42,7 @@ class Metric:
     direction: str
     role: Role = "detail"
     condition: str | None = ""
-    over: str = ""
+    over: type[Condition] | None = None
     noun: str = ""
     draw: Draw = "none"
     section: str = ""
@@ -62,7 +64,7 @@ class Metric:
 
     def rows(self, records: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
         """The records of this metric: its probe and metric, at its condition (every condition of a curve;
-        those starting with ``over`` when it names one), of ``dataset`` when given."""
+        those of the kind ``over`` when it names one), of ``dataset`` when given."""
         return select(records, self.probe, self.metric, self.condition, dataset, self.over)
 
 
@@ -72,16 +74,16 @@ def select(
     metric: str,
     condition: str | None = None,
     dataset: str | None = None,
-    prefix: str = "",
+    kind: type[Condition] | None = None,
 ) -> pd.DataFrame:
-    """The records of ``probe``'s ``metric`` (at ``condition``, of ``dataset`` when given; conditions starting
-    with ``prefix``): the one filter of records by what they measure."""
+    """The records of ``probe``'s ``metric`` (at ``condition``, of ``dataset`` when given; else at conditions
+    of ``kind`` when given, read by ``store.conditions``): the one filter of records by what they measure."""
     mask = (records["probe"] == probe) & (records["metric"] == metric)
     conditions = records["condition"].fillna("").astype(str)
     if condition is not None:
         mask &= conditions == condition
-    elif prefix:
-        mask &= conditions.str.startswith(prefix)
+    elif kind is not None:
+        mask &= conditions.map({c: isinstance(parse_condition(c), kind) for c in conditions.unique()}).astype(bool)
     if dataset is not None:
         mask &= records["dataset"] == dataset
     return records[mask]
