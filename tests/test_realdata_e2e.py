@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import biasbench
-from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine import EngineConfig
 from tests.conftest import require
 

@@ -9,8 +9,8 @@ import biasbench
 from biasbench.core.errors import CorruptImageError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.decoded_cache import cache_key, decoded_cache
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.decoded_cache import cache_key, decoded_cache
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
 from biasbench.probes.outputs import feed_of
 from tests.conftest import TINY_MODEL, make_cue_conflict, make_imagenet_sample

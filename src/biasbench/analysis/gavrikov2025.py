@@ -36,9 +36,9 @@ from biasbench.analysis.humans import HUMAN_DATA, HUMANS, read_human_trials, sha
 from biasbench.analysis.released import released_dir
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import Dataset, load_dataset
-from biasbench.data.decisions import read_decisions
+from biasbench.data.labels.categories16 import CATEGORIES16
+from biasbench.data.labels.decisions import read_decisions
 from biasbench.probes.shape_bias import shape_bias_records
 
 GAVRIKOV2025 = "vlm-shapebias"

@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from biasbench.core.errors import ParameterError, UnknownNameError
+from biasbench.core.errors import ParameterError
+from biasbench.core.registry import Registry
 from biasbench.core.validation import Declared
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
@@ -103,18 +104,17 @@ class Probe(ABC):
         """Evaluate the model and return its records."""
 
 
-PROBES: dict[str, type[Probe]] = {}
+PROBES: Registry[type[Probe]] = Registry(
+    "probe", packages=("biasbench.probes",), group="biasbench.probes", hint="`biasbench probes` lists them."
+)
+"""Every probe class by name: the modules of ``biasbench.probes`` and the ``biasbench.probes`` plug-ins."""
 
 
 def register_probe(cls: type[Probe]) -> type[Probe]:
     """Class decorator adding a probe to the registry under its name."""
-    PROBES[cls.name] = cls
-    return cls
+    return PROBES.register(cls.name, cls)
 
 
 def get_probe(name: str) -> type[Probe]:
-    from biasbench import probes as _  # noqa: F401  (importing the package registers the built-in probes)
-
-    if name not in PROBES:
-        raise UnknownNameError("probe", name, PROBES)
+    """The probe class ``name``; unknown names get suggestions."""
     return PROBES[name]

@@ -24,7 +24,7 @@ import torch
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import file_sha256
 from biasbench.data.datasets import Dataset, load_dataset
-from biasbench.data.decisions import Decisions, read_decisions
+from biasbench.data.labels.decisions import Decisions, read_decisions
 from biasbench.probes.shape_bias import ShapeBias, decisions_output
 from biasbench.run.execute import write_job
 from biasbench.run.plan import Job, job_key
