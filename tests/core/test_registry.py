@@ -100,7 +100,10 @@ PLUGIN = """
     import numpy as np
     from pathlib import Path
 
+    from biasbench.commands import register_commands
     from biasbench.data.datasets import DatasetSpec, Sample, register_dataset
+    from biasbench.data.labels.spaces import LabelSpace, register_label_space
+    from biasbench.perturb.corruptions import register_corruption
     from biasbench.probes.base import Probe, ProbeOutput, register_probe
     from biasbench.store.records import Record
 
@@ -125,6 +128,21 @@ PLUGIN = """
 
         def list_samples(self, folder: Path):
             return [Sample(p, 0) for p in sorted(folder.glob("*.png"))]
+
+
+    @register_label_space("toy-space")
+    def toy_space(dataset):
+        return LabelSpace("toy-space", columns=(1, 2), column_labels=(0, 1), labels_are_imagenet=False)
+
+
+    @register_corruption("toy_invert", (0.1, 0.2, 0.3, 0.4, 0.5))
+    def toy_invert(x, c, draws):
+        return (1 - c) * x + c * (1 - x)
+
+
+    @register_commands
+    def register(app):
+        app.command("toy-hello")(lambda: print("hello from a plug-in"))
 """
 
 
@@ -136,7 +154,10 @@ def make_distribution(root: Path, name: str, entry_points: str) -> None:
     (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
 
 
-def test_a_plugin_distribution_adds_a_probe_and_a_dataset_without_an_import(tmp_path):
+def test_a_plugin_distribution_adds_to_every_registry_without_an_import(tmp_path):
+    """One installed distribution lists one module under five entry-point groups (and an object under one):
+    its probe, dataset, label space, corruption and command resolve in a fresh interpreter that never imports
+    it, and the built-ins stay."""
     write_package(tmp_path, {"toy_plugin.py": PLUGIN})
     make_distribution(
         tmp_path,
@@ -147,23 +168,60 @@ def test_a_plugin_distribution_adds_a_probe_and_a_dataset_without_an_import(tmp_
 
         [biasbench.datasets]
         toy = toy_plugin:ToySet
+
+        [biasbench.label_spaces]
+        toy = toy_plugin
+
+        [biasbench.corruptions]
+        toy = toy_plugin
+
+        [biasbench.commands]
+        toy = toy_plugin
         """,
     )
     result = run_python(
         """
         import json, sys
+        import torch
+        from typer.testing import CliRunner
+        from biasbench.commands import COMMANDS
         from biasbench.data.datasets import DATASETS, get_dataset_spec
+        from biasbench.data.labels.spaces import get_label_space
+        from biasbench.perturb.corruptions import CORRUPTIONS, get_corruption, imagenet_c_corruptions
         from biasbench.probes import PROBES, get_probe
         imported_first = "toy_plugin" in sys.modules
         probe = get_probe("toy-probe")
         spec = get_dataset_spec("toy-set")
-        print(json.dumps([imported_first, probe.__module__, spec.summary, "accuracy" in PROBES,
-                          "cue-conflict" in DATASETS]))
+        from biasbench.cli import app  # builds the app from the command registry
+        space = get_label_space("toy-space")
+        x = torch.full((1, 3, 2, 2), 0.25)
+        inverted = get_corruption("toy_invert")(x, 5, torch.tensor([0]))
+        hello = CliRunner().invoke(app, ["toy-hello"])
+        print(json.dumps([
+            imported_first, probe.__module__, spec.summary, space.name, space.label_of_columns().tolist(),
+            inverted.flatten().tolist()[0], "toy_plugin" in COMMANDS, hello.output.strip(),
+            "toy_invert" in imagenet_c_corruptions(), len(imagenet_c_corruptions()),
+            "accuracy" in PROBES, "cue-conflict" in DATASETS, "gaussian_noise" in CORRUPTIONS,
+        ]))
         """,
         tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [False, "toy_plugin", "a plug-in's dataset", True, True]
+    assert json.loads(result.stdout) == [
+        False,
+        "toy_plugin",
+        "a plug-in's dataset",
+        "toy-space",
+        [0, 1],
+        0.5,  # 0.5·0.25 + 0.5·0.75 at severity 5
+        True,
+        "hello from a plug-in",
+        False,  # no ImageNet-C number: not in the default set
+        19,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_a_broken_plugin_is_named_in_a_warning_and_the_builtins_still_work(tmp_path):

@@ -135,6 +135,19 @@ def test_parameter_errors():
         probe.run(ProbeContext(None, None, None))
 
 
+def test_the_reference_is_keyed_as_the_plain_string_it_always_was():
+    """``reference`` is the one ``Reference`` choice now; the job key reads the same strings as before."""
+    for value in ("absolute", "noise-free", "clean"):
+        probe = get_probe("critical-band").with_overrides({"reference": value})
+        assert probe.params_dict()["reference"] == value and type(probe.params_dict()["reference"]) is str
+        assert probe.reference == value
+    assert get_probe("critical-band").with_overrides({"protocol": "A"}).reference == "absolute"
+    assert (
+        get_probe("critical-band")().params_dict()["reference"] is None
+        and get_probe("critical-band")().reference == "noise-free"
+    )
+
+
 def test_noise_sensitivity_figure():
     from biasbench.plots.frequency import noise_sensitivity_figure
 

@@ -6,7 +6,7 @@ The study's definitions (``paulgavrikov/vlm_shapebias`` ``code/shapebias_utils.p
 the 1,280 stimuli, the 1,200 whose shape and texture categories differ count; **cue accuracy** is the fraction of
 them decided as either cue, **shape bias** = shape decisions / (shape + texture decisions). An answer naming
 another category, no category (``None``) or nothing counts for neither. Each file is read by
-``data.decisions.read_decisions`` (checked against the stimuli) and counted by the shape-bias probe's own
+``data.labels.decisions.read_decisions`` (checked against the stimuli) and counted by the shape-bias probe's own
 ``shape_bias_records``, so the reproduction and an imported VLM (``biasbench import decisions``) share one path.
 
 Families are the released folders (``raw-data/<folder>``): ImageNet classifiers (1000 classes mapped to 16 as in

@@ -95,7 +95,7 @@ class DatasetSpec(ABC):
     corruptions: ClassVar[tuple[str, ...]] = ()
     # Public archives ``download_dataset`` fetches and extracts; empty where the data is not freely downloadable.
     downloads: ClassVar[tuple[Download, ...]] = ()
-    # ``--limit N`` draws a seeded sample balanced over the classes (``data.sampling``); False where samples only
+    # ``--limit N`` draws a seeded sample balanced over the classes (``data.pixels.sampling``); False where samples only
     # make sense together (the frames of a video pm-k set), which are cut to the first N in canonical order.
     limit_by_class: ClassVar[bool] = True
 

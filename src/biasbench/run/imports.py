@@ -1,5 +1,5 @@
 """Decisions made elsewhere as jobs of a results directory: a vision-language model prompted on a GPU farm or
-through an API answers the cue-conflict stimuli, and its per-image decisions CSV (``data.decisions``) becomes a
+through an API answers the cue-conflict stimuli, and its per-image decisions CSV (``data.labels.decisions``) becomes a
 ``shape-bias`` job of that model, with the same records and per-sample table as the probe writes. So VLMs sit
 next to the measured models in ``biasbench results``, the analyses and the report.
 
