@@ -13,8 +13,6 @@ from scipy import special, stats
 from typer.testing import CliRunner
 
 from biasbench.analysis.effective_robustness import effective_robustness
-from biasbench.commands import effective_robustness as er_command
-from biasbench.commands.analysis import register as register_analysis
 from biasbench.plots.effective_robustness import accuracy_ticks, bias_er_matrix, line_scatter
 from biasbench.report.effective_robustness import EffectiveRobustnessSection
 from biasbench.store import ResultsStore
@@ -25,9 +23,8 @@ BVG = ("biases-vs-generalization", "benchmark.csv", "r50_categories.json")
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    er_command.register(app)
-    register_analysis(app)
+    from biasbench.cli import app  # the real command group: its handler turns user errors into one line, exit 2
+
     return app
 
 
@@ -82,7 +79,7 @@ def test_cli_needs_exactly_one_source_and_names_bad_references(tmp_path):
     store = ResultsStore(tmp_path)
     store.write("job", records, None, {"model": "all"})
     result = CliRunner().invoke(_app(), ["effective-robustness", str(tmp_path), "--reference", "nosuchmodel"])
-    assert result.exit_code == 1 and "unknown reference category or model 'nosuchmodel'" in result.output
+    assert result.exit_code == 2 and "unknown reference category or model 'nosuchmodel'" in result.output
 
 
 def test_section_collects_tables_figures_and_notes(tmp_path):

@@ -73,4 +73,5 @@ def test_cli_prints_and_writes(tmp_path):
     np.testing.assert_allclose(written["shape_bias_mrr"], SHAPE_BIAS_MRR)
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert CliRunner().invoke(app, ["ranking-bias", str(empty)]).exit_code == 1
+    result = CliRunner().invoke(app, ["ranking-bias", str(empty)])
+    assert result.exit_code == 2 and "no shape-bias or refined-bias records" in result.output, result.output

@@ -214,7 +214,7 @@ CASES = [
         "bootstrap-reps-negative",
         lambda e: into_results(e, "--set", "shape-bias.bootstrap_reps=-5"),
         2,
-        r"--set shape-bias.bootstrap_reps: got -5: input should be greater than 0",
+        r"--set shape-bias.bootstrap_reps: got -5: input should be greater than or equal to 0",
     ),
     Case(
         "unknown-parameter",

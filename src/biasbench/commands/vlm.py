@@ -44,7 +44,9 @@ def decisions(
     prompt_file: Annotated[Path | None, typer.Option("--prompt-file", help="Read the prompt from this file.")] = None,
     data_root: DataRootOpt = None,
     seed: SeedOpt = 0,
-    bootstrap_reps: Annotated[int, typer.Option("--bootstrap-reps", help="Resamples of the shape-bias CI.")] = 2000,
+    bootstrap_reps: Annotated[
+        int, typer.Option("--bootstrap-reps", min=0, help="Resamples of the shape-bias CI (0: none).")
+    ] = 2000,
 ) -> None:
     """Import a model's per-image cue-conflict decisions made elsewhere (a VLM prompted on a GPU farm or through
     an API) as its shape-bias job: shape_bias with CI, top1, fractions, counts and the per-image decisions, with

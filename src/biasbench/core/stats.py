@@ -26,9 +26,10 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(indices)`` over ``n`` items resampled with replacement.
 
-    ``statistic`` receives an index array; NaN replicates (e.g. an undefined ratio) are dropped.
+    ``statistic`` receives an index array; NaN replicates (e.g. an undefined ratio) are dropped. ``reps=0``
+    asks for no interval (NaN, NaN).
     """
-    if n == 0:
+    if n == 0 or reps == 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     values = np.array([statistic(rng.integers(0, n, n)) for _ in range(reps)], dtype=float)

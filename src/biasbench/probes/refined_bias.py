@@ -12,6 +12,7 @@ stimuli (``cue_mrr_records``).
 from __future__ import annotations
 
 import numpy as np
+from pydantic import NonNegativeInt
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
@@ -49,7 +50,7 @@ def cue_mrr_records(rank_shape: np.ndarray, rank_texture: np.ndarray, *, seed: i
 
 
 class RefinedBiasParams(ProbeParams):
-    bootstrap_reps: int = 2000
+    bootstrap_reps: NonNegativeInt = 2000  # percentile-bootstrap resamples of the 95% CIs; 0: no CI (NaN)
 
 
 @register_probe

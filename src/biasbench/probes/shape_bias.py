@@ -9,7 +9,7 @@ in the full 1000-class ranking, the per-sample ranks are stored as ``rank_shape`
 from __future__ import annotations
 
 import numpy as np
-from pydantic import PositiveInt
+from pydantic import NonNegativeInt
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
 from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
@@ -61,7 +61,7 @@ def shape_bias_records(
 
 
 class ShapeBiasParams(ProbeParams):
-    bootstrap_reps: PositiveInt = 2000  # percentile-bootstrap resamples of the shape bias's 95% CI
+    bootstrap_reps: NonNegativeInt = 2000  # percentile-bootstrap resamples of the 95% CIs; 0: no CI (NaN)
 
 
 def decisions_output(decisions: Decisions, *, seed: int = 0, reps: int = 2000) -> ProbeOutput:
