@@ -182,6 +182,7 @@ def make_report(
     Gavrikov & Keuper (CVPR 2024), read from the data root, under the comparability rules of
     ``biasbench.analysis.comparability``."""
     from biasbench.analysis.context import load_context
+    from biasbench.analysis.failure_factors import report_failure_factors
     from biasbench.analysis.humans import compare_results
     from biasbench.analysis.pipeline import analyse
     from biasbench.report.html import write_report
@@ -198,5 +199,9 @@ def make_report(
     analysis.humans = compare_results(directory, data_root, selector)  # from the stored 16-class decisions
     if analysis.humans is not None:
         analysis.notes.extend(analysis.humans.notes)
+    analysis.failure_factors, notes = report_failure_factors(  # from the stored ImageNet-val predictions
+        directory, selector=selector, categories=cats, n_boot=n_boot, seed=seed
+    )
+    analysis.notes.extend(notes)
     path = write_report(analysis, out or Path(directory) / "report.html", title, context=study)
     return ReportResult(path, analysis, study)

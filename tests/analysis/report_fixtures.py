@@ -24,7 +24,7 @@ LAYERS = {
 }
 
 
-def _job(
+def add_job(
     store: ResultsStore,
     key: str,
     model: str,
@@ -37,7 +37,11 @@ def _job(
     params: dict | None = None,
     notes: dict | None = None,
     cis: dict | None = None,
+    samples=None,
+    model_info: dict | None = None,
 ) -> None:
+    """Write one job: its records from (metric, condition, value) ``rows``, ``samples`` (per-sample table) and
+    a manifest like the runner's (``model_info``: the model's provenance, e.g. a zero-shot head)."""
     frame = make_records([(model, probe, dataset, *r) for r in rows])
     frame["job"] = key
     for (metric, condition), (low, high) in (cis or {}).items():
@@ -55,14 +59,16 @@ def _job(
         "probe_version": 1,
         "seed": 0,
     }
-    store.write(key, frame, None, manifest)
+    if model_info is not None:
+        manifest["model_info"] = model_info
+    store.write(key, frame, samples, manifest)
 
 
 def write_demo_like(root: Path) -> Path:
     """The results directory and, next to it, ``cats.json`` with the two models' categories."""
     store = ResultsStore(root)
     for k, (model, top1) in enumerate((("net_a", 0.87), ("net_b", 0.44))):
-        _job(
+        add_job(
             store,
             f"acc{k}",
             model,
@@ -73,7 +79,7 @@ def write_demo_like(root: Path) -> Path:
             cis={("top1", ""): (top1 - 0.02, top1 + 0.02)},
         )
         sb = 0.24 - 0.09 * k
-        _job(
+        add_job(
             store,
             f"sb{k}",
             model,
@@ -93,7 +99,7 @@ def write_demo_like(root: Path) -> Path:
             ("low_freq_bias", "", np.mean([v for c, v in curve if c.startswith("low")])),
             ("high_freq_bias", "", np.mean([v for c, v in curve if c.startswith("high")])),
         ]
-        _job(store, f"sp{k}", model, "spectral", "imagenet-sample", rows, limit=64, n_images=64, params=SPECTRAL)
+        add_job(store, f"sp{k}", model, "spectral", "imagenet-sample", rows, limit=64, n_images=64, params=SPECTRAL)
         rows = [("threshold", f"band/{b}", t) for b, t in enumerate(THRESHOLDS[model])]
         if model == "net_a":
             rows += [
@@ -111,7 +117,7 @@ def write_demo_like(root: Path) -> Path:
                 ("fit_degenerate", "", 1.0),
             ]
             notes = {"fit": {"degenerate": True, "reason": FAILED_FIT}}
-        _job(
+        add_job(
             store,
             f"cb{k}",
             model,
@@ -123,7 +129,7 @@ def write_demo_like(root: Path) -> Path:
             params=CRITICAL_BAND,
             notes=notes,
         )
-        _job(
+        add_job(
             store,
             f"pgd{k}",
             model,
@@ -138,7 +144,7 @@ def write_demo_like(root: Path) -> Path:
         rows = [("criticality", layer, 40.0 + 50 * (i % 2)) for i, layer in enumerate(layers)]
         rows += [("layer_index", layer, float(i)) for i, layer in enumerate(layers)]
         rows += [("mean_criticality", "", 65.0)]
-        _job(
+        add_job(
             store,
             f"crit{k}",
             model,
@@ -157,7 +163,7 @@ def write_demo_like(root: Path) -> Path:
             rows = [("top1", "", 0.5 - 0.2 * k), ("mean_group_top1", "", 0.5 - 0.2 * k)]
             rows += [("top1", c, (0.3 + 0.05 * i) * (1 - 0.5 * k)) for i, c in enumerate(conditions)]
             rows += [("normalised_top1", c, 0.5 + 0.05 * i) for i, c in enumerate(conditions)]
-            _job(
+            add_job(
                 store,
                 f"si{variant}{k}",
                 model,

@@ -13,8 +13,8 @@ from scipy import special, stats
 from typer.testing import CliRunner
 
 from biasbench.analysis.effective_robustness import effective_robustness
-from biasbench.plots.effective_robustness import accuracy_ticks, bias_er_matrix, line_scatter
-from biasbench.report.effective_robustness import EffectiveRobustnessSection
+from biasbench.plots.effective_robustness import accuracy_ticks, bias_er_panels, line_scatter
+from biasbench.report.sections.effective_robustness import effective_robustness_tables, write_effective_robustness
 from biasbench.store import ResultsStore
 
 from .test_effective_robustness import REFERENCE_ID, RESIDUALS, zoo
@@ -45,11 +45,14 @@ def test_figures_show_every_line_and_the_matrix():
     assert labels == ["50", "60", "70", "80"]
     assert ax.get_xticks() == pytest.approx(special.logit(np.array([0.5, 0.6, 0.7, 0.8])))
     assert len(ax.collections) >= 1 + len(REFERENCE_ID) + 4  # band + one marker per model
-    matrix = bias_er_matrix(result)
+    matrix = bias_er_panels(result)
     texts = [t.get_text() for t in matrix.axes[0].texts]
-    rho = result.side_by_side().set_index("bias").loc["shape_bias", "rho_er"]
-    assert texts[0].startswith(f"{rho:.2f}")
+    row = result.side_by_side().set_index("bias").loc["shape_bias"]
+    assert texts[0].startswith(f"{row['rho_er']:.2f}")  # the report's heat-map convention: ρ and its CI in the cell
+    assert f"[{row['ci_low_er']:.2f}, {row['ci_high_er']:.2f}]" in texts[0]
+    assert [t.get_text() for t in matrix.axes[1].texts][0].startswith(f"{row['rho_partial']:.2f}")
     assert len(matrix.axes) == 3  # two heat-maps and the colour bar
+    assert [t.get_text() for t in matrix.axes[0].get_xticklabels()] == ["ImageNet-R"]  # a stable line: no dagger
 
 
 def test_cli_on_a_results_directory_writes_csvs_and_figures(tmp_path):
@@ -82,14 +85,20 @@ def test_cli_needs_exactly_one_source_and_names_bad_references(tmp_path):
     assert result.exit_code == 2 and "unknown reference category or model 'nosuchmodel'" in result.output
 
 
-def test_section_collects_tables_figures_and_notes(tmp_path):
+def test_writing_csvs_and_figures(tmp_path):
     records, cats = zoo(RESIDUALS, dict(zip(REFERENCE_ID, (0.760, 0.763, 0.766, 0.769, 0.772), strict=True)))
-    section = EffectiveRobustnessSection(effective_robustness(records, cats, reference="standard", n_boot=200))
-    assert section.notes[0].startswith("ImageNet-R: the 5 reference models span")  # the warning comes first
-    assert set(section.figures()) == {"effective_robustness_lines", "bias_vs_effective_robustness"}
-    written = section.write(tmp_path, "figs")
+    result = effective_robustness(records, cats, reference="standard", n_boot=200)
+    assert result.warnings[0].startswith("ImageNet-R: the 5 reference models span") and result.unstable == [
+        "imagenet-r"
+    ]
+    written = write_effective_robustness(result, tmp_path, "figs")
     assert tmp_path / "figs" / "effective_robustness_lines.png" in written
     assert len(written) == 4 + 4  # four CSVs, two figures x (PNG, SVG)
+    per_model = pd.read_csv(tmp_path / "effective_robustness.csv")
+    pd.testing.assert_frame_equal(per_model, effective_robustness_tables(result)["effective_robustness"],
+                                  check_dtype=False)  # fmt: skip
+    matrix = bias_er_panels(result)
+    assert [t.get_text() for t in matrix.axes[0].get_xticklabels()] == ["ImageNet-R †"]  # the unstable line
 
 
 # ---- the released 48 ResNet-50s -------------------------------------------------------------------------------

@@ -15,14 +15,15 @@ user's record relates to that. ``compare`` applies it to one model of an ``Analy
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from biasbench.analysis.model_kinds import CLASSIFIER, model_kind
 from biasbench.analysis.selection import JobInfo
-from biasbench.analysis.specs import BIASES, PGD_LOW, SCORES, ScoreSpec
+from biasbench.analysis.specs import BIASES, OOD_SETS, PGD_LOW, PGD_ROBUST, SCORES, OodSet, ScoreSpec
 
 SAME, APPROXIMATE, NOT_COMPARABLE = "same", "approximate", "not comparable"
 PLACED = (SAME, APPROXIMATE)
@@ -63,6 +64,7 @@ class Rule:
     scale: float = 1.0
     settings: Mapping[str, Setting] = field(default_factory=dict)
     score: ScoreSpec | None = None
+    decisions: str = ""  # how the study's models decided, where another decision rule gives other numbers
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,12 @@ _SPECTRAL = {
 
 
 def _bias_rule(
-    name: str, study: str, settings: Mapping[str, Setting], dataset: str = "imagenet-val", images: str = _VAL
+    name: str,
+    study: str,
+    settings: Mapping[str, Setting],
+    dataset: str = "imagenet-val",
+    images: str = _VAL,
+    decisions: str = "",
 ) -> Rule:
     b = _BIAS[name]
     return Rule(
@@ -115,6 +122,7 @@ def _bias_rule(
         dataset,
         subsets=dataset == "imagenet-val",
         settings=settings,
+        decisions=decisions,
     )
 
 
@@ -155,6 +163,7 @@ GAVRIKOV2024_RULES: tuple[Rule, ...] = (
         {},
         "cue-conflict",
         "the 1,280 cue-conflict stimuli",
+        "1000-way ImageNet classifiers, mapped to the 16 categories",
     ),
     _bias_rule("low_freq_bias", f"mean ratio to clean top-1 over low-pass cut-offs 0.1-0.5 on {_VAL}", _SPECTRAL),
     _bias_rule("high_freq_bias", f"mean ratio to clean top-1 over high-pass cut-offs 0.1-0.5 on {_VAL}", _SPECTRAL),
@@ -164,6 +173,19 @@ GAVRIKOV2024_RULES: tuple[Rule, ...] = (
     ),
 )
 """The rule set of Gavrikov & Keuper (CVPR 2024): its four scores, ImageNet top-1 and its six biases."""
+
+
+def _ood_rule(ood: OodSet) -> Rule:
+    """The accuracy on one OOD set as the study measured it: the full set, or PGD-40 on ImageNet val."""
+    if ood.member == PGD_ROBUST:
+        return replace(next(r for r in GAVRIKOV2024_RULES if r.name == "adversarial"), name=ood.name, title=ood.title)
+    m, images = ood.member, f"the full {ood.title}"
+    return Rule(ood.name, ood.title, "%", f"top-1 on {images}", images, m.probe, m.metric, m.condition, m.dataset,
+                subsets=False, scale=100.0)  # fmt: skip
+
+
+GAVRIKOV2024_OOD_RULES: tuple[Rule, ...] = tuple(_ood_rule(o) for o in OOD_SETS)
+"""The accuracies on the study's OOD sets (its effective-robustness lines), as ``compare`` reads a user's."""
 
 
 def _rows(records: pd.DataFrame, model: str, probe: str, metric: str, condition: str) -> pd.DataFrame:
@@ -202,7 +224,7 @@ def _record_comparison(rule: Rule, model: str, records: pd.DataFrame, jobs: Mapp
     row = rows.iloc[rows["dataset"].map(allowed.index).argsort()].iloc[0]  # the study's own dataset first
     job = jobs.get(row["job"]) or JobInfo(str(row["job"]), rule.probe, row["dataset"])
     images = _images(job, row["dataset"], rule)
-    reasons = _different(job, rule.settings)
+    reasons = _different(job, rule.settings) + _decided(job, rule)
     if _fit_failed(records, model, rule):
         fit = job.notes.get("fit")
         failure = fit.get("reason", "") if isinstance(fit, dict) else ""
@@ -217,6 +239,15 @@ def _record_comparison(rule: Rule, model: str, records: pd.DataFrame, jobs: Mapp
         return Comparison(model, rule.name, status, n_images=job.n_images, images=images, reason=words)
     value, low, high = (float(row[c]) * rule.scale for c in ("value", "ci_low", "ci_high"))
     return Comparison(model, rule.name, status, value, low, high, job.n_images, images, words)
+
+
+def _decided(job: JobInfo, rule: Rule) -> list[tuple[str, str]]:
+    """An approximation when the job's decisions were not made as the study's were: a zero-shot head over the 16
+    names, or a VLM's answers (the same quantity, another decision rule)."""
+    kind = model_kind(job)
+    if not rule.decisions or kind.family == CLASSIFIER or not kind.decides_16_directly:
+        return []
+    return [(APPROXIMATE, f"decided by {kind.how} (study: {rule.decisions})")]
 
 
 def _fit_failed(records: pd.DataFrame, model: str, rule: Rule) -> bool:

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from biasbench.analysis.comparability import GAVRIKOV2024_RULES, Comparison, Rule, comparisons
+from biasbench.analysis.comparability import (
+    APPROXIMATE,
+    GAVRIKOV2024_OOD_RULES,
+    GAVRIKOV2024_RULES,
+    NOT_COMPARABLE,
+    PLACED,
+    SAME,
+    Comparison,
+    Rule,
+    compare,
+    comparisons,
+)
+from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, ID_COLUMN, per_model_er
 from biasbench.analysis.pipeline import Analysis, analyse
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
@@ -25,10 +37,12 @@ from biasbench.analysis.released import (
     read_categories,
     released_dir,
 )
-from biasbench.analysis.specs import PAPER_SCORES
+from biasbench.analysis.specs import PAPER_OOD_SETS, PAPER_SCORES
 from biasbench.core.errors import UnknownNameError
 from biasbench.core.paths import resolve_data_root
 
+ER_VALUES = ("id_accuracy", "ood_accuracy", "predicted", "effective_robustness", "er_low", "er_high", "extrapolated")
+ER_PLACEMENT_COLUMNS = ("model", "ood", "title", "status", *ER_VALUES, "rank", "of", "reason")
 PLACEMENT_COLUMNS = (
     "model", "measurement", "title", "unit", "status", "value", "ci_low", "ci_high", "n_images", "images",
     "reason", "rank", "of", "ties", "study_min", "study_median", "study_max", "study",
@@ -51,15 +65,18 @@ def gavrikov2024_analysis(
     methods: Sequence[str] = ("spearman", "kendall", "pearson"),
     n_perm: int = 1000,
     informativeness_boot: int | None = None,
+    reference: str | Sequence[str] = DEFAULT_REFERENCE,
 ) -> Analysis:
     """The analysis of the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released ``benchmark.csv``
-    (``data``: its folder; default ``<data root>/biases-vs-generalization``). The scores read the paper's
-    variants of the ReaL and PGD numbers (``PAPER_SCORES``), as the paper computed them."""
+    (``data``: its folder; default ``<data root>/biases-vs-generalization``). The scores and the OOD accuracies
+    of effective robustness (against the line of the ``reference`` models) read the paper's variants of the ReaL
+    and PGD numbers (``PAPER_SCORES``, ``PAPER_OOD_SETS``), as the paper computed them."""
     records, categories = gavrikov2024_records(data)
     extra = {} if informativeness_boot is None else {"informativeness_boot": informativeness_boot}
     return analyse(
-        records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm, **extra
-    )
+        records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm,
+        ood_sets=PAPER_OOD_SETS, reference=reference, **extra,
+    )  # fmt: skip
 
 
 @dataclass
@@ -71,6 +88,7 @@ class StudyContext:
     models: str  # what the study's models are, in words
     analysis: Analysis
     rules: tuple[Rule, ...]
+    ood_rules: tuple[Rule, ...] = ()  # the accuracies its effective-robustness lines set against ImageNet top-1
 
     def values(self, measurement: str) -> pd.Series:
         """The study's models' values of ``measurement`` (a score, ``imagenet_top1`` or a bias)."""
@@ -90,6 +108,7 @@ def _gavrikov2024(data_root: str | os.PathLike[str] | None, n_boot: int, seed: i
         "in different ways",
         analysis,
         GAVRIKOV2024_RULES,
+        GAVRIKOV2024_OOD_RULES,
     )
 
 
@@ -119,6 +138,7 @@ class Placement:
     context: StudyContext
     comparisons: list[Comparison]
     table: pd.DataFrame  # PLACEMENT_COLUMNS, one row per (model, measurement)
+    effective_robustness: pd.DataFrame = field(default_factory=pd.DataFrame)  # ER_PLACEMENT_COLUMNS
 
     def placed(self, measurement: str) -> pd.DataFrame:
         """Rows of the models whose ``measurement`` is placed (same protocol or approximate)."""
@@ -149,4 +169,34 @@ def place(analysis: Analysis, context: StudyContext) -> Placement:
             "images": c.images, "reason": c.reason, "rank": rank, "of": of, "ties": ties, "study_min": study.min(),
             "study_median": study.median(), "study_max": study.max(), "study": rule.study,
         })  # fmt: skip
-    return Placement(context, found, pd.DataFrame(rows, columns=list(PLACEMENT_COLUMNS)))
+    table = pd.DataFrame(rows, columns=list(PLACEMENT_COLUMNS))
+    return Placement(context, found, table, place_effective_robustness(analysis, context, models))
+
+
+def place_effective_robustness(analysis: Analysis, context: StudyContext, models: list[str]) -> pd.DataFrame:
+    """Each user model against each of the study's effective-robustness lines (``ER_PLACEMENT_COLUMNS``): placed
+    where its ImageNet top-1 and its accuracy on the OOD set both compare with the study's (the worse verdict of
+    the two, both reasons), its ER against the study's line and its rank among the study's models' ER; else
+    listed with the reason and no value."""
+    study = context.analysis.effective_robustness
+    if study is None or not models:
+        return pd.DataFrame(columns=list(ER_PLACEMENT_COLUMNS))
+    id_rule = next(r for r in context.rules if r.name == ID_COLUMN)
+    ood_rules = {r.name: r for r in context.ood_rules}
+    rows = []
+    for ood in (o for o in study.ood_sets if o.name in ood_rules):
+        rules = (id_rule, ood_rules[ood.name])
+        for model in models:
+            pair = [compare(rule, model, analysis.scores, analysis.records, analysis.jobs) for rule in rules]
+            status = SAME if all(c.status == SAME for c in pair) else APPROXIMATE
+            status = status if all(c.placed for c in pair) else NOT_COMPARABLE
+            reason = "; ".join(f"{r.title}: {c.reason}" for r, c in zip(rules, pair, strict=True) if c.reason)
+            row = {"model": model, "ood": ood.name, "title": ood.title, "status": status, "reason": reason}
+            if status in PLACED:
+                accuracies = pd.DataFrame({ID_COLUMN: [pair[0].value], ood.name: [pair[1].value]}, index=[model])
+                er = per_model_er(ood, study.lines[ood.name], accuracies, ()).iloc[0]
+                values = study.values[ood.name].dropna()
+                rank, of, _ = rank_among(er["effective_robustness"], values)
+                row |= {k: er[k] for k in ER_VALUES} | {"rank": rank, "of": of}
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(ER_PLACEMENT_COLUMNS))

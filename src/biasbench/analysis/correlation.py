@@ -330,12 +330,19 @@ def mask_insignificant(table: pd.DataFrame, alpha: float = 0.05, p_column: str =
     return table["rho"].where(p < alpha, 0.0).where(p.notna())
 
 
+def family_cells(
+    table: pd.DataFrame, subset: str = "total", method: str = "spearman", control: str = "none"
+) -> pd.DataFrame:
+    """The cells of one (subset, method, control) family of a tidy table: the unit of the correction."""
+    return table[(table["subset"] == subset) & (table["method"] == method) & (table["control"] == control)]
+
+
 def wide(
     table: pd.DataFrame, subset: str = "total", method: str = "spearman", control: str = "none",
     value: str = "rho_masked",
 ) -> pd.DataFrame:  # fmt: skip
     """One subset/method/control of a tidy table as a bias x benchmark matrix (rows and columns in order)."""
-    part = table[(table["subset"] == subset) & (table["method"] == method) & (table["control"] == control)]
+    part = family_cells(table, subset, method, control)
     matrix = part.pivot(index="bias", columns="benchmark", values=value)
     return matrix.reindex(index=list(dict.fromkeys(part["bias"])), columns=list(dict.fromkeys(part["benchmark"])))
 

@@ -57,6 +57,13 @@ def resolve_reference(reference: str | Sequence[str], categories: pd.Series | No
     return list(dict.fromkeys(chosen))
 
 
+def auto_reference(categories: pd.Series | None, models: Sequence[str]) -> tuple[str, ...]:
+    """The reference of a report that was given none: the categories of ``DEFAULT_REFERENCE`` that ``models``
+    have, else every one of ``models`` (ER is then each model's distance from its zoo's own line)."""
+    present = set() if categories is None else set(categories.reindex(list(models)).dropna())
+    return tuple(c for c in DEFAULT_REFERENCE if c in present) or tuple(models)
+
+
 @dataclass
 class EffectiveRobustness:
     """Everything the effective-robustness analysis gives (the report section draws from it).
@@ -67,7 +74,8 @@ class EffectiveRobustness:
     reference model and whether its ID accuracy lies outside the reference range (``extrapolated``).
     ``values``: ER as a model x OOD-set matrix. ``correlations``: tidy ``correlation_table`` rows with a
     ``target`` column (``effective_robustness``, or ``accuracy`` with control ``none`` / ``imagenet_top1``).
-    ``warnings``: one per unstable line.
+    ``warnings``: one per unstable line. ``reference_spec``: the categories and/or models the reference was
+    given as.
     """
 
     reference: list[str]
@@ -82,6 +90,24 @@ class EffectiveRobustness:
     categories: pd.Series | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    reference_spec: tuple[str, ...] = ()
+
+    @property
+    def unstable(self) -> list[str]:
+        """The OOD sets whose line the reference models do not determine (a bootstrap was run, slope CI too wide)."""
+        return [name for name, fit in self.lines.items() if len(fit.draws) and not fit.stable]
+
+    def reference_words(self) -> str:
+        """The reference models in words: the categories they were given as, or that they are every model."""
+        n = len(self.reference)
+        known = set() if self.categories is None else set(self.categories.dropna())
+        if self.reference_spec and all(name in known for name in self.reference_spec):
+            names = [c.replace("_", " ") for c in self.reference_spec]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            return f"the {n} models of {listed}"
+        if set(self.reference) >= set(self.accuracies[ID_COLUMN].dropna().index):
+            return f"all {n} models (each model's ER is its distance from the zoo's own line)"
+        return f"{n} named models"
 
     def title(self, name: str) -> str:
         """Display title of the OOD set ``name``."""
@@ -136,14 +162,16 @@ def _fit_row(ood: OodSet, fit: LineFit) -> dict:
     }  # fmt: skip
 
 
-def _per_model(ood: OodSet, fit: LineFit, accuracies: pd.DataFrame, reference: list[str]) -> pd.DataFrame:
+def per_model_er(ood: OodSet, fit: LineFit, accuracies: pd.DataFrame, reference: Sequence[str]) -> pd.DataFrame:
+    """Effective robustness on ``ood`` (percentage points) of every model with both accuracies (percent; columns
+    ``ID_COLUMN`` and ``ood.name``) against the line ``fit``, with its interval over the bootstrap lines."""
     both = accuracies[[ID_COLUMN, ood.name]].dropna()
     x, y = both[ID_COLUMN].to_numpy() / 100, both[ood.name].to_numpy() / 100
     defined = np.isfinite(get_transform(fit.transform).forward(x))  # the line has no value at ID 0 or 1
     predicted = np.where(defined, fit.predict(x), np.nan)
-    low = high = np.full(len(x), np.nan)
-    if len(fit.draws):
-        low, high = percentile_ci(fit.predict_draws(x), fit.confidence)
+    low, high = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    if len(fit.draws) and defined.any():  # no band at ID 0 or 1 either
+        low[defined], high[defined] = percentile_ci(fit.predict_draws(x[defined]), fit.confidence)
     id_low, id_high = fit.id_range
     return pd.DataFrame(
         {
@@ -253,7 +281,7 @@ def effective_robustness(
         lines[ood.name] = fit
         fitted.append(ood)
         fits.append(_fit_row(ood, fit))
-        rows.append(_per_model(ood, fit, accuracies, ref))
+        rows.append(per_model_er(ood, fit, accuracies, ref))
         if n_boot > 0 and not fit.stable:
             warnings.append(_instability(ood, fit))
     per_model = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
@@ -279,5 +307,5 @@ def effective_robustness(
         notes.append(f"No bias correlations: need >= {min_models} models with a bias and an effective robustness.")
     return EffectiveRobustness(
         ref, transform, tuple(fitted), accuracies, lines, fits, per_model, values, correlations,
-        categories, notes, warnings,
+        categories, notes, warnings, parse_reference(reference),
     )  # fmt: skip

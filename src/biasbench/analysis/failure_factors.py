@@ -39,6 +39,10 @@ VAL_FILE = re.compile(r"^ILSVRC2012_val_(\d{8})\.jpe?g$", re.IGNORECASE)
 FACTOR_SETS = ("top", "multi")
 # Label spaces whose stored top-1 is a 1000-way ImageNet index (the prediction ImageNet-X scores).
 IMAGENET_1000_SPACES = ("imagenet", "imagenet-real")
+# The datasets of ImageNet validation images a report reads failure factors from, in order of preference.
+VAL_DATASETS = ("imagenet-val", "imagenet-real")
+# How a note says that a model's stored images were skipped (the report sums these notes into one line).
+NOT_VAL = "stored images are not ImageNet validation files"
 COUNT_COLUMNS = ("model", "job", "dataset", "stored", "not_val", "val", "annotated", "label_mismatch")
 
 
@@ -214,7 +218,7 @@ def analyse_failure_factors(
     for row in counts.itertuples():
         if row.not_val:
             notes.append(
-                f"{row.model}: {row.not_val} of {row.stored} stored images are not ImageNet validation files "
+                f"{row.model}: {row.not_val} of {row.stored} {NOT_VAL} "
                 "(not named ILSVRC2012_val_XXXXXXXX.JPEG); skipped"
             )
         if row.label_mismatch:
@@ -234,3 +238,35 @@ def analyse_failure_factors(
             f"(have error ratios for {len(ratios)} model(s))"
         )
     return FailureFactors(ratios, table, counts, correlations, biases, notes)
+
+
+def report_failure_factors(
+    results_dir: str | os.PathLike[str],
+    *,
+    selector: JobSelector | None = None,
+    categories: pd.Series | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[FailureFactors | None, list[str]]:
+    """The failure factors a report shows: from the accuracy jobs on ImageNet validation (``imagenet-val``, else
+    ``imagenet-real``) when their stored files are validation files; otherwise None and, only where such jobs
+    ran, one note saying why there is nothing (the package is missing, or every stored file was skipped)."""
+    manifests = ResultsStore(results_dir).manifests_by_job()
+    ran = {m.get("dataset") for m in manifests.values() if m.get("probe") == "accuracy"}
+    dataset = next((d for d in VAL_DATASETS if d in ran), None)
+    if dataset is None:
+        return None, []
+    try:
+        _imagenet_x()
+    except BiasbenchError as e:
+        return None, [f"ImageNet-X failure factors of the accuracy jobs on {dataset}: {e}."]
+    result = analyse_failure_factors(results_dir, dataset=dataset, selector=selector, categories=categories,
+                                     n_boot=n_boot, seed=seed)  # fmt: skip
+    if result.ratios.empty:
+        counts = result.counts
+        return None, [
+            f"ImageNet-X failure factors: none of the {int(counts['stored'].sum()):,} stored images of the accuracy "
+            f"jobs on {dataset} ({len(counts)} model(s)) is an annotated ImageNet validation file "
+            "(ILSVRC2012_val_XXXXXXXX.JPEG); every one was skipped."
+        ]
+    return result, []

@@ -13,7 +13,10 @@ import numpy as np
 
 from biasbench.analysis.caveats import design_caveats
 from biasbench.analysis.context import Placement
+from biasbench.analysis.effective_robustness import EffectiveRobustness
 from biasbench.analysis.explain import TOP1
+from biasbench.analysis.line_fit import MAX_SLOPE_CI_WIDTH
+from biasbench.analysis.model_kinds import IMPORTED, ZERO_SHOT, model_kinds
 from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.sentences import (
     CORRECTIONS,
@@ -44,9 +47,10 @@ class Findings:
     caveats: list[Finding] = field(default_factory=list)  # consequences of the design
     models: list[Finding] = field(default_factory=list)  # per model, its standout values
     correction: str = ""  # the multiple-testing correction in words
+    effective: list[Finding] = field(default_factory=list)  # biases vs effective robustness, unstable lines
 
     def all(self) -> list[Finding]:
-        return [*self.design, *self.correlations, *self.joint, *self.caveats, *self.models]
+        return [*self.design, *self.correlations, *self.joint, *self.effective, *self.caveats, *self.models]
 
 
 def correlation_findings(
@@ -137,6 +141,67 @@ def joint_findings(analysis: Analysis, regressor: str = "ridge") -> list[Finding
     return out
 
 
+def effective_robustness_findings(
+    er: EffectiveRobustness | None, correction: str = "holm", alpha: float = 0.05
+) -> list[Finding]:
+    """One finding on effective robustness: per bias, the OOD sets where its Spearman ρ with ER across all
+    models survives ``correction`` (the strongest with its CI and the partial ρ given top-1 there), or the
+    strongest cell when none does; the sets where ER still correlates with ImageNet top-1; the unstable lines."""
+    if er is None or er.correlations.empty:
+        return []
+    cells = er.side_by_side()
+    column, words = CORRECTIONS[correction]
+    cells = cells.dropna(subset=["rho_er"])
+    if cells.empty:
+        return []
+    titles = {o.name: o.title for o in er.ood_sets}
+    n_sets = len(er.lines)
+    text = f"against the line of {er.reference_words()} on {n_sets} OOD set{'s' * (n_sets != 1)}, "
+    hits = cells[cells[f"{column}_er"] < alpha]
+    if len(hits):
+        parts = []
+        for bias, part in hits.groupby("bias", sort=False):
+            top = part.loc[part["rho_er"].abs().idxmax()]
+            parts.append(
+                f"{NOUN.get(bias, bias)} on {len(part)} of {n_sets} (strongest {titles[top['ood']]}: ρ = "
+                f"{fmt(top['rho_er'])} [{fmt(top['ci_low_er'])}, {fmt(top['ci_high_er'])}], partial ρ given "
+                f"top-1 {fmt(top['rho_partial'])})"
+            )
+        verb = "survives" if len(hits) == 1 else "survive"
+        text += f"{len(hits)} of {len(cells)} bias × set correlations with ER {verb} {words} p < {alpha:g}: "
+        text += "; ".join(parts) + "."
+    else:
+        top = cells.loc[cells["rho_er"].abs().idxmax()]
+        text += (
+            f"no bias correlates with ER after correction; the strongest is {NOUN.get(top['bias'], top['bias'])} "
+            f"on {titles[top['ood']]} (ρ = {fmt(top['rho_er'])}, {p_is(top[f'{column}_er'], 'adjusted p')})."
+        )
+    with_top1 = [r.ood for r in er.fits.itertuples() if r.p_er_id < alpha]
+    if with_top1:
+        text += (
+            f" ER still correlates with ImageNet top-1 on {_sets(with_top1, titles)} (p < {alpha:g}): there a bias "
+            "that goes with accuracy goes with ER too; compare the partial correlations."
+        )
+    if er.unstable:
+        stable = [titles[o] for o in er.lines if o not in er.unstable]
+        text += (
+            f" The reference line is unstable (slope CI wider than {MAX_SLOPE_CI_WIDTH:g}) on "
+            f"{_sets(er.unstable, titles)}: ER there extrapolates a line the reference models do not determine"
+            + (f" (stable: {join_words(stable)})." if stable else ".")
+        )
+    return [Finding("Effective robustness", text)]
+
+
+def _sets(names: list[str], titles: dict[str, str]) -> str:
+    """OOD sets in words: "every set", "every set but X" when most are named, else their titles."""
+    rest = [t for n, t in titles.items() if n not in names]
+    if not rest:
+        return f"every set ({len(names)})" if len(names) > 1 else titles[names[0]]
+    if len(names) > len(rest) + 1:
+        return f"every set but {join_words(rest)}"
+    return join_words([titles[n] for n in names])
+
+
 def model_findings(analysis: Analysis, min_models: int = 5) -> list[Finding]:
     """Per model the measurements where it is the highest or lowest of the zoo (at least ``min_models``
     models), or, in a smaller zoo, its measured values."""
@@ -193,6 +258,7 @@ def design_findings(analysis: Analysis) -> list[Finding]:
     if with_score == 0:
         needs = "; ".join(f"{s.title}: {', '.join(m.dataset for m in s.members)}" for s in SCORES)
         out.append(Finding("No scores", f"no model has a complete generalization score (needs {needs})."))
+    out += decision_findings(analysis)
     e = analysis.explained
     if e is None or e.summary.empty:
         out.append(
@@ -202,6 +268,26 @@ def design_findings(analysis: Analysis) -> list[Finding]:
             )
         )
     return out
+
+
+def decision_findings(analysis: Analysis) -> list[Finding]:
+    """Where the zoo mixes decision rules: the models whose cue-conflict decision is made among the 16 categories
+    directly (a zero-shot head over the 16 names, a VLM's imported answers) beside classifiers mapped from 1000."""
+    kinds = {m: k for m, k in model_kinds(analysis.jobs.values()).items() if m in set(analysis.biases.index)}
+    direct = {m: k for m, k in kinds.items() if k.decides_16_directly}
+    if not direct:
+        return []
+    words = {ZERO_SHOT: "zero-shot CLIP", IMPORTED: "imported VLM answers"}
+    named = join_words([f"{m} ({words.get(k.family, k.family)})" for m, k in direct.items()])
+    mapped = len(kinds) - len(direct)
+    text = f"{named} decide{'s' * (len(direct) == 1)} among the 16 categories directly"
+    if mapped:
+        whose = "the classifier's decisions are" if mapped == 1 else f"the {mapped} classifiers' decisions are"
+        text += (
+            f", while {whose} mapped from 1000 ImageNet classes (model-vs-human): the same shape bias under another "
+            "decision rule, and no 1000-class ranking for REFINED-BIAS's metric"
+        )
+    return [Finding("Decision rules", text + ".")]
 
 
 def findings(analysis: Analysis, correction: str = "holm", alpha: float = 0.05, regressor: str = "ridge") -> Findings:
@@ -215,6 +301,7 @@ def findings(analysis: Analysis, correction: str = "holm", alpha: float = 0.05, 
         caveats=design_caveats(analysis, regressor, correction, alpha),
         models=model_findings(analysis),
         correction=words,
+        effective=effective_robustness_findings(analysis.effective_robustness, correction, alpha),
     )
 
 

@@ -9,7 +9,9 @@ import pandas as pd
 
 from biasbench.analysis.correlation import bias_bias_matrix, correlation_table, loco_stability
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality
+from biasbench.analysis.effective_robustness import EffectiveRobustness, auto_reference, effective_robustness
 from biasbench.analysis.explain import Explained, explain
+from biasbench.analysis.failure_factors import FailureFactors
 from biasbench.analysis.humans import HumanComparison
 from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import (
@@ -25,17 +27,19 @@ from biasbench.analysis.specs import (
     BIAS_NAMES,
     BIASES,
     CRITICAL_BAND_CURVE,
+    OOD_SETS,
     SCORE_NAMES,
     SCORES,
     SPECTRAL_CURVE,
+    OodSet,
     ScoreSpec,
 )
 
 # Probes whose curves the report draws next to the biases they give: read from the bias's job.
 CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
 # Probes with report sections of their own beyond scores and biases (robustness vs transfer, test resolution,
-# SI-SCORE).
-SECTION_PROBES = ("transfer", "resolution", "si-score")
+# SI-SCORE, REFINED-BIAS's own stimuli beside the shape bias).
+SECTION_PROBES = ("transfer", "resolution", "si-score", "refined-bias")
 # Probes whose jobs on one dataset vary different factors (SI-SCORE's size / location / rotation variants).
 FACTOR_PROBES = ("si-score",)
 # Bootstrap resamples of the informativeness gain (its CI and the fraction of resamples that gain): enough
@@ -86,6 +90,8 @@ class Analysis:
     explained_other: Explained | None = None  # the joint prediction within the models outside adversarial training
     jobs: dict[str, JobInfo] = field(default_factory=dict)  # the manifests' job info by key (limits, parameters)
     settings: dict = field(default_factory=dict)  # the statistics' settings (methods, n_boot, n_perm, alpha, ...)
+    effective_robustness: EffectiveRobustness | None = None  # where ImageNet top-1 and an OOD set give a line
+    failure_factors: FailureFactors | None = None  # ImageNet-X error ratios, set by callers with the directory
 
 
 def analyse(
@@ -101,6 +107,8 @@ def analyse(
     score_specs: tuple[ScoreSpec, ...] = SCORES,
     n_perm: int = 1000,
     informativeness_boot: int = INFORMATIVENESS_BOOT,
+    ood_sets: Sequence[OodSet] = OOD_SETS,
+    reference: str | Sequence[str] | None = None,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
@@ -111,7 +119,9 @@ def analyse(
     score definitions (``specs.PAPER_SCORES`` only to reproduce the paper's compat numbers).
     ``n_perm`` permutations test the joint prediction (``explain``), which is repeated within the models outside
     adversarial training (``explained_other``: siblings such as the ε-series stay out); informativeness (with
-    ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps.
+    ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps. Effective robustness on
+    ``ood_sets`` against the line of ``reference`` (default ``auto_reference``) is computed where at least
+    ``min_models`` models have ImageNet top-1 and a line can be fitted.
     """
     records = normalise_records(records)
     selector = selector or JobSelector()
@@ -161,8 +171,29 @@ def analyse(
         "methods": tuple(methods), "n_boot": n_boot, "seed": seed, "alpha": alpha, "n_perm": n_perm,
         "informativeness_boot": min(n_boot, informativeness_boot) if info is not None else 0,
     }  # fmt: skip
+    effective = _effective_robustness(
+        records, categories, scores.values["imagenet_top1"], ood_sets, reference, selector=selector,
+        n_boot=n_boot, seed=seed, alpha=alpha, min_models=min_models,
+    )  # fmt: skip
     records = selected_records(records, selector)
     return Analysis(
         records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
-        explained, info, None, explained_other, dict(selector.jobs), settings,
+        explained, info, None, explained_other, dict(selector.jobs), settings, effective,
     )  # fmt: skip
+
+
+def _effective_robustness(
+    records: pd.DataFrame,
+    categories: pd.Series | None,
+    top1: pd.Series,
+    ood_sets: Sequence[OodSet],
+    reference: str | Sequence[str] | None,
+    **options,
+) -> EffectiveRobustness | None:
+    """Effective robustness when at least ``min_models`` models have ImageNet top-1 and a line is fitted."""
+    with_top1 = list(top1.dropna().index)
+    if len(with_top1) < options["min_models"]:
+        return None
+    reference = auto_reference(categories, with_top1) if reference is None else reference
+    result = effective_robustness(records, categories, reference=reference, ood_sets=ood_sets, **options)
+    return result if result.lines else None

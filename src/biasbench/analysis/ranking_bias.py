@@ -34,17 +34,25 @@ PREFERENCE = "rb_shape_preference"
 RANKING_BIASES = ("shape_bias_mrr", PREFERENCE)
 
 
-def ranking_bias_table(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.DataFrame:
-    """Per model (rows): the 16-class shape bias and the ranking-based metrics (module docstring); NaN where a
-    model lacks the job."""
+def ranking_bias_records(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.DataFrame:
+    """The records behind ``ranking_bias_table``: one per model and column (``RANKING_COLUMNS``), the column
+    named in ``column``, with its value, CI and n (one job per model and measurement)."""
     wanted = {probe for probe, _, _ in RANKING_COLUMNS.values()}
     records = normalise_records(records[records["probe"].isin(wanted)])
     records = (selector or JobSelector()).select(records, SCORE_MEASUREMENT)
     records = records[records["condition"] == ""]
-    columns = {}
+    parts = []
     for column, (probe, dataset, metric) in RANKING_COLUMNS.items():
         rows = records[(records["probe"] == probe) & (records["dataset"] == dataset) & (records["metric"] == metric)]
-        columns[column] = one_per_model(rows)
+        parts.append(rows.assign(column=column))
+    return pd.concat(parts, ignore_index=True) if parts else records.assign(column="")
+
+
+def ranking_bias_table(records: pd.DataFrame, selector: JobSelector | None = None) -> pd.DataFrame:
+    """Per model (rows): the 16-class shape bias and the ranking-based metrics (module docstring); NaN where a
+    model lacks the job."""
+    rows = ranking_bias_records(records, selector)
+    columns = {column: one_per_model(rows[rows["column"] == column]) for column in RANKING_COLUMNS}
     table = pd.DataFrame(columns, columns=list(RANKING_COLUMNS)).astype(float)
     table[PREFERENCE] = [
         relative_preference(s, t) for s, t in zip(table["rb_shape_mrr"], table["rb_texture_mrr"], strict=True)

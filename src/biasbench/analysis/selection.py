@@ -74,6 +74,8 @@ class JobInfo:
     partial: str = ""  # why the dataset copy was not complete ("" for a full copy)
     n_images: int | None = None  # images the job read (after --limit)
     notes: Mapping[str, Any] = field(default_factory=dict)  # the probe's notes (e.g. why a fit failed)
+    model: str = ""
+    model_info: Mapping[str, Any] = field(default_factory=dict)  # the model's provenance (head, templates, ...)
 
     @classmethod
     def from_manifest(cls, key: str, manifest: Mapping[str, Any]) -> JobInfo:
@@ -90,6 +92,8 @@ class JobInfo:
             partial=str(manifest.get("partial") or ""),
             n_images=manifest.get("n_images"),
             notes=dict(manifest.get("notes") or {}),
+            model=str(manifest.get("model", "")),
+            model_info=dict(manifest.get("model_info") or {}),
         )
 
     def non_default_params(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from biasbench.analysis.correlation import family_cells
 from biasbench.analysis.explain import TOP1
 from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.specs import BIASES, SCORES
@@ -46,9 +47,7 @@ def p_is(p: float, name: str = "p") -> str:
 def family(analysis: Analysis, subset: str = "total", method: str = "spearman", control: str = "none") -> pd.DataFrame:
     """The correlation cells of one (subset, method, control) family: the unit of the correction."""
     c = analysis.correlations
-    if c.empty:
-        return c
-    return c[(c["subset"] == subset) & (c["method"] == method) & (c["control"] == control)]
+    return c if c.empty else family_cells(c, subset, method, control)
 
 
 def significant(cells: pd.DataFrame, correction: str = "holm", alpha: float = 0.05) -> pd.Series:

@@ -75,7 +75,8 @@ def gavrikov2024(
         print_matrix(matrix, f"Spearman rho, {subset} (n={n}; p >= 0.05 shown as 0)")
     print_matrix(result.bias_bias, "Bias-bias Spearman rho (all 48 models)")
     print_explained(result.analysis.explained, result.analysis.notes)
-    print_effective_robustness(result.effective_robustness)
+    if result.effective_robustness is not None:
+        print_effective_robustness(result.effective_robustness)
     if out is not None:
         console.print(f"Wrote correlations.csv, figures and report.html to {out}")
 

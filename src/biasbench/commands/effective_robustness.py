@@ -138,7 +138,7 @@ def effective_robustness(
     in logit-logit space against ImageNet top-1, per model and OOD set, with bootstrap CIs, a warning for
     lines the reference models do not determine, and every bias's Spearman correlation with it."""
     from biasbench.analysis.effective_robustness import effective_robustness as analyse
-    from biasbench.report.effective_robustness import EffectiveRobustnessSection
+    from biasbench.report.sections.effective_robustness import write_effective_robustness
 
     if released == (directory is not None):
         console.print("[bold red]error:[/] give a results directory or --released (one of them)")
@@ -151,7 +151,7 @@ def effective_robustness(
     print_effective_robustness(result)
     folder = out or (None if released else Path(directory) / "analysis")
     if folder is not None:
-        EffectiveRobustnessSection(result).write(folder)
+        write_effective_robustness(result, folder)
         console.print(f"Wrote effective_robustness*.csv and figures/ to {folder}")
 
 

@@ -37,12 +37,12 @@ def factor_ratio_heatmap(ratios: pd.DataFrame) -> Figure:
 
 
 def bias_factor_heatmap(table: pd.DataFrame, method: str = "spearman") -> Figure:
-    """Factors (rows) x biases (columns) matrix of the correlation of each bias with each factor's error ratio
+    """Biases (rows) x factors (columns) matrix of the correlation of each bias with each factor's error ratio
     across models, drawn like every correlation heat-map of the report (``plots.correlation``: coloured where
     significant after the Holm correction, bootstrap CIs in the cells, a colour bar)."""
     if table.empty:
         raise BiasbenchError("no bias-factor correlations to plot: they need at least 3 models with both")
-    fig = correlation_panels(table.rename(columns={"bias": "benchmark", "benchmark": "bias"}), ("total",),
-                             method=method)  # fmt: skip
+    labels = {f: f.replace("_", " ") for f in table["benchmark"]}
+    fig = correlation_panels(table, ("total",), method=method, labels=labels)
     fig.suptitle(f"Bias vs ImageNet-X error ratio across models ({method})", fontsize=10)
     return fig

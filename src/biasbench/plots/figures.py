@@ -150,20 +150,24 @@ def error_consistency_bars(summary: pd.DataFrame, styles: Mapping[str, Style] | 
     if summary.empty:
         return None
     datasets = list(pd.unique(summary["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.4), squeeze=False, layout="constrained")
+    n = int((summary["observer"] != "humans").groupby(summary["dataset"]).sum().max())
+    size = (3.4 * len(datasets) + 2.6, 0.26 * n + 1.3)  # horizontal bars: long model names stay readable
+    fig, axes = plt.subplots(1, len(datasets), figsize=size, squeeze=False, sharey=True, layout="constrained")
     for ax, dataset in zip(axes[0], datasets, strict=True):
         part = summary[summary["dataset"] == dataset]
         models = part[part["observer"] != "humans"]
         colours = [(styles or {})[m].color if m in (styles or {}) else "#4c72b0" for m in models["observer"]]
         edges = [(styles or {})[m].edge if m in (styles or {}) else "none" for m in models["observer"]]
-        ax.bar(range(len(models)), models["kappa"], color=colours, edgecolor=edges)
-        ax.set_xticks(range(len(models)), models["observer"], rotation=60, ha="right", fontsize=7)
+        ax.barh(range(len(models)), models["kappa"], color=colours, edgecolor=edges)
+        ax.set_yticks(range(len(models)), models["observer"], fontsize=7)
+        ax.set_ylim(len(models) - 0.4, -0.6)
         human = part.loc[part["observer"] == "humans", "kappa"]
         if len(human):
-            ax.axhline(float(human.iloc[0]), color="#c00000", ls="--", lw=1, label="humans vs humans")
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(dataset)
-        ax.set_ylabel("error consistency κ")
-        ax.set_ylim(min(0.0, float(part["kappa"].min()) - 0.05), 1.0)
+            ax.axvline(float(human.iloc[0]), color="#c00000", ls="--", lw=1, label="humans vs humans")
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_title(dataset, fontsize=9)
+        ax.set_xlabel("error consistency κ", fontsize=8)
+        ax.set_xlim(min(0.0, float(part["kappa"].min()) - 0.05), 1.0)
+        ax.grid(axis="x", alpha=0.3)
     legend_right(fig, [Line2D([], [], color="#c00000", ls="--", label="humans vs humans")])
     return fig

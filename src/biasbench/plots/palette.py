@@ -1,7 +1,8 @@
 """One colour and one marker per model category, the same in every figure, and the legend that names them.
 
 The study's categories (Gavrikov & Keuper, CVPR 2024) keep the colours of its plots (tab10 in its order, the
-baseline black); other categories take the remaining tab10 colours in name order. The user's models placed
+baseline black); other categories take the remaining tab10 colours in name order, all but grey, which is the
+uncategorised models'. The user's models placed
 among a released study (``--context``) are large black-edged stars, each model in a colour of its own
 (``yours_styles``), and named in the legend.
 """
@@ -39,6 +40,7 @@ TAB10 = (
     "#bcbd22",
     "#17becf",
 )
+_GREY = "#7f7f7f"
 _MARKERS = ("s", "o", "^", "v", "D", "P", "h", "<", ">", "p")
 YOURS_COLOR = "#000000"  # the edge of every star of the user's models
 YOURS_FACE = "#ffd700"  # gold: the user's models as a group (legends)
@@ -66,8 +68,9 @@ def category_styles(categories: Iterable[str]) -> dict[str, Style]:
     order, the baseline a black circle, uncategorised models grey dots."""
     names = set(categories)
     extra = sorted(names - set(STUDY_CATEGORIES) - {BASELINE, UNCATEGORISED, YOURS})
+    colours = [c for c in TAB10 if c != _GREY]  # grey is the uncategorised models'
     styles = {
-        name: Style(TAB10[i % len(TAB10)], _MARKERS[i % len(_MARKERS)], _label(name))
+        name: Style(colours[i % len(colours)], _MARKERS[i % len(_MARKERS)], _label(name))
         for i, name in enumerate((*STUDY_CATEGORIES, *extra))
     }
     styles[BASELINE] = Style("#000000", "o", BASELINE)

@@ -19,6 +19,8 @@ from biasbench.analysis.pipeline import Analysis
 from biasbench.report.sections.base import FIGURES_DIR, Figures, ReportData, Section
 from biasbench.report.sections.biases import critical_band_section, shape_bias_section, spectral_section
 from biasbench.report.sections.correlations import bias_bias_sections, correlation_sections, scatter_sections
+from biasbench.report.sections.effective_robustness import effective_robustness_section
+from biasbench.report.sections.failure_factors import failure_factors_section
 from biasbench.report.sections.joint import explain_sections, informativeness_sections
 from biasbench.report.sections.models import models_section, placement_section
 from biasbench.report.sections.more import (
@@ -46,6 +48,8 @@ SECTIONS: tuple[Callable[[ReportData], list[Section]], ...] = (
     bias_bias_sections,
     explain_sections,
     informativeness_sections,
+    effective_robustness_section,
+    failure_factors_section,
     criticality_section,
     humans_section,
     transfer_section,

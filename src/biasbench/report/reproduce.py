@@ -15,10 +15,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from biasbench.analysis.context import gavrikov2024_analysis, gavrikov2024_records
+from biasbench.analysis.context import gavrikov2024_analysis
 from biasbench.analysis.correlation import TABLE_COLUMNS, wide
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
-from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, EffectiveRobustness, effective_robustness
+from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, EffectiveRobustness
 from biasbench.analysis.humans import human_shape_bias_per_category
 from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.released import (
@@ -28,12 +28,11 @@ from biasbench.analysis.released import (
     read_categories,
     released_dir,
 )
-from biasbench.analysis.specs import PAPER_OOD_SETS
 from biasbench.core.errors import DatasetError
 from biasbench.plots import figures
 from biasbench.plots.criticality import criticality_heatmap, criticality_vs_accuracy
-from biasbench.report.effective_robustness import EffectiveRobustnessSection
 from biasbench.report.html import FIGURES_DIR, write_report
+from biasbench.report.sections.effective_robustness import write_effective_robustness
 
 CORRELATION_COLUMNS = list(TABLE_COLUMNS)
 
@@ -64,13 +63,12 @@ def reproduce_gavrikov2024(
     effective_robustness*.csv, figures (PNG + SVG) and report.html, which also shows the layer criticality of the
     released layer-criticality study and the human observers' shape bias per category when those data are under
     the data root."""
-    analysis = gavrikov2024_analysis(data, n_boot=n_boot, seed=seed, methods=methods, n_perm=n_perm)
-    records, categories = gavrikov2024_records(data)
+    analysis = gavrikov2024_analysis(
+        data, n_boot=n_boot, seed=seed, methods=methods, n_perm=n_perm, reference=reference
+    )
     tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
     bias_bias = wide(analysis.bias_bias, "total", value="rho")
-    effective = effective_robustness(
-        records, categories, reference=reference, ood_sets=PAPER_OOD_SETS, n_boot=n_boot, seed=seed
-    )
+    effective = analysis.effective_robustness
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +80,8 @@ def reproduce_gavrikov2024(
             analysis.explained.save(out)
         if analysis.informativeness is not None:
             analysis.informativeness.to_csv(out / "informativeness.csv", index=False)
-        EffectiveRobustnessSection(effective).write(out, FIGURES_DIR)
+        if effective is not None:
+            write_effective_robustness(effective, out, FIGURES_DIR)
         analysis.criticality = _released_criticality(n_boot, seed)
         if analysis.criticality is None:
             analysis.notes.append(f"Layer criticality: the released {LAYER_CRITICALITY} data are not under the "

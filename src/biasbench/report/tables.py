@@ -30,12 +30,14 @@ class Col:
 
 @dataclass(frozen=True)
 class Cell:
-    """A cell whose text is not its number: e.g. "fit failed" with the reason as its tooltip."""
+    """A cell whose text is not its number: e.g. "fit failed" with the reason as its tooltip; ``sub`` is a
+    second, smaller line (an interval under its value)."""
 
     text: str
     sort: float | str = ""
     tip: str = ""
     cls: str = ""
+    sub: str = ""
 
 
 def number(value: float, digits: int) -> str:
@@ -48,7 +50,8 @@ def _cell(value, col: Col) -> str:
         attrs = f' data-v="{escape(str(value.sort))}"'
         attrs += f' title="{escape(value.tip)}"' if value.tip else ""
         attrs += f' class="{value.cls}"' if value.cls else ""
-        return f"<td{attrs}>{escape(value.text)}</td>"
+        sub = f'<br><span class="sub">{escape(value.sub)}</span>' if value.sub else ""
+        return f"<td{attrs}>{escape(value.text)}{sub}</td>"
     if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
         return f'<td data-v="" class="missing">{MISSING}</td>'
     numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
@@ -66,6 +69,7 @@ def _numeric(values: Sequence, col: Col) -> bool:
     if col.digits is not None or col.format is not None:
         return True
     cells = [v for v in values if v is not None and not (isinstance(v, float) and not np.isfinite(v))]
+    cells = [v for v in cells if not (isinstance(v, Cell) and v.sort == "")]  # "n/c", "fit failed": no number
     return bool(cells) and all(isinstance(v, Cell) and isinstance(v.sort, int | float) for v in cells)
 
 

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from biasbench.analysis.context import Placement, StudyContext
+from biasbench.analysis.model_kinds import CLASSIFIER, ModelKind, model_kinds
 from biasbench.analysis.pipeline import Analysis
 from biasbench.plots import figures
 from biasbench.plots.palette import UNCATEGORISED, Style, category_styles, yours_styles
@@ -79,13 +80,30 @@ class ReportData:
             out.append(("study-", f" — {self.context.title}", self.context.analysis))
         return out
 
+    def models(self) -> list[str]:
+        """The user's models: every model with a score or a bias."""
+        return list(self.analysis.scores.index.union(self.analysis.biases.index))
+
+    def kinds(self) -> dict[str, ModelKind]:
+        """How each of the user's models decides (classifier, zero-shot head, imported answers), from the manifests."""
+        return model_kinds(self.analysis.jobs.values())
+
+    def families(self) -> pd.Series:
+        """The group each of the user's models is drawn in: its category, else, where any model is a zero-shot
+        CLIP model or imported answers, how it decides (so the legend names it), else uncategorised."""
+        cats = self.analysis.categories.reindex(self.models()).fillna(UNCATEGORISED).astype(object)
+        kinds = self.kinds()
+        if any(k.family != CLASSIFIER for k in kinds.values()):
+            loose = cats == UNCATEGORISED
+            cats[loose] = [kinds[m].family if m in kinds else UNCATEGORISED for m in cats.index[loose]]
+        return cats
+
     def styles(self) -> dict[str, Style]:
         """How each of the user's models is drawn where it appears alone (SI-SCORE, κ bars): the stars of
-        ``yours_styles`` in context mode, else its category's colour and marker."""
-        models = list(self.analysis.scores.index.union(self.analysis.biases.index))
+        ``yours_styles`` in context mode, else its group's colour and marker (``families``)."""
         if self.placement is not None:
             return yours_styles(dict.fromkeys(self.placement.table["model"]))
-        cats = self.analysis.categories.reindex(models).fillna(UNCATEGORISED)
+        cats = self.families()
         by_category = category_styles(cats)
         return {m: by_category[c] for m, c in cats.items()}
 

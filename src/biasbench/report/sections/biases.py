@@ -9,20 +9,23 @@ import pandas as pd
 from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
 from biasbench.plots.figures import shape_bias_by_category
 from biasbench.plots.frequency import noise_sensitivity_figure, spectral_figure
+from biasbench.plots.palette import UNCATEGORISED
 from biasbench.plots.placement import shape_bias_bars
 from biasbench.report.sections.base import ReportData, Section, has
 from biasbench.report.sections.models import failed_fits
+from biasbench.report.sections.ranking_bias import ranking_bias_parts
 from biasbench.report.tables import Col, table_html
 
 CHANNEL = ["bandwidth", "center_frequency", "peak_noise_sensitivity"]
 
 
 def _categories(data: ReportData) -> pd.Series | None:
-    """Categories to colour by: the study's in context mode, the user's when any model has one, else None."""
+    """Groups to colour by: the study's categories in context mode, else the user's models' groups (their
+    categories or how they decide, ``ReportData.families``) when any model has one, else None."""
     if data.context is not None:
         return data.context.analysis.categories
-    cats = data.analysis.categories
-    return None if (cats == "uncategorised").all() else cats
+    cats = data.families()
+    return None if (cats == UNCATEGORISED).all() else cats
 
 
 def _yours(data: ReportData) -> list[str]:
@@ -81,6 +84,15 @@ def shape_bias_section(data: ReportData) -> list[Section]:
                 )
             )
             section.figures.append(data.figs.add(fig, "shape_bias_by_category", caption))
+    tables, figs, notes = ranking_bias_parts(data)
+    if tables:
+        section.intro += (
+            " Beside it, REFINED-BIAS's ranking-based shape bias (Kim et al., 2026): the mean reciprocal rank of the "
+            "shape's and of the texture's category in the full 1000-class ranking, shape MRR / (shape + texture MRR)."
+        )
+    section.tables += tables
+    section.figures += figs
+    section.notes += notes
     return [section]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from biasbench.analysis.model_kinds import CLASSIFIER
 from biasbench.analysis.specs import BIASES, SCORES
 from biasbench.plots.placement import placement_figure
 from biasbench.report.sections.base import ReportData, Section
@@ -26,6 +27,9 @@ VALUE_COLUMNS = (
     *(Col(b.name, f"{b.title} [{b.unit}]", DIGITS[b.name]) for b in BIASES),
 )
 YOURS = "yours"
+# What the table is ranked by: the first of these that every model has, else the first any model has.
+RANK_KEYS = ("id", "imagenet_top1", *(b.name for b in BIASES))
+RANK_NAMES = {"id": "ID", "imagenet_top1": "ImageNet top-1"} | {b.name: b.noun or b.title for b in BIASES}
 
 
 def failed_fits(analysis) -> dict[str, str]:
@@ -88,8 +92,10 @@ def models_section(data: ReportData) -> list[Section]:
             "other or fewer images than the study's, n/c one that is not comparable (hover for why); click a "
             "header to sort."
         )
-    keys = {c: table[c].map(_sort_key) for c in ("id", "imagenet_top1") if c in table.columns}
-    by = next((c for c, k in keys.items() if k.notna().all()), next(iter(keys), None))
+    keys = {c: table[c].map(_sort_key) for c in RANK_KEYS if c in table.columns}
+    by = next(
+        (c for c, k in keys.items() if k.notna().all()), next((c for c, k in keys.items() if k.notna().any()), None)
+    )
     order = keys[by].sort_values(ascending=False, na_position="last", kind="stable").index if by else table.index
     table = ranked(table.loc[order].reset_index(drop=True), [])
     columns = [
@@ -99,8 +105,15 @@ def models_section(data: ReportData) -> list[Section]:
         and table[c.key].map(_sort_key).notna().any()
         or any(isinstance(v, Cell) for v in table.get(c.key, []))
     ]
-    cols = [Col("rank", "#", 0), Col("model", "model", wrap=True), Col("category", "category"), *columns]
-    ranked_by = {"id": "ID", "imagenet_top1": "ImageNet top-1"}.get(by, "name")
+    cols = [Col("rank", "#", 0), Col("model", "model", wrap=True)]
+    if data.context is not None or (table["category"] != "uncategorised").any():
+        cols.append(Col("category", "category"))
+    kinds = data.kinds()
+    if any(k.family != CLASSIFIER for k in kinds.values()):  # say how the zero-shot and imported models decide
+        table["decides"] = [Cell(kinds[m].how, tip=kinds[m].detail) if m in kinds else "" for m in table["model"]]
+        cols.append(Col("decides", "how it decides", wrap=True, tip="from the jobs' manifests"))
+    cols += columns
+    ranked_by = RANK_NAMES.get(by, "name")
     html = table_html(
         table,
         cols,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from biasbench.analysis.pipeline import Analysis
+from biasbench.analysis.ranking_bias import RANKING_BIASES, ranking_bias_table
 from biasbench.report.sections.base import ReportData, Section
 
 SCORES_TEXT = (
@@ -60,12 +61,38 @@ def steps(a: Analysis) -> list[str]:
             if boots
             else "Informativeness: point estimates only (no bootstrap)."
         )
+    out += _more_steps(a)
     crit = a.criticality
     if crit is not None and not crit.accuracy_correlation.empty and (crit.accuracy_correlation["n"] >= 3).any():
         out.append(
             "Average layer criticality against ImageNet top-1: Spearman and Kendall, with and without "
             "the adversarially trained models."
         )
+    return out
+
+
+def _more_steps(a: Analysis) -> list[str]:
+    """The steps of effective robustness, the ranking-based shape bias and the failure factors that ran."""
+    boot, out = a.settings.get("n_boot", 0), []
+    er = a.effective_robustness
+    if er is not None:
+        out.append(
+            f"Effective robustness: per OOD set an OLS line on {er.transform} axes through the reference models"
+            + (
+                f", its coefficients and each model's ER with percentile-bootstrap intervals over the reference "
+                f"models ({boot:,} resamples)"
+                if boot
+                else ""
+            )  # fmt: skip
+            + "; Spearman ρ of each bias with ER and partial ρ with the OOD top-1 given ImageNet top-1, bootstrap "
+            "CIs over models, Holm within each family."
+        )
+    table = ranking_bias_table(a.records)
+    if any(table[["shape_bias", c]].notna().all(axis=1).sum() >= 3 for c in RANKING_BIASES):
+        out.append("Ranking-based vs 16-class shape bias: Spearman ρ across the models with both, bootstrap CI.")
+    ff = a.failure_factors
+    if ff is not None and not ff.correlations.empty:
+        out.append("ImageNet-X: Spearman ρ of each bias with each factor's error ratio, bootstrap CIs, Holm.")
     return out
 
 

@@ -21,7 +21,7 @@ def _study(f: Findings, heading: str, standouts: bool) -> str:
     parts = [f"<h3>{escape(heading)}</h3>"] if heading else []
     if f.correction:
         parts.append(f'<p class="meta">{escape(f.correction)}</p>')
-    parts += [_items(f.correlations), _items(f.joint), _items(f.caveats, "caveats")]
+    parts += [_items(f.correlations), _items(f.joint), _items(f.effective), _items(f.caveats, "caveats")]
     if standouts and f.models:
         parts.append(
             f"<details><summary>Standout models ({len(f.models)}): the highest or lowest value of a "
