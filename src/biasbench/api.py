@@ -18,7 +18,7 @@ from biasbench.models.wrapper import Classifier
 from biasbench.run.executors import get_executor
 from biasbench.run.imports import ImportResult, import_decisions
 from biasbench.run.local import Report, RunSummary
-from biasbench.run.plan import ModelRef, Step, plan_study
+from biasbench.run.plan import ModelRef, Step, plan_study, same_models
 from biasbench.store.results import ResultsStore, load_results
 
 __all__ = [
@@ -127,11 +127,14 @@ def run_study(
     jobs, resolved, step_jobs = plan_study(
         refs, steps, data_root=root, seed=seed, precision=engine_obj.config.precision
     )
+    for name, measured in same_models(jobs, step_jobs).items():
+        report(f"{name} is the same model as {measured} (the same weights, preprocessing and head): measured once, "
+               f"as {measured}")  # fmt: skip
     summary: RunSummary = execute(
         jobs, refs, resolved, engine_obj, store, report=report, **dict(executor_options or {})
     )
     records = store.records()
-    result = RunResult(records[records["job"].isin({j.key for j in jobs})].reset_index(drop=True))
+    result = RunResult(records[records["job"].isin({j.finished_key(store) for j in jobs})].reset_index(drop=True))
     result.summary = summary
     result.step_jobs = step_jobs
     return result
@@ -183,7 +186,7 @@ def make_report(
     ``biasbench.analysis.comparability``."""
     from biasbench.analysis.context import load_context
     from biasbench.analysis.failure_factors import report_failure_factors
-    from biasbench.analysis.humans import compare_results
+    from biasbench.analysis.humans import HumanData
     from biasbench.analysis.pipeline import analyse
     from biasbench.report.html import write_report
 
@@ -195,10 +198,9 @@ def make_report(
     study = None
     if context:
         study = load_context(context, data_root, n_boot=n_boot, seed=seed)
-    analysis = analyse(records, cats, n_boot=n_boot, seed=seed, selector=selector)
-    analysis.humans = compare_results(directory, data_root, selector)  # from the stored 16-class decisions
-    if analysis.humans is not None:
-        analysis.notes.extend(analysis.humans.notes)
+    analysis = analyse(
+        records, cats, n_boot=n_boot, seed=seed, selector=selector, humans=HumanData(directory, data_root)
+    )
     analysis.failure_factors, notes = report_failure_factors(  # from the stored ImageNet-val predictions
         directory, selector=selector, categories=cats, n_boot=n_boot, seed=seed
     )

@@ -143,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     records = biasbench.load_results(args.out)
     records = with_factor(records[(records["probe"] != "accuracy") | (records["dataset"] == "imagenet-sample")])
     keys = records["probe"] + "/" + records["metric"]
-    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, x = location, ...)
+    # SI-SCORE's three variants each have a mean over their groups: one row per factor (area, location, rotation)
     keys = keys.where(records["probe"] != "si-score", keys + " (" + records["factor"] + ")")
     wanted = [
         key
         for probe, metric in HEADLINE
-        for key in ([f"{probe}/{metric} ({f})" for f in ("area", "x", "rotation")] if probe == "si-score" else
+        for key in ([f"{probe}/{metric} ({f})" for f in ("area", "location", "rotation")] if probe == "si-score" else
                     [f"{probe}/{metric}"])
     ]  # fmt: skip
     table = (

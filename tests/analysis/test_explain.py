@@ -157,6 +157,19 @@ def test_explain_is_deterministic_and_bootstraps_contain_the_estimate():
     assert ((lomo["r2_ci_low"] <= lomo["r2"]) & (lomo["r2"] <= lomo["r2_ci_high"] + 1e-12)).all()
 
 
+def test_a_number_does_not_depend_on_what_else_is_computed():
+    scores, biases, cats = _tables(n=20, seed=9, target=lambda b, t, rng: b["shape_bias"].to_numpy() + 0.1 * t)
+    scores["robustness"] = scores["id"][::-1].to_numpy()
+    options = {"n_perm": 30, "n_boot": 50, "seed": 4}
+    alone = explain(scores, biases, cats, targets=["id"], regressors=["ridge"], **options)
+    both = explain(scores, biases, cats, targets=["robustness", "id"], regressors=["ols", "ridge"], **options)
+    for table in ("summary", "predictions", "importance"):
+        got = getattr(both, table)
+        got = got[(got["target"] == "id") & (got["regressor"] == "ridge")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(getattr(alone, table), got)
+    assert alone.summary["r2_ci_low"].notna().all() and alone.importance["coef_ci_low"].notna().all()
+
+
 def test_importance_coefficients_and_drop_one():
     scores, biases, cats = _tables(
         n=30, seed=8, target=lambda b, t, rng: 3 * b["bandwidth"].to_numpy() + rng.normal(0, 0.1, 30)

@@ -211,6 +211,12 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     want = compare(humans, model, "cue-conflict").summary
     pd.testing.assert_frame_equal(result.summary, want)
     assert any("27 of the humans' images have no stored decision" in n for n in result.notes)  # its 'na' trials
+    from biasbench.analysis.humans import HumanData
+    from biasbench.analysis.pipeline import analyse
+
+    analysis = analyse(records, n_boot=0, n_perm=0, humans=HumanData(tmp_path, data_root))  # the comparison inside
+    pd.testing.assert_frame_equal(analysis.humans.summary, want)
+    assert set(result.notes) <= set(analysis.notes) and analyse(records, n_boot=0, n_perm=0).humans is None
     app = typer.Typer()
     register(app)
     out = tmp_path / "report.html"

@@ -117,7 +117,7 @@ def test_demo_like_report_says_failed_fits_and_every_si_score_factor(demo_like):
     figures = {p.name for p in (demo_like.parent / "figures").iterdir()}
     assert {
         "si_score_si-score-samples_area.png",
-        "si_score_si-score-samples_x.png",
+        "si_score_si-score-samples_location.png",
         "si_score_si-score-samples_rotation.png",
     } <= figures
     assert "Not run:" not in html

@@ -8,7 +8,7 @@ import pytest
 
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.data.pixels.sampling import Limited, balanced_indices, limited
-from biasbench.run.plan import ModelRef, build_probes, job_key, plan_jobs
+from biasbench.run.plan import ModelRef, build_probes, job_key, plan_jobs, previous_job_key
 from tests.conftest import TINY_MODEL
 
 
@@ -60,18 +60,18 @@ def test_job_keys_name_a_balanced_sample_and_keep_first_n_keys(generated_root):
         for mode in ("balanced", "first")
     }
     first = plan["first"]
-    legacy = job_key(  # the key earlier biasbench versions gave a --limit 10 job: unchanged for mode first
-        name=first.model,
-        model_fingerprint=first.model_fingerprint,
-        preprocess=ref[0].preprocess(),
-        dataset_fingerprint=first.dataset_fingerprint,
-        probe="accuracy",
-        version=probes[0].version,
-        params=first.params,
-        seed=0,
-        precision="fp32",
-    )
-    assert first.key == legacy and plan["balanced"].key != legacy
+    parts = {  # of a --limit 10 job as biasbench keyed it before balanced samples: unchanged for mode first
+        "model_fingerprint": first.model_fingerprint,
+        "preprocess": ref[0].preprocess(),
+        "dataset_fingerprint": first.dataset_fingerprint,
+        "probe": "accuracy",
+        "version": probes[0].version,
+        "params": first.params,
+        "seed": 0,
+        "precision": "fp32",
+    }
+    assert first.key == job_key(**parts) and plan["balanced"].key != job_key(**parts)
+    assert first.previous_key == previous_job_key(first.model, **parts) != plan["balanced"].previous_key
     assert plan["balanced"].limit_mode == "balanced" and first.limit_mode == "first"
     again = plan_jobs(ref, probes, [], data_root=generated_root, limit=10, seed=1)[0][0]
     assert again.dataset_fingerprint != plan["balanced"].dataset_fingerprint  # the seed draws another sample

@@ -16,13 +16,9 @@ from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.perturb.critical_band import CriticalBandStimuli
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.critical_band import (
-    assigned_conditions,
-    bisect_thresholds,
-    cell_condition,
-    relabel_to_categories16,
-)
+from biasbench.probes.critical_band import assigned_conditions, bisect_thresholds, relabel_to_categories16
 from biasbench.probes.outputs import feed_of
+from biasbench.store.conditions import NoiseCell
 
 ENGINE = EngineConfig(device="cpu", batch_size=4, num_workers=0, progress=False)
 
@@ -38,7 +34,7 @@ def _grid(records) -> np.ndarray:
     grid[0] = by["noise-free"]
     for i, s in enumerate(NOISE_SDS[1:], start=1):
         for f in BANDS:
-            grid[i, f] = by.get(cell_condition(s, f), np.nan)
+            grid[i, f] = by.get(str(NoiseCell(s, f)), np.nan)
     return grid
 
 

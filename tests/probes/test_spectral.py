@@ -12,14 +12,15 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import get_dataset_spec
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.spectral import filter_condition, format_value, spectral_bias_records
+from biasbench.probes.spectral import spectral_bias_records
+from biasbench.store.conditions import Filter, number
 
 ENGINE = EngineConfig(device="cpu", batch_size=2, num_workers=0, progress=False)
 
 
 def test_condition_names_are_clean_decimals():
-    assert filter_condition("lowpass", 0.1 + 0.2) == "lowpass/0.3"
-    assert [format_value(c) for c in (0.01, 0.5, 0.99, 1.0)] == ["0.01", "0.5", "0.99", "1"]
+    assert str(Filter("lowpass", 0.1 + 0.2)) == "lowpass/0.3"
+    assert [number(c) for c in (0.01, 0.5, 0.99, 1.0)] == ["0.01", "0.5", "0.99", "1"]
 
 
 def test_scalar_biases_reproduce_tv_resnet50_reference():

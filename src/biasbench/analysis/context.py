@@ -29,6 +29,7 @@ from biasbench.analysis.comparability import (
     comparisons,
 )
 from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, ID_COLUMN, per_model_er
+from biasbench.analysis.humans import HumanData
 from biasbench.analysis.pipeline import Analysis, analyse
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
@@ -66,16 +67,18 @@ def gavrikov2024_analysis(
     n_perm: int = 1000,
     informativeness_boot: int | None = None,
     reference: str | Sequence[str] = DEFAULT_REFERENCE,
+    humans: HumanData | None = None,
 ) -> Analysis:
     """The analysis of the 48 ResNet-50s of Gavrikov & Keuper (CVPR 2024) from the released ``benchmark.csv``
     (``data``: its folder; default ``<data root>/biases-vs-generalization``). The scores and the OOD accuracies
     of effective robustness (against the line of the ``reference`` models) read the paper's variants of the ReaL
-    and PGD numbers (``PAPER_SCORES``, ``PAPER_OOD_SETS``), as the paper computed them."""
+    and PGD numbers (``PAPER_SCORES``, ``PAPER_OOD_SETS``), as the paper computed them. ``humans``: the human
+    observers' side (``HumanData()``: their shape bias per category; the study released no per-image decisions)."""
     records, categories = gavrikov2024_records(data)
     extra = {} if informativeness_boot is None else {"informativeness_boot": informativeness_boot}
     return analyse(
         records, categories, methods=methods, n_boot=n_boot, seed=seed, score_specs=PAPER_SCORES, n_perm=n_perm,
-        ood_sets=PAPER_OOD_SETS, reference=reference, **extra,
+        ood_sets=PAPER_OOD_SETS, reference=reference, humans=humans, **extra,
     )  # fmt: skip
 
 

@@ -17,14 +17,17 @@ Definitions (tested in tests/analysis/test_explain.py):
   paired): p = (1 + #{R²(top1 + permuted biases) >= R²(top1+biases)}) / (1 + B).
 - Importance: standardised OLS coefficients on the full sample with bootstrap CIs, and drop-one ΔR² =
   R²(all features) - R²(all but this one) under LOMO, per regressor.
+- Randomness: each target's permutations, each (target, features, regressor, scheme)'s bootstrap, each
+  (target, features)'s coefficient bootstrap and each (target, scheme)'s ``p_delta`` permutations are a seeded
+  stream of their own, so no number depends on what else is computed.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,7 @@ from scipy import stats
 
 from biasbench.analysis.regressors import REGRESSORS, ols_cv_closed_form
 from biasbench.analysis.specs import BIAS_NAMES, SCORE_NAMES
+from biasbench.core.rng import named_rng
 
 TOP1 = "imagenet_top1"
 SUMMARY_COLUMNS = (
@@ -118,10 +122,44 @@ def _coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(np.hstack([np.ones((len(xs), 1)), xs]), ys, rcond=None)[0][1:]
 
 
-def _importance(target: str, name: str, frame: pd.DataFrame, cols: list[str], y: np.ndarray, regressors,
-                n_boot: int, rng: np.random.Generator) -> list[dict]:  # fmt: skip
-    x = frame[cols].to_numpy(float)
+# Every draw of ``explain`` comes from a stream of its own, named (STREAM, target, ..., purpose) and seeded by
+# ``seed`` (``core.rng.named_rng``): a number never depends on which other targets, feature sets or regressors
+# are computed, nor in which order.
+STREAM = "explain"
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """One target's models (those with the target, top-1 and every used bias): their values, categories,
+    validation schemes, and the observed target followed by ``n_perm`` permutations of it as columns (one set
+    of permutations per target, shared by its feature sets and regressors, so they are compared on the same
+    shuffles)."""
+
+    target: str
+    frame: pd.DataFrame
+    categories: pd.Series | None
+    schemes: dict[str, list[np.ndarray]]
+    columns: np.ndarray
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.columns[:, 0]
+
+    @classmethod
+    def of(cls, target: str, frame: pd.DataFrame, categories: pd.Series | None, n_perm: int, seed: int) -> TargetData:
+        cats = categories.reindex(frame.index).fillna("uncategorised") if categories is not None else None
+        schemes = {"lomo": lomo_folds(len(frame))}
+        if cats is not None and cats.nunique() >= 3:
+            schemes["loco"] = loco_folds(cats.to_numpy())
+        y = frame[target].to_numpy(float)
+        rng = named_rng(seed, STREAM, target, "permutation")
+        return cls(target, frame, cats, schemes, np.column_stack([y] + [rng.permutation(y) for _ in range(n_perm)]))
+
+
+def _importance(data: TargetData, name: str, cols: list[str], regressors, n_boot: int, seed: int) -> list[dict]:
+    x, y = data.frame[cols].to_numpy(float), data.y
     coef = _coefficients(x, y)
+    rng = named_rng(seed, STREAM, data.target, name, "importance")
     boots = np.array([_coefficients(x[i], y[i]) for i in rng.integers(0, len(y), (n_boot, len(y)))])
     folds = lomo_folds(len(y))
     rows = []
@@ -131,7 +169,7 @@ def _importance(target: str, name: str, frame: pd.DataFrame, cols: list[str], y:
             rest = [k for k in range(len(cols)) if k != j]
             dropped = oos_r2(y, REGRESSORS[reg](x[:, rest], y[:, None], folds)[:, 0]) if rest else 0.0
             lo, hi = np.percentile(boots[:, j], [2.5, 97.5]) if n_boot else (np.nan, np.nan)
-            rows.append({"target": target, "features": name, "feature": col, "regressor": reg,
+            rows.append({"target": data.target, "features": name, "feature": col, "regressor": reg,
                          "std_coef": coef[j], "coef_ci_low": lo, "coef_ci_high": hi,
                          "drop_one_delta_r2": float(full - dropped)})  # fmt: skip
     return rows
@@ -147,6 +185,43 @@ def delta_p(
         x = np.column_stack([top1, biases[rng.permutation(len(y))]])
         null.append(oos_r2(y, ols_cv_closed_form(x, y, folds)))
     return permutation_p(float(observed), np.array(null))
+
+
+def _prediction(data: TargetData, name: str, cols: list[str], reg: str, scheme: str, n_boot: int, seed: int):
+    """The summary row and the held-out predictions of one (feature set, regressor, scheme)."""
+    y, folds = data.y, data.schemes[scheme]
+    y_hat = REGRESSORS[reg](data.frame[cols].to_numpy(float), data.columns, folds)
+    r2 = oos_r2(data.columns, y_hat)
+    ci = _bootstrap(y, y_hat[:, 0], n_boot, named_rng(seed, STREAM, data.target, name, reg, scheme, "bootstrap"))
+    n_perm = data.columns.shape[1] - 1
+    row = {
+        "target": data.target, "features": name, "regressor": reg, "scheme": scheme, "r2": r2[0],
+        "r2_ci_low": ci[0], "r2_ci_high": ci[1], "spearman": stats.spearmanr(y, y_hat[:, 0])[0],
+        "spearman_ci_low": ci[2], "spearman_ci_high": ci[3],
+        "p_perm": permutation_p(r2[0], r2[1:]) if n_perm else np.nan,
+        "n_models": len(y), "n_folds": len(folds), "n_perm": n_perm,
+    }  # fmt: skip
+    predictions = pd.DataFrame({
+        "model": data.frame.index, "category": data.categories.to_numpy() if data.categories is not None else
+        "uncategorised", "target": data.target, "features": name, "regressor": reg, "scheme": scheme, "y": y,
+        "y_hat": y_hat[:, 0],
+    })  # fmt: skip
+    return row, predictions
+
+
+def _add_deltas(rows: list[dict], data: TargetData, used: list[str], seed: int) -> None:
+    """``delta_r2`` of every top1+biases row (against top-1 alone) and, for OLS, its permutation p."""
+    r2 = {(r["features"], r["regressor"], r["scheme"]): r["r2"] for r in rows}
+    n_perm = data.columns.shape[1] - 1
+    for row in rows:
+        if row["features"] != "top1+biases":
+            continue
+        reg, scheme = row["regressor"], row["scheme"]
+        row["delta_r2"] = row["r2"] - r2["top1", reg, scheme]
+        if reg == "ols" and n_perm:
+            top1, rest = data.frame[TOP1].to_numpy(float), data.frame[used].to_numpy(float)
+            rng = named_rng(seed, STREAM, data.target, reg, scheme, "delta")
+            row["p_delta"] = delta_p(top1, rest, data.y, data.schemes[scheme], n_perm, rng)
 
 
 def explain(
@@ -165,7 +240,8 @@ def explain(
     from the biases jointly, from ImageNet top-1 alone and from both; LOMO and (with ``categories``) LOCO.
 
     Models lacking the target, top-1 or any used bias are dropped per target, so all feature sets of one
-    target are compared on the same models. Deterministic for a given ``seed``.
+    target are compared on the same models. Deterministic for a given ``seed``, and each number the same
+    whichever other targets and regressors are asked for (every draw has its own stream, see ``STREAM``).
     """
     unknown = set(regressors) - set(REGRESSORS)
     if unknown:
@@ -174,12 +250,10 @@ def explain(
     missing = [t for t in targets if t not in scores.columns]
     if missing:
         raise ValueError(f"targets {missing} are not columns of the scores table {list(scores.columns)}")
-    notes: list[str] = []
     used = [b for b in BIAS_NAMES if b in biases.columns and biases[b].notna().sum() >= min_models]
     has_top1 = TOP1 in scores.columns and scores[TOP1].notna().sum() >= min_models
-    if not has_top1 and used:
-        notes.append("ImageNet top-1 is missing: only the 'biases' feature set is predicted.")
     sets = _feature_sets(used, has_top1)
+    notes = ["ImageNet top-1 is missing: only the 'biases' feature set is predicted."] if used and not has_top1 else []
     if not sets:
         notes.append(f"explain: no bias is measured for >= {min_models} models; nothing to predict from.")
         targets = []
@@ -189,42 +263,17 @@ def explain(
         if len(frame) < min_models:
             notes.append(f"explain: {target} has {len(frame)} complete model(s) (< {min_models}); skipped.")
             continue
-        cats = categories.reindex(frame.index).fillna("uncategorised") if categories is not None else None
-        schemes = {"lomo": lomo_folds(len(frame))}
-        if cats is not None and cats.nunique() >= 3:
-            schemes["loco"] = loco_folds(cats.to_numpy())
-        rng = np.random.default_rng([seed, zlib.crc32(target.encode())])  # per target, order-independent
-        y = frame[target].to_numpy(float)
-        columns = np.column_stack([y] + [rng.permutation(y) for _ in range(n_perm)])
-        r2_of: dict[tuple[str, str, str], float] = {}
+        data = TargetData.of(target, frame, categories, n_perm, seed)
+        rows = []
         for name, cols in sets.items():
-            x = frame[cols].to_numpy(float)
-            for reg in regressors:
-                for scheme, folds in schemes.items():
-                    y_hat = REGRESSORS[reg](x, columns, folds)
-                    r2 = oos_r2(columns, y_hat)
-                    r2_of[name, reg, scheme] = r2[0]
-                    ci = _bootstrap(y, y_hat[:, 0], n_boot, rng)
-                    summary.append({
-                        "target": target, "features": name, "regressor": reg, "scheme": scheme, "r2": r2[0],
-                        "r2_ci_low": ci[0], "r2_ci_high": ci[1], "spearman": stats.spearmanr(y, y_hat[:, 0])[0],
-                        "spearman_ci_low": ci[2], "spearman_ci_high": ci[3],
-                        "p_perm": permutation_p(r2[0], r2[1:]) if n_perm else np.nan,
-                        "n_models": len(y), "n_folds": len(folds), "n_perm": n_perm,
-                    })  # fmt: skip
-                    predictions.append(pd.DataFrame({
-                        "model": frame.index, "category": cats.to_numpy() if cats is not None else "uncategorised",
-                        "target": target, "features": name, "regressor": reg, "scheme": scheme,
-                        "y": y, "y_hat": y_hat[:, 0],
-                    }))  # fmt: skip
+            for reg, scheme in product(regressors, data.schemes):
+                row, predicted = _prediction(data, name, cols, reg, scheme, n_boot, seed)
+                rows.append(row)
+                predictions.append(predicted)
             if name != "top1":
-                importance += _importance(target, name, frame, cols, y, regressors, n_boot, rng)
-        for row in summary:
-            if row["target"] == target and row["features"] == "top1+biases":
-                row["delta_r2"] = row["r2"] - r2_of["top1", row["regressor"], row["scheme"]]
-                if row["regressor"] == "ols" and n_perm:
-                    top1, rest = frame[TOP1].to_numpy(float), frame[used].to_numpy(float)
-                    row["p_delta"] = delta_p(top1, rest, y, schemes[row["scheme"]], n_perm, rng)
+                importance += _importance(data, name, cols, regressors, n_boot, seed)
+        _add_deltas(rows, data, used, seed)
+        summary += rows
     summary_frame = pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS))
     predictions_frame = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
     return Explained(summary_frame, predictions_frame, pd.DataFrame(importance), notes)

@@ -241,3 +241,25 @@ def compare_results(
         pd.concat([p.pairs for p in parts], ignore_index=True),
         notes + [n for p in parts for n in p.notes],
     )
+
+
+@dataclass(frozen=True)
+class HumanData:
+    """What the comparison with model-vs-human's observers reads (``analysis.pipeline.analyse(humans=...)``): the
+    human trials under ``data_root`` (default: ``$BIASBENCH_DATA``) and the models' stored per-sample 16-class
+    decisions in the results directory ``results``. Without ``results`` (a released study, which published no
+    per-image decisions) only the humans' own cue-conflict shape bias per category."""
+
+    results: str | os.PathLike[str] | None = None
+    data_root: str | os.PathLike[str] | None = None
+
+    def compare(self, selector: JobSelector | None = None) -> HumanComparison | None:
+        """The models against the humans (``compare_results``; ``selector`` picks each model's job), or the humans
+        alone without ``results``; None when there is nothing to compare."""
+        if self.results is not None:
+            return compare_results(self.results, self.data_root, selector)
+        per_category = human_shape_bias_per_category(self.data_root)
+        if per_category is None:
+            note = "Shape bias per category: the model-vs-human raw data are not under the data root."
+            return HumanComparison(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), [note])
+        return HumanComparison(pd.DataFrame(), per_category, pd.DataFrame())

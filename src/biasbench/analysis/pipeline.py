@@ -12,7 +12,7 @@ from biasbench.analysis.criticality import CriticalityAnalysis, analyse_critical
 from biasbench.analysis.effective_robustness import EffectiveRobustness, auto_reference, effective_robustness
 from biasbench.analysis.explain import Explained, explain
 from biasbench.analysis.failure_factors import FailureFactors
-from biasbench.analysis.humans import HumanComparison
+from biasbench.analysis.humans import HumanComparison, HumanData
 from biasbench.analysis.informativeness import category_informativeness
 from biasbench.analysis.scores import (
     BIAS_MEASUREMENT,
@@ -34,6 +34,7 @@ from biasbench.analysis.specs import (
     OodSet,
     ScoreSpec,
 )
+from biasbench.store.conditions import FactorLevel, Location, parse_condition
 
 # Probes whose curves the report draws next to the biases they give: read from the bias's job.
 CURVE_PROBES = (SPECTRAL_CURVE[0], CRITICAL_BAND_CURVE[0])
@@ -49,12 +50,12 @@ SHOWN_PROBES = frozenset({m.probe for s in SCORES for m in s.members} | {b.probe
 
 
 def with_factor(records: pd.DataFrame) -> pd.DataFrame:
-    """``records`` with a ``factor`` column: per job, the first part of its conditions (``area``, ``x``,
-    ``rotation`` for SI-SCORE), so jobs of different SI-SCORE variants on one dataset are different
-    measurements even in their unconditioned records (``top1`` at condition "")."""
-    conditions = records["condition"].astype(str)
-    first = conditions[conditions != ""].str.split("/").str[0]
-    per_job = first.groupby(records.loc[first.index, "job"]).first()
+    """``records`` with a ``factor`` column: per job, the factor its SI-SCORE groups vary (``area``,
+    ``location``, ``rotation``; "" for other jobs), so jobs of different SI-SCORE variants on one dataset are
+    different measurements even in their unconditioned records (``top1`` at condition "")."""
+    groups = [parse_condition(c) for c in records["condition"].astype(str)]
+    factors = pd.Series([g.factor if isinstance(g, FactorLevel | Location) else "" for g in groups], records.index)
+    per_job = factors[factors != ""].groupby(records["job"]).first()
     return records.assign(factor=records["job"].map(per_job).fillna(""))
 
 
@@ -86,7 +87,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     explained: Explained | None = None  # joint prediction of the scores from all biases (explain.py)
     informativeness: pd.DataFrame | None = None  # category prediction beyond ImageNet top-1 (Djolonga et al.)
-    humans: HumanComparison | None = None  # set by callers that have the results directory (humans.py)
+    humans: HumanComparison | None = None  # the models (or the humans alone) against model-vs-human's observers
     explained_other: Explained | None = None  # the joint prediction within the models outside adversarial training
     jobs: dict[str, JobInfo] = field(default_factory=dict)  # the manifests' job info by key (limits, parameters)
     settings: dict = field(default_factory=dict)  # the statistics' settings (methods, n_boot, n_perm, alpha, ...)
@@ -109,6 +110,7 @@ def analyse(
     informativeness_boot: int = INFORMATIVENESS_BOOT,
     ood_sets: Sequence[OodSet] = OOD_SETS,
     reference: str | Sequence[str] | None = None,
+    humans: HumanData | None = None,
 ) -> Analysis:
     """Derive scores and biases from ``records`` and correlate them across models.
 
@@ -121,7 +123,9 @@ def analyse(
     adversarial training (``explained_other``: siblings such as the ε-series stay out); informativeness (with
     ``categories``) uses min(``n_boot``, ``informativeness_boot``) bootstraps. Effective robustness on
     ``ood_sets`` against the line of ``reference`` (default ``auto_reference``) is computed where at least
-    ``min_models`` models have ImageNet top-1 and a line can be fitted.
+    ``min_models`` models have ImageNet top-1 and a line can be fitted. ``humans`` says where the comparison
+    with the human observers reads from (the results directory's stored decisions; see ``HumanData``); None
+    leaves it out.
     """
     records = normalise_records(records)
     selector = selector or JobSelector()
@@ -175,10 +179,12 @@ def analyse(
         records, categories, scores.values["imagenet_top1"], ood_sets, reference, selector=selector,
         n_boot=n_boot, seed=seed, alpha=alpha, min_models=min_models,
     )  # fmt: skip
+    human = humans.compare(selector) if humans is not None else None
+    notes.extend(human.notes if human is not None else [])
     records = selected_records(records, selector)
     return Analysis(
         records, cats, scores.values, biases.values, correlations, bias_bias, stability, criticality, notes,
-        explained, info, None, explained_other, dict(selector.jobs), settings, effective,
+        explained, info, human, explained_other, dict(selector.jobs), settings, effective,
     )  # fmt: skip
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from biasbench.analysis.scores import canonical_condition
 from biasbench.analysis.specs import IMAGENET_TOP1, PGD_ROBUST, REAL_TOP1, SCORES, Member
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
 from biasbench.probes.criticality import layout_records
 from biasbench.probes.spectral import BIAS_CUTOFFS, spectral_bias_records
+from biasbench.store.conditions import Filter
 from biasbench.store.records import RECORD_COLUMNS
 
 GAVRIKOV2024 = "biases-vs-generalization"
@@ -90,8 +90,8 @@ def _column_rule(column: str) -> tuple[Member, float] | None:
     if column in BENCHMARK_COLUMNS:
         return BENCHMARK_COLUMNS[column]
     match = _BANDPASS.match(column)
-    if match:  # float keys such as 0.30000000000000004 are canonicalised to 0.3
-        condition = canonical_condition(f"{_BANDPASS_KIND[match['kind']]}/{match['cutoff']}")
+    if match:  # float keys such as 0.30000000000000004 are written as their value: 0.3
+        condition = str(Filter(_BANDPASS_KIND[match["kind"]], float(match["cutoff"])))
         return Member("spectral", "imagenet-val", "ratio_to_clean", condition), 1.0
     return None
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from biasbench.analysis.correlation import Correlation, correlate
 from biasbench.analysis.scores import one_per_model
+from biasbench.analysis.specs import ONDISK
 from biasbench.core.errors import BiasbenchError
 
 IMAGENET = "imagenet"
@@ -42,7 +43,7 @@ ROBUSTNESS_METRICS: tuple[Metric, ...] = (
     Metric("imagenet-r", "accuracy", "imagenet-r"),
     Metric("imagenet-sketch", "accuracy", "imagenet-sketch"),
     Metric("objectnet", "accuracy", "objectnet"),
-    Metric("imagenet-c", "corruption", "imagenet-c", "mean_accuracy", "ondisk"),
+    Metric("imagenet-c", "corruption", "imagenet-c", "mean_accuracy", ONDISK),
     Metric("imagenet-vid-robust pm10", "pm-k", "imagenet-vid-robust", "pm10"),
     Metric("ytbb-robust pm10", "pm-k", "ytbb-robust", "pm10"),
 )

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from biasbench.analysis.selection import JobSelector
 from biasbench.analysis.specs import BIASES, IMAGENET_TOP1, SCORES, BiasSpec, Member, ScoreSpec
-
-_FLOAT_CONDITION = re.compile(r"^(?P<prefix>.*/)(?P<value>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)$")
-
-
-def canonical_condition(condition: str) -> str:
-    """``"lowpass/0.30000000000000004"`` -> ``"lowpass/0.3"``: float keys compare by value, not by text."""
-    match = _FLOAT_CONDITION.match(condition or "")
-    if not match:
-        return condition or ""
-    return f"{match['prefix']}{round(float(match['value']), 6):g}"
+from biasbench.store.conditions import canonical_condition
 
 
 def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``records`` with canonical conditions and no missing dataset/condition strings."""
+    """Copy of ``records`` with canonical conditions (numbers compare by value: ``"lowpass/0.30000000000000004"``
+    reads as ``"lowpass/0.3"``) and no missing dataset/condition strings."""
     out = records.copy()
     for column in ("dataset", "condition"):
         out[column] = out[column].fillna("").astype(str)
-    out["condition"] = out["condition"].map(canonical_condition)
+    out["condition"] = out["condition"].map({c: canonical_condition(c) for c in out["condition"].unique()})
     return out
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 
 from biasbench.probes.accuracy import COMPAT_LAST_BATCH
 from biasbench.probes.adversarial import COMPAT_DENOMINATOR
+from biasbench.store.conditions import Attack, CorruptionSet
 
 AT_CATEGORY = "adversarial_training"
 # Condition of the study's attack (PGD-40 L-inf, eps = 0.5/255), as the adversarial probe names it.
-PGD_LOW = "pgd/linf/eps=0.5/255"
-# Mode of the corruption probe's on-disk ImageNet-C / C-bar records (the study's sets).
-ONDISK = "ondisk"
+PGD_LOW = str(Attack("pgd", "linf", "0.5/255"))
+# Condition of the corruption probe's on-disk ImageNet-C / C-bar aggregates (the study's sets).
+ONDISK = str(CorruptionSet("ondisk"))
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,9 @@ BIASES: tuple[BiasSpec, ...] = (
     ),  # fmt: skip
 )
 
-# Curves shown in the report (probe, metric, condition prefix).
+# Curves shown in the report (probe, metric).
 SPECTRAL_CURVE = ("spectral", "ratio_to_clean")
-CRITICAL_BAND_CURVE = ("critical-band", "threshold", "band/")
+CRITICAL_BAND_CURVE = ("critical-band", "threshold")
 CRITICALITY = ("criticality", "criticality")
 
 SCORE_NAMES = tuple(s.name for s in SCORES)

@@ -221,6 +221,11 @@ def seeded_randn(
     return out[:, :count].reshape(len(out), *shape)
 
 
+def stream_seed(seed: int, *key: object) -> int:
+    """The 63-bit seed of the random stream named ``key`` of run ``seed`` (a digest of both)."""
+    return int(digest([seed, *key]), 16) % 2**63
+
+
 def named_generator(seed: int, name: str) -> torch.Generator:
     """A CPU ``torch.Generator`` for the random stream ``name`` of run ``seed`` (for whole-run draws such as a
     network's initialisation or a training set, not per-sample ones).
@@ -229,5 +234,12 @@ def named_generator(seed: int, name: str) -> torch.Generator:
     another (the network init), and results do not depend on the order the pieces are built in.
     """
     generator = torch.Generator()
-    generator.manual_seed(int(digest([seed, name]), 16) % 2**63)
+    generator.manual_seed(stream_seed(seed, name))
     return generator
+
+
+def named_rng(seed: int, *key: object) -> np.random.Generator:
+    """A NumPy generator for the random stream named ``key`` (e.g. a target, a regressor and what the draws are
+    for) of run ``seed``: independent of every other stream, so a number drawn from it does not depend on what
+    else is computed, nor in which order."""
+    return np.random.default_rng(stream_seed(seed, *key))

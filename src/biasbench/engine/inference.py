@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.validation import Declared
-from biasbench.engine.memo import CleanMemo, CleanPass
+from biasbench.engine.memo import CleanMemo, CleanPass, MemoRun
 from biasbench.models.wrapper import Classifier
 
 Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -181,57 +181,69 @@ class Engine:
         """Evaluate ``model`` on every sample of ``source`` under every condition (``None`` = unperturbed)."""
         conditions = conditions or {CLEAN: None}
         model = self.prepare(model)
-        kept: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
-        indices: list[torch.Tensor] = []
-        skipped: list[str] = []
-
-        def keep(name: str, logits: torch.Tensor, batch: Batch) -> None:
-            for key, value in reduce(logits, batch).items():
-                kept[name].setdefault(key, []).append(value.detach().cpu())
-
         clean_names = [name for name, perturb in conditions.items() if perturb is None]
         source_key = source.key if clean_names else None
-        memo_key = (source_key, self.config)
-        memo = self.memo.get(model, memo_key) if source_key is not None else None
-        record = CleanPass() if source_key is not None and memo is None else None
-        before = CleanMemo.snapshot(model) if record is not None else None
-        replay = memo is not None and len(clean_names) == len(conditions)
-        if replay:  # clean only: replay, no decoding at all
-            for idx, labels, logits in memo.batches:
-                indices.append(idx)
-                batch = Batch(idx.to(self.device), torch.empty(0, device=self.device), labels.to(self.device))
-                for name in clean_names:
-                    keep(name, logits.to(self.device), batch)
-            skipped.extend(memo.skipped)
-            batches: Iterator[Batch] = iter(())
-        else:
-            batches = self.batches(source)
+        memo = MemoRun.start(self.memo, model, None if source_key is None else (source_key, self.config))
+        kept = _Kept(list(conditions), reduce)
+        if memo.stored is not None and len(clean_names) == len(conditions):
+            return self._replay(memo.stored, clean_names, kept)  # clean only: no decoding at all
         bar = tqdm(
             total=len(source), desc=desc or source.name, unit="img", disable=not self.config.progress, leave=False
         )
-        for position, batch in enumerate(batches):
-            indices.append(batch.indices.cpu())
-            clean = None
-            stored = memo.batches[position] if memo is not None and position < len(memo.batches) else None
-            if stored is not None and torch.equal(stored[0], indices[-1]):
-                clean = stored[2].to(self.device)
-            for name, perturb in conditions.items():
-                if perturb is None:
-                    clean = self.logits(model, batch.images) if clean is None else clean
-                    logits = clean
-                else:
-                    logits = self.logits(model, perturb(batch.images, batch.indices))
-                keep(name, logits, batch)
-            if record is not None:
-                record.batches.append((indices[-1], batch.labels.cpu(), clean.cpu()))
-                record = record if record.nbytes <= self.memo.max_bytes else None  # too large to keep
+        for position, batch in enumerate(self.batches(source)):
+            indices = batch.indices.cpu()
+            stored = memo.clean(position, indices)
+            clean = self._forward(model, batch, conditions, None if stored is None else stored.to(self.device), kept)
+            kept.indices.append(indices)
+            memo.add(indices, batch.labels, clean)
             bar.update(len(batch.indices))
         bar.close()
-        if not replay:
-            skipped.extend(source.skipped)
-        if record is not None:
-            record.skipped = list(skipped)
-            self.memo.put(model, memo_key, record, before)
-        outputs = {c: {k: torch.cat(v).numpy() for k, v in d.items()} for c, d in kept.items()}
-        idx = torch.cat(indices).numpy() if indices else np.zeros(0, dtype=np.int64)
-        return EngineResult(idx, outputs, skipped)
+        memo.finish(source.skipped)
+        return kept.result(list(source.skipped))
+
+    def _forward(
+        self,
+        model: Classifier,
+        batch: Batch,
+        conditions: Mapping[str, Perturbation | None],
+        clean: torch.Tensor | None,
+        kept: _Kept,
+    ) -> torch.Tensor | None:
+        """The logits of ``batch`` under every condition, each reduced into ``kept`` as it is computed; the
+        unperturbed pass runs once (none when ``clean``, the stored one, is given). Returns the clean logits."""
+        for name, perturb in conditions.items():
+            if perturb is None:
+                clean = self.logits(model, batch.images) if clean is None else clean
+                logits = clean
+            else:
+                logits = self.logits(model, perturb(batch.images, batch.indices))
+            kept.keep(name, logits, batch)
+        return clean
+
+    def _replay(self, stored: CleanPass, names: list[str], kept: _Kept) -> EngineResult:
+        """A stored clean pass through this run's reducer, for the clean conditions ``names``."""
+        for indices, labels, logits in stored.batches:
+            kept.indices.append(indices)
+            batch = Batch(indices.to(self.device), torch.empty(0, device=self.device), labels.to(self.device))
+            for name in names:
+                kept.keep(name, logits.to(self.device), batch)
+        return kept.result(list(stored.skipped))
+
+
+class _Kept:
+    """What a run keeps: per condition, the reducer's per-sample arrays of each batch, and the batches' indices."""
+
+    def __init__(self, conditions: list[str], reduce: Reducer):
+        self.reduce = reduce
+        self.values: dict[str, dict[str, list[torch.Tensor]]] = {c: {} for c in conditions}
+        self.indices: list[torch.Tensor] = []
+
+    def keep(self, condition: str, logits: torch.Tensor, batch: Batch) -> None:
+        for key, value in self.reduce(logits, batch).items():
+            self.values[condition].setdefault(key, []).append(value.detach().cpu())
+
+    def result(self, skipped: list[str]) -> EngineResult:
+        """The kept arrays in dataset order, the evaluated indices and the ``skipped`` files."""
+        outputs = {c: {k: torch.cat(v).numpy() for k, v in d.items()} for c, d in self.values.items()}
+        indices = torch.cat(self.indices).numpy() if self.indices else np.zeros(0, dtype=np.int64)
+        return EngineResult(indices, outputs, skipped)

@@ -93,3 +93,48 @@ class CleanMemo:
             self._model, self._tensors, self._signature = model, tensors, signature
         if sum(e.nbytes for e in self._entries.values()) + clean.nbytes <= self.max_bytes:
             self._entries[key] = clean
+
+
+@dataclass
+class MemoRun:
+    """How one engine run uses the memo. ``stored``: a pass of the same model on the same batches, whose clean
+    logits the run reuses batch by batch (or replays without decoding when it asks for clean conditions only);
+    otherwise ``recording``: the run's own clean pass, stored at the end if the model did not change meanwhile
+    and it fits the memo. Neither for batches without a key or a run without a clean condition."""
+
+    memo: CleanMemo
+    model: torch.nn.Module
+    key: tuple | None = None
+    stored: CleanPass | None = None
+    recording: CleanPass | None = None
+    before: tuple[list, tuple] | None = None
+
+    @classmethod
+    def start(cls, memo: CleanMemo, model: torch.nn.Module, key: tuple | None) -> MemoRun:
+        """The memo's use by a run of ``model`` on batches keyed ``key`` (None: no use)."""
+        if key is None:
+            return cls(memo, model)
+        stored = memo.get(model, key)
+        if stored is not None:
+            return cls(memo, model, key, stored)
+        return cls(memo, model, key, recording=CleanPass(), before=CleanMemo.snapshot(model))
+
+    def clean(self, position: int, indices: torch.Tensor) -> torch.Tensor | None:
+        """The stored clean logits of batch ``position`` when it holds the same samples (``indices``, on the CPU)."""
+        if self.stored is None or position >= len(self.stored.batches):
+            return None
+        stored_indices, _, logits = self.stored.batches[position]
+        return logits if torch.equal(stored_indices, indices) else None
+
+    def add(self, indices: torch.Tensor, labels: torch.Tensor, clean: torch.Tensor | None) -> None:
+        """Record one batch of the clean pass (``indices`` on the CPU); a pass that outgrows the memo is not kept."""
+        if self.recording is not None and clean is not None:
+            self.recording.batches.append((indices, labels.cpu(), clean.cpu()))
+            if self.recording.nbytes > self.memo.max_bytes:
+                self.recording = None
+
+    def finish(self, skipped: list[str]) -> None:
+        """Store the recorded pass (with the files it left out)."""
+        if self.recording is not None:
+            self.recording.skipped = list(skipped)
+            self.memo.put(self.model, self.key, self.recording, self.before)

@@ -30,6 +30,7 @@ from biasbench.plots.palette import (
     yours_handles,
     yours_styles,
 )
+from biasbench.store.conditions import Band, Filter
 
 
 def _rows(records: pd.DataFrame, probe: str, metric: str) -> pd.DataFrame:
@@ -92,8 +93,8 @@ def spectral_figure(records: pd.DataFrame, path: str | Path | None = None, *, ca
     line per model: coloured by category when ``categories`` are given (``yours``: bold lines with stars), else
     one colour per model. The legend stands right of the panels."""
     rows = _rows(records, "spectral", "ratio_to_clean")
-    parts = rows["condition"].str.split("/", expand=True)
-    rows["filter"], rows["cutoff"] = parts[0], parts[1].astype(float) * 100
+    filters = [Filter.parse(c) for c in rows["condition"]]
+    rows["filter"], rows["cutoff"] = [f.filter for f in filters], [f.cutoff * 100 for f in filters]
     models = sorted(rows["model"].astype(str).unique())
     styles = _styles(models, categories, yours)
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -130,7 +131,7 @@ def noise_sensitivity_figure(
     curves = {}
     if records is not None:
         rows = _rows(records, "critical-band", "threshold")
-        rows["band"] = rows["condition"].str.split("/").str[1].astype(int)
+        rows["band"] = [Band.parse(c).band for c in rows["condition"]]
         curves = {str(m): g.sort_values("band")["value"].to_numpy() for m, g in rows.groupby("model", sort=True)}
     if human:
         curves[HUMAN] = np.asarray(HUMAN_THRESHOLDS, dtype=float)

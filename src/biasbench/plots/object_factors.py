@@ -12,6 +12,7 @@ from matplotlib.figure import Figure  # pyplot-free: no global backend or figure
 
 from biasbench.core.errors import BiasbenchError
 from biasbench.plots.palette import Style, legend_right
+from biasbench.store.conditions import FactorLevel, Location, parse_as
 
 
 def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.DataFrame]:
@@ -20,14 +21,14 @@ def factor_table(records: pd.DataFrame, metric: str = "top1") -> tuple[str, pd.D
     rows = rows[rows["condition"].astype(str) != ""]
     if rows.empty:
         raise BiasbenchError(f"no per-factor '{metric}' records of probe 'si-score' to plot")
-    parts = rows["condition"].astype(str).str.split("/")
-    kind = parts.iloc[0][0]
+    groups = [parse_as(c, FactorLevel, Location) for c in rows["condition"].astype(str)]
+    kind = groups[0].factor
     table = pd.DataFrame({"model": rows["model"].astype(str).to_numpy(), "value": rows["value"].to_numpy()})
-    if kind == "x":
-        table["x"] = [float(p[1]) for p in parts]
-        table["y"] = [float(p[3]) for p in parts]
+    if kind == "location":
+        table["x"] = [g.x for g in groups]
+        table["y"] = [g.y for g in groups]
         return "location", table
-    table["x"] = [float(p[1]) for p in parts]
+    table["x"] = [g.value for g in groups]
     if kind == "rotation":
         table["x"] = np.where(table["x"] >= 181, table["x"] - 360, table["x"])
     return kind, table.sort_values(["model", "x"])

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from biasbench.store.conditions import ResolutionSetting  # noqa: E402
+
 STYLES = {"naive": "-", "bn": "--"}
 
 
@@ -18,8 +20,8 @@ def resolution_curves(records: pd.DataFrame) -> pd.DataFrame:
     rows = records[(records["probe"] == "resolution") & (records["metric"] == "top1")].copy()
     if rows.empty:
         return pd.DataFrame(columns=["model", "dataset", "protocol", "resolution", "top1"])
-    parts = rows["condition"].astype(str).str.split("/", n=1, expand=True)
-    rows["protocol"], rows["resolution"] = parts[0], parts[1].astype(int)
+    cells = [ResolutionSetting.parse(c) for c in rows["condition"].astype(str)]
+    rows["protocol"], rows["resolution"] = [c.protocol for c in cells], [c.size for c in cells]
     return rows.rename(columns={"value": "top1"})[["model", "dataset", "protocol", "resolution", "top1"]]
 
 

@@ -23,15 +23,8 @@ from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.conditions import Attack, amount
 from biasbench.store.records import Record
-
-
-def parse_amount(value: object) -> float:
-    """A float or a fraction string such as ``"0.5/255"`` (how ε and step sizes are usually written)."""
-    if isinstance(value, str) and "/" in value:
-        num, den = value.split("/", 1)
-        return float(num) / float(den)
-    return float(value)  # type: ignore[arg-type]
 
 
 def epsilon_label(eps: float, norm: str) -> str:
@@ -74,12 +67,12 @@ class AdversarialParams(ProbeParams):
     @classmethod
     def _epsilons(cls, v):
         items = v if isinstance(v, list | tuple) else str(v).split(",") if isinstance(v, str) else [v]
-        return tuple(parse_amount(e) for e in items)
+        return tuple(amount(e) for e in items)
 
     @field_validator("step_size", mode="before")
     @classmethod
     def _step(cls, v):
-        return parse_amount(v)
+        return amount(v)
 
     def configs(self, seed: int) -> list[AttackConfig]:
         return [
@@ -100,7 +93,7 @@ class Adversarial(Probe):
     version = 4
 
     def condition(self, cfg: AttackConfig) -> str:
-        return f"{cfg.attack}/{cfg.norm}/eps={epsilon_label(cfg.epsilon, cfg.norm)}"
+        return str(Attack(cfg.attack, cfg.norm, epsilon_label(cfg.epsilon, cfg.norm)))
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         space = label_space_for(ctx.dataset, ctx.model.head)

@@ -48,6 +48,7 @@ from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_pertu
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
+from biasbench.store.conditions import CorruptionSet, CorruptionSubset
 from biasbench.store.records import Record
 
 # AlexNet's errors averaged over severities 1-5 (Hendrycks & Dietterich, ICLR 2019, Appendix C).
@@ -96,11 +97,10 @@ def covers(accuracy: dict[SetKey, float], corruptions) -> bool:
 
 
 def subset_label(mode: str, keys) -> str:
-    """``<mode>/<c1>+<c2>…`` (+ ``/severities=…`` unless all five): the condition of a subset aggregate."""
-    names = sorted({c for c, _ in keys})
-    severities = sorted({s for _, s in keys})
-    label = f"{mode}/{'+'.join(names)}"
-    return label if tuple(severities) == SEVERITIES else f"{label}/severities={','.join(map(str, severities))}"
+    """The condition of a subset aggregate (``CorruptionSubset``: its corruptions, its severities unless all five)."""
+    names = tuple(sorted({c for c, _ in keys}))
+    severities = tuple(sorted({s for _, s in keys}))
+    return str(CorruptionSubset(mode, names, () if severities == SEVERITIES else severities))
 
 
 def summary_records(
@@ -117,18 +117,19 @@ def summary_records(
     errors = corruption_errors(accuracy)
     mce, ce = mean_corruption_error(accuracy)
     for c, e in errors.items():
-        records.append(Record("corruption_accuracy", 1.0 - e, n_images, f"{mode}/{c}"))
+        condition = str(CorruptionSet(mode, c))
+        records.append(Record("corruption_accuracy", 1.0 - e, n_images, condition))
         if c in ce:
-            records.append(Record("ce", ce[c], n_images, f"{mode}/{c}"))
+            records.append(Record("ce", ce[c], n_images, condition))
     mean = float(np.mean(list(accuracy.values())))
     if covers(accuracy, benchmark):
-        records.append(Record("mean_accuracy", mean, n_images, mode))
+        records.append(Record("mean_accuracy", mean, n_images, str(CorruptionSet(mode))))
     else:
         records.append(Record("mean_accuracy_subset", mean, n_images, subset_label(mode, accuracy)))
     if ce:
         standard = [k for k in accuracy if k[0] in ALEXNET_ERRORS]
         full = covers(accuracy, ALEXNET_ERRORS)
-        suffix, condition = ("", mode) if full else ("_subset", subset_label(mode, standard))
+        suffix, condition = ("", str(CorruptionSet(mode))) if full else ("_subset", subset_label(mode, standard))
         records.append(Record("mce" + suffix, mce, len(ce), condition))
         if clean_accuracy is not None:
             records.append(Record("relative_mce" + suffix, relative_mce(accuracy, clean_accuracy), len(ce), condition))
@@ -207,7 +208,7 @@ class CorruptionAccuracy(Probe):
             groups[(s.meta["corruption"], s.meta["severity"])].append(j)
         records, accuracy = [], {}
         for key in sorted(groups):
-            rec = proportion_record("top1", hits[groups[key]], f"ondisk/{key[0]}/{key[1]}")
+            rec = proportion_record("top1", hits[groups[key]], str(CorruptionSet("ondisk", *key)))
             records.append(rec)
             accuracy[key] = rec.value
         benchmark = ctx.dataset.spec.corruptions
@@ -229,7 +230,7 @@ class CorruptionAccuracy(Probe):
         save_as = self.params.save_as
         keys = [(c, s) for c in names for s in self.params.severities]
         conditions = {CLEAN: None} | {
-            f"generated/{c}/{s}": corruption_perturbation(c, s, ctx.seed, save_as) for c, s in keys
+            str(CorruptionSet("generated", c, s)): corruption_perturbation(c, s, ctx.seed, save_as) for c, s in keys
         }
         run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} corruption", transform=self.transform(ctx))
         result, space, samples = run.result, run.space, run.samples
@@ -242,7 +243,7 @@ class CorruptionAccuracy(Probe):
         records = [clean]
         accuracy = {}
         for c, s in keys:
-            rec = top1(f"generated/{c}/{s}")
+            rec = top1(str(CorruptionSet("generated", c, s)))
             records.append(rec)
             accuracy[(c, s)] = rec.value
         records += summary_records("generated", accuracy, len(samples), clean.value, imagenet_c_corruptions())

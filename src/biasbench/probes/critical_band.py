@@ -47,17 +47,12 @@ from biasbench.perturb.critical_band import CriticalBandStimuli, NoiseRms, make_
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
-from biasbench.probes.spectral import format_value
+from biasbench.store.conditions import Band, NoiseCell
 from biasbench.store.records import Record
 
 NOISE_FREE = "noise-free"
 ASSIGNED = "assigned"
 DEFAULT_REFERENCE = {"A": Reference.absolute, "B": Reference.noise_free}
-
-
-def cell_condition(sigma: float, band: int) -> str:
-    """Condition name of one grid cell, e.g. ``sigma/0.08/band/3``."""
-    return f"sigma/{format_value(sigma)}/band/{band}"
 
 
 def assigned_conditions(indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +213,7 @@ class CriticalBand(Probe):
         records = list(grid.records)
         if grid.reference is not None:
             records.append(Record("reference_accuracy", grid.reference / 100.0, 0, self.reference))
-        records += [Record("threshold", float(t), condition=f"band/{f}") for f, t in enumerate(thresholds)]
+        records += [Record("threshold", float(t), condition=str(Band(f))) for f, t in enumerate(thresholds)]
         records += [
             Record("bandwidth", fit.bandwidth),
             Record("center_frequency", fit.center_frequency),
@@ -250,7 +245,7 @@ class CriticalBand(Probe):
                 conditions[NOISE_FREE] = stimulus(0.0, 0)
                 if self.reference == Reference.clean:
                     conditions[CLEAN] = None
-            conditions.update({cell_condition(s, f): stimulus(s, f) for s, f in requested})
+            conditions.update({str(NoiseCell(s, f)): stimulus(s, f) for s, f in requested})
             transform, conditions = stimulus_pipeline(ctx.dataset, ctx.model, conditions)
             run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} critical-band", transform=transform)
             result, space, samples = run.result, run.space, run.samples
@@ -275,7 +270,7 @@ class CriticalBand(Probe):
                     clean=100.0 * top1[CLEAN].value if CLEAN in top1 else None,
                 )
             for s, f in requested:
-                grid.add(top1[cell_condition(s, f)], s, f)
+                grid.add(top1[str(NoiseCell(s, f))], s, f)
             return {(s, f): float(grid.accuracy[NOISE_SDS.index(s), f]) for s, f in requested}
 
         if p.adaptive:
@@ -302,7 +297,7 @@ class CriticalBand(Probe):
         for s in NOISE_SDS:
             for f in BANDS:
                 cell = (sigmas == s) & (bands == f)
-                grid.add(proportion_record("top1", correct[cell], cell_condition(s, f)), s, f)
+                grid.add(proportion_record("top1", correct[cell], str(NoiseCell(s, f))), s, f)
         free = proportion_record("top1", correct[sigmas == 0], NOISE_FREE)
         grid.add(free)
         clean = None

@@ -218,8 +218,8 @@ class CriticalityParams(ProbeParams):
     @field_validator("perturbation")
     @classmethod
     def _known_shift(cls, value: str) -> str:
-        parse_shift(value)
-        return value
+        shift = parse_shift(value)
+        return "" if shift is None else shift.text  # as its condition writes it (records carry it)
 
 
 @register_probe

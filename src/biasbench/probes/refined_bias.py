@@ -21,6 +21,7 @@ from biasbench.data.labels.ranks import group_rank_outputs, mean_reciprocal_rank
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.conditions import ClassGroup
 from biasbench.store.records import Record
 
 
@@ -82,6 +83,8 @@ class RefinedBias(Probe):
         ]
         for g, name in enumerate(spec.class_names()):
             if (label == g).any():
-                records.append(mrr_record("mrr", rank[label == g], seed=seed, reps=reps, condition=f"class/{name}"))
+                records.append(
+                    mrr_record("mrr", rank[label == g], seed=seed, reps=reps, condition=str(ClassGroup(name)))
+                )
         notes = {"skipped": run.result.skipped, "cue": spec.cue}
         return ProbeOutput(records, outputs_frame(ctx.dataset, run.result), notes)

@@ -32,6 +32,7 @@ from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, feed_of
+from biasbench.store.conditions import ResolutionSetting
 from biasbench.store.records import Record
 
 DEFAULT_RESOLUTIONS: tuple[int, ...] = (64, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 640, 768)
@@ -148,10 +149,13 @@ class Resolution(Probe):
                     desc=f"{ctx.model.name} {protocol}@{r}",
                 )
                 topk = run.result.outputs[CLEAN]["topk"]
-                cell = space_accuracy_records(run.space, topk.astype("int64"), run.samples, f"{protocol}/{r}")
+                at = str(ResolutionSetting(protocol, r))
+                cell = space_accuracy_records(run.space, topk.astype("int64"), run.samples, at)
                 records += cell
                 if best is None or cell[0].value > best.value:
-                    best = replace(cell[0], metric="best_top1", condition=protocol)  # ties: smallest r
+                    best = replace(
+                        cell[0], metric="best_top1", condition=str(ResolutionSetting(protocol))
+                    )  # ties: smallest r
                     best_r = r
-            records += [Record("best_resolution", float(best_r), best.n, protocol), best]
+            records += [Record("best_resolution", float(best_r), best.n, best.condition), best]
         return ProbeOutput(records, None, notes)

@@ -27,6 +27,7 @@ from biasbench.perturb.compositing import GridConfig, preset
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame
+from biasbench.store.conditions import FactorLevel, Location
 from biasbench.store.records import Record
 
 VARIANT_FACTOR = {"size": "area", "location": "location", "rotation": "rotation"}
@@ -36,10 +37,8 @@ def factor_condition(factor: str, meta: dict) -> str:
     """The group an image belongs to: ``area/<a>``, ``x/<x>/y/<y>`` (2 decimals, as robustness_metrics
     groups locations) or ``rotation/<θ>``."""
     if factor == "location":
-        return f"x/{float(meta['x_coord']):.2f}/y/{float(meta['y_coord']):.2f}"
-    if factor == "area":
-        return f"area/{float(meta['area']):g}"
-    return f"rotation/{float(meta['rotation']):g}"
+        return str(Location(float(meta["x_coord"]), float(meta["y_coord"])))
+    return str(FactorLevel(factor, float(meta[factor])))
 
 
 def normalise(values: np.ndarray, how: str, percentile: float = 95.0) -> np.ndarray:

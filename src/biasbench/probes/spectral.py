@@ -19,19 +19,10 @@ from biasbench.perturb.spectral import CUTOFFS, FILTERS, FourierFilterBank
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
+from biasbench.store.conditions import Filter
 from biasbench.store.records import Record
 
 BIAS_CUTOFFS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
-
-
-def format_value(value: float) -> str:
-    """A number as written in condition names: shortest clean decimal (0.3, not 0.30000000000000004)."""
-    return f"{round(float(value), 10):g}"
-
-
-def filter_condition(kind: str, cutoff: float) -> str:
-    """Condition name of a filtered set, e.g. ``lowpass/0.3``."""
-    return f"{kind}/{format_value(cutoff)}"
 
 
 def spectral_bias_records(ratios: dict[tuple[str, float], float], cutoffs=BIAS_CUTOFFS) -> list[Record]:
@@ -81,7 +72,7 @@ class Spectral(Probe):
         conditions = {CLEAN: None}
         for kind in FILTERS:
             for c in p.cutoffs:
-                conditions[filter_condition(kind, c)] = bank.perturbation(c, kind)
+                conditions[str(Filter(kind, c))] = bank.perturbation(c, kind)
         run = evaluate_labelled(ctx, conditions, desc=f"{ctx.model.name} spectral")
         result, space, samples = run.result, run.space, run.samples
 
@@ -93,7 +84,7 @@ class Spectral(Probe):
         records, ratios = [clean], {}
         for kind in FILTERS:
             for c in p.cutoffs:
-                rec = top1(filter_condition(kind, c))
+                rec = top1(str(Filter(kind, c)))
                 ratios[(kind, c)] = rec.value / clean.value if clean.value else math.nan
                 records += [rec, Record("ratio_to_clean", ratios[(kind, c)], rec.n, rec.condition)]
         records += spectral_bias_records(ratios, p.bias_cutoffs)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from biasbench.analysis.context import StudyContext, place
@@ -66,16 +65,14 @@ def write_report(
     title: str = "biasbench report",
     *,
     context: StudyContext | None = None,
-    human_per_category: pd.DataFrame | None = None,
 ) -> Path:
     """Render ``analysis`` to one self-contained HTML file; figures also go to ``<dir>/figures/``. With
-    ``context`` the user's models are placed among the released study's; ``human_per_category`` (the humans'
-    cue-conflict shape bias per category) draws the humans where the analysis has no model decisions."""
+    ``context`` the user's models are placed among the released study's."""
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     figs = Figures(out_html.parent / FIGURES_DIR)
     placement = place(analysis, context) if context is not None else None
-    data = ReportData(analysis, figs, context, placement, human_per_category)
+    data = ReportData(analysis, figs, context, placement)
     sections = [section for build in SECTIONS for section in build(data)]
     n_models = len(analysis.scores.index.union(analysis.biases.index))
     meta = f"{n_models} model{'s' * (n_models != 1)}, {len(analysis.records):,} records"

@@ -19,7 +19,7 @@ from biasbench.analysis.context import gavrikov2024_analysis
 from biasbench.analysis.correlation import TABLE_COLUMNS, wide
 from biasbench.analysis.criticality import CriticalityAnalysis, analyse_criticality, imagenet_top1
 from biasbench.analysis.effective_robustness import DEFAULT_REFERENCE, EffectiveRobustness
-from biasbench.analysis.humans import human_shape_bias_per_category
+from biasbench.analysis.humans import HumanData
 from biasbench.analysis.pipeline import Analysis
 from biasbench.analysis.released import (
     CATEGORIES_FILE,
@@ -64,7 +64,7 @@ def reproduce_gavrikov2024(
     released layer-criticality study and the human observers' shape bias per category when those data are under
     the data root."""
     analysis = gavrikov2024_analysis(
-        data, n_boot=n_boot, seed=seed, methods=methods, n_perm=n_perm, reference=reference
+        data, n_boot=n_boot, seed=seed, methods=methods, n_perm=n_perm, reference=reference, humans=HumanData()
     )
     tables = {s: wide(analysis.correlations, s, "spearman") for s in ("total", "at", "other")}
     bias_bias = wide(analysis.bias_bias, "total", value="rho")
@@ -86,11 +86,7 @@ def reproduce_gavrikov2024(
         if analysis.criticality is None:
             analysis.notes.append(f"Layer criticality: the released {LAYER_CRITICALITY} data are not under the "
                                   "data root; run `biasbench reproduce layer-criticality --data PATH`.")  # fmt: skip
-        humans = human_shape_bias_per_category()
-        if humans is None:
-            analysis.notes.append("Shape bias per category: the model-vs-human raw data are not under the data root.")
-        write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024",
-                     human_per_category=humans)  # fmt: skip
+        write_report(analysis, out / "report.html", title="Reproduction: Gavrikov & Keuper, CVPR 2024")
     return Gavrikov2024(analysis, tables, bias_bias, effective)
 
 

@@ -7,7 +7,8 @@ The prompt is a parameter of the job: it is in the job's key and manifest (``par
 of one model with different prompts are two jobs (the analysis then asks which to read: ``--prefer
 shape-bias:params.prompt=...``, or import them under different model names). The key is a content fingerprint
 of the decisions file (its sha256), the stimuli, the prompt, the bootstrap settings, the seed and the probe's
-version; importing the same file again does nothing.
+version, not the model's name; importing the same file again does nothing (under another name too: the job keeps
+the name it was imported under).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from biasbench.data.datasets import Dataset, load_dataset
 from biasbench.data.labels.decisions import Decisions, read_decisions
 from biasbench.probes.shape_bias import ShapeBias, decisions_output
 from biasbench.run.execute import write_job
-from biasbench.run.plan import Job, job_key
+from biasbench.run.plan import Job, job_key, previous_job_key
 from biasbench.store.records import records_frame
 from biasbench.store.results import ResultsStore
 
@@ -61,18 +62,18 @@ def decisions_job(
         raise BiasbenchError("name the model whose decisions these are (--model NAME)")
     params = {**ShapeBias.Params(bootstrap_reps=bootstrap_reps).model_dump(mode="json"), "prompt": prompt}
     file_fp, data_fp = file_sha256(path), dataset.fingerprint()
-    key = job_key(
-        name=model,
-        model_fingerprint=file_fp,
-        preprocess=None,
-        dataset_fingerprint=data_fp,
-        probe=ShapeBias.name,
-        version=ShapeBias.version,
-        params=params,
-        seed=seed,
-        precision=IMPORTED,
-    )
-    return Job(model, ShapeBias.name, dataset.name, params, seed, None, IMPORTED, key, file_fp, data_fp)
+    parts = {
+        "model_fingerprint": file_fp,
+        "preprocess": None,
+        "dataset_fingerprint": data_fp,
+        "probe": ShapeBias.name,
+        "version": ShapeBias.version,
+        "params": params,
+        "seed": seed,
+        "precision": IMPORTED,
+    }
+    key, previous = job_key(**parts), previous_job_key(model, **parts)
+    return Job(model, ShapeBias.name, dataset.name, params, seed, None, IMPORTED, key, file_fp, data_fp, None, previous)
 
 
 def import_decisions(
@@ -93,9 +94,10 @@ def import_decisions(
     decisions = read_decisions(path, dataset)
     job = decisions_job(path, model, prompt, dataset, seed=seed, bootstrap_reps=bootstrap_reps)
     store = ResultsStore(out)
-    if store.has(job.key):
+    found = job.finished_key(store)
+    if found is not None:  # the same file, prompt and settings, imported before (under any model name)
         records = store.records()
-        return ImportResult(job, records[records["job"] == job.key].reset_index(drop=True), decisions, False)
+        return ImportResult(job, records[records["job"] == found].reset_index(drop=True), decisions, False)
     output = decisions_output(decisions, seed=seed, reps=bootstrap_reps)
     frame = records_frame(output.records, model=job.model, probe=job.probe, dataset=job.dataset, job=job.key)
     write_job(

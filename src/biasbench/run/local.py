@@ -38,16 +38,26 @@ class RunSummary:
 
 
 def split_finished(jobs: Sequence[Job], store: ResultsStore, report: Report) -> tuple[list[Job], RunSummary]:
-    """Pending jobs, and a summary whose ``skipped`` lists the jobs already in the store (reported). A job
-    whose files are damaged is pending again (reported with the file), and its rewrite replaces them."""
+    """Pending jobs, and a summary whose ``skipped`` lists the jobs already in the store (reported; also those an
+    earlier version finished, ``Job.finished_key``). A job whose files are damaged is pending again (reported with
+    the file), and its rewrite replaces them. Keys hold no model name, so a renamed model finds its jobs: they keep
+    the name they were computed under, which is reported."""
     summary, pending = RunSummary(), []
+    stored_as: dict[tuple[str, str], int] = {}
     for job in jobs:
         damage = store.damage(job.key)
         if damage:
             report(f"job {job.label} is damaged ({damage[0]}); computing it again")
-        (summary.skipped if not damage and store.has(job.key) else pending).append(job)
+        found = None if damage else job.finished_key(store)
+        (pending if found is None else summary.skipped).append(job)
+        name = store.manifest(found).get("model", job.model) if found is not None else job.model
+        if name != job.model:
+            stored_as[job.model, name] = stored_as.get((job.model, name), 0) + 1
     if summary.skipped:
         report(f"skipping {len(summary.skipped)} finished job(s) already in {store.root}")
+    for (model, name), count in stored_as.items():
+        report(f"{model}: {count} of them finished as {name!r} (the same weights, preprocessing and head), whose name "
+               "their records keep")  # fmt: skip
     return pending, summary
 
 

@@ -1,10 +1,12 @@
 """The job plan: every (model, probe, dataset) triple of a study, each keyed by a content fingerprint.
 
-A job's key covers everything that can change its numbers: the model's weights fingerprint, its
-preprocessing (every field of ``Preprocess`` plus the resize size it implies), the dataset's file list (after
-``--limit``; a balanced ``--limit`` sample also names its limit and mode), the probe, its version and resolved
-parameters, the seed, the numeric precision and biasbench's version. Finished keys are skipped, so a re-run or
-an extended study runs only what is new.
+A job's key covers everything that can change its numbers: the model's content (its weights fingerprint, which
+covers its head, and its preprocessing: every field of ``Preprocess`` plus the resize size it implies), the
+dataset's file list (after ``--limit``; a balanced ``--limit`` sample also names its limit and mode), the probe,
+its version and resolved parameters, the seed, the numeric precision and biasbench's version. It never holds the
+model's display name (that is in the manifest and the records), so renaming a model keeps its results. Finished
+keys are skipped, so a re-run or an extended study runs only what is new; a job finished under the key earlier
+versions gave it (``previous_job_key``: with the display name) counts as finished too.
 
 Every option is checked when the plan is made, before any model loads: probe parameters by their declared
 ``Params``, the image budget by ``SampleOptions``. A model whose weights cannot be fingerprinted (a missing
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +34,7 @@ from biasbench.data.pixels.sampling import Limited, limited
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe
+from biasbench.store.results import ResultsStore
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,16 @@ class Job:
     model_fingerprint: str
     dataset_fingerprint: str
     limit_mode: str | None = None  # the --limit-mode asked for ("balanced", "first"); None without a limit
+    previous_key: str | None = None  # the key earlier versions gave this job (``previous_job_key``)
 
     @property
     def label(self) -> str:
         return f"{self.model} · {self.probe} · {self.dataset}"
+
+    def finished_key(self, store: ResultsStore) -> str | None:
+        """The key this job's finished files are stored under in ``store``: its own, or ``previous_key`` for a job
+        an earlier version ran; None when it has not finished."""
+        return next((k for k in (self.key, self.previous_key) if k is not None and store.has(k)), None)
 
     @property
     def data_key(self) -> DataKey:
@@ -124,9 +133,13 @@ class ModelRef:
 
 
 def _module_fingerprint(module: Classifier) -> str:
+    """A hand-built model's content: its parameters and buffers and, unless it is ImageNet's, its head (which
+    classes the logits stand for; a source's fingerprint covers the head it builds). An ImageNet head adds
+    nothing, so such a model keeps the fingerprint earlier versions gave it."""
     from biasbench.core.fingerprint import state_dict_fingerprint
 
-    module.fingerprint = state_dict_fingerprint(module)
+    weights = state_dict_fingerprint(module)
+    module.fingerprint = weights if module.head == "imagenet" else digest([weights, module.head])
     return module.fingerprint
 
 
@@ -195,23 +208,20 @@ def plan_jobs(
             params = probe.params_dict()
             for name in probe.datasets(tuple(datasets)):
                 dataset = resolved[(name, limit, mode)]
-                key = job_key(
-                    name=model.name,
-                    model_fingerprint=model_fp,
-                    preprocess=preprocess,
-                    dataset_fingerprint=data_fp[name],
-                    probe=probe.name,
-                    version=probe.version,
-                    params=params,
-                    seed=seed,
-                    precision=precision,
-                    sample=sample_key(dataset),
-                )
-                jobs.append(
-                    Job(
-                        model.name, probe.name, name, params, seed, limit, precision, key, model_fp, data_fp[name], mode
-                    )
-                )
+                parts = {
+                    "model_fingerprint": model_fp,
+                    "preprocess": preprocess,
+                    "dataset_fingerprint": data_fp[name],
+                    "probe": probe.name,
+                    "version": probe.version,
+                    "params": params,
+                    "seed": seed,
+                    "precision": precision,
+                    "sample": sample_key(dataset),
+                }
+                key, previous = job_key(**parts), previous_job_key(model.name, **parts)
+                job = Job(model.name, probe.name, name, params, seed, limit, precision, key, model_fp, data_fp[name])
+                jobs.append(replace(job, limit_mode=mode, previous_key=previous))
     return jobs, resolved
 
 
@@ -223,9 +233,8 @@ def sample_key(dataset: Dataset) -> dict[str, Any] | None:
     return None
 
 
-def job_key(
+def _key_parts(
     *,
-    name: str,
     model_fingerprint: str,
     preprocess: Mapping[str, Any] | None,
     dataset_fingerprint: str,
@@ -235,13 +244,8 @@ def job_key(
     seed: int,
     precision: str,
     sample: Mapping[str, Any] | None = None,
-) -> str:
-    """The content key of a job: a digest of everything that can change its numbers, and of biasbench's version.
-
-    Every planner keys its jobs here: ``plan_jobs`` for (model, probe, dataset) jobs, and experiments whose
-    "model" is a training config (``preprocess`` ``None`` where no image preprocessing applies)."""
+) -> dict[str, Any]:
     parts = {
-        "name": name,
         "model": model_fingerprint,
         "preprocess": preprocess,
         "dataset": dataset_fingerprint,
@@ -252,7 +256,25 @@ def job_key(
     }
     if sample is not None:  # only when given, so every other key stays what it was
         parts["sample"] = dict(sample)
-    return digest(parts, 24)
+    return parts
+
+
+def job_key(**parts: Any) -> str:
+    """The content key of a job: a digest of everything that can change its numbers, and of biasbench's version.
+    ``parts``: ``model_fingerprint`` and ``preprocess`` (the model's content, never its display name),
+    ``dataset_fingerprint``, ``probe``, ``version``, ``params``, ``seed``, ``precision`` and, for a balanced
+    ``--limit`` sample, ``sample``.
+
+    Every planner keys its jobs here: ``plan_jobs`` for (model, probe, dataset) jobs, and experiments whose
+    "model" is a training config (``preprocess`` ``None`` where no image preprocessing applies)."""
+    return digest(_key_parts(**parts), 24)
+
+
+def previous_job_key(name: str, **parts: Any) -> str:
+    """The key biasbench gave a job before keys left out the model's display name ``name`` (the same ``parts``
+    plus the name): a job finished under it is reused (``Job.finished_key``), so results directories written then
+    keep working; renaming such a model computes its jobs once more, under the new key."""
+    return digest({**_key_parts(**parts), "name": name}, 24)
 
 
 @dataclass(frozen=True)
@@ -279,8 +301,8 @@ def plan_study(
     precision: str = "fp32",
 ) -> tuple[list[Job], dict[DataKey, Dataset], list[list[Job]]]:
     """Plan several steps as one job list, grouped by model (in ``models`` order) across all steps, so an
-    executor loads each model once for the whole study. Returns the jobs (a job planned by two steps appears
-    once), the resolved datasets, and each step's own jobs (for per-step reporting)."""
+    executor loads each model once for the whole study. Returns the jobs (a job planned by two steps, or for two
+    names of one model, appears once), the resolved datasets, and each step's own jobs (for per-step reporting)."""
     if not steps:
         raise BiasbenchError("a study needs at least one step")
     SampleOptions(seed=seed)
@@ -307,5 +329,14 @@ def plan_study(
         resolved.update(datasets)
         per_step.append(jobs)
     order = {m.name: i for i, m in enumerate(models)}
-    unique = {j.key: j for jobs in per_step for j in jobs}
+    unique: dict[str, Job] = {}
+    for job in (j for jobs in per_step for j in jobs):  # one model under two names is measured once, as the first
+        unique.setdefault(job.key, job)
     return sorted(unique.values(), key=lambda j: order[j.model]), resolved, per_step
+
+
+def same_models(jobs: Sequence[Job], step_jobs: Sequence[Sequence[Job]]) -> dict[str, str]:
+    """Model names of a study that name a model measured under another name (the same weights, preprocessing and
+    head; ``plan_study`` keeps the first) → that name."""
+    measured = {j.key: j.model for j in jobs}
+    return {j.model: measured[j.key] for step in step_jobs for j in step if measured[j.key] != j.model}

@@ -31,8 +31,9 @@ from biasbench.experiments.contamination.network import TwoLayerNet
 from biasbench.experiments.contamination.train import TrainLog, train_toy
 from biasbench.run.execute import write_job
 from biasbench.run.local import Report, run_jobs
-from biasbench.run.plan import Job, job_key
+from biasbench.run.plan import Job, job_key, previous_job_key
 from biasbench.store import Record, ResultsStore, records_frame
+from biasbench.store.conditions import TrainingStep
 
 PROBE = "contamination"
 DISTILL_PROBE = "contamination-distill"
@@ -72,18 +73,18 @@ def contamination_job(name: str, config: ContaminationConfig, seed: int, probe: 
     if probe == PROBE:
         params.pop("distill")  # the toy's results do not depend on the analogue's settings
     model, model_fp, data_fp = f"{name}/seed{seed}", digest(params, 24), digest(config.data_params(), 24)
-    key = job_key(
-        name=model,
-        model_fingerprint=model_fp,
-        preprocess=None,
-        dataset_fingerprint=data_fp,
-        probe=probe,
-        version=EXPERIMENT_VERSION,
-        params=params,
-        seed=seed,
-        precision=PRECISION,
-    )
-    return Job(model, probe, DATASET, params, seed, None, PRECISION, key, model_fp, data_fp)
+    parts = {
+        "model_fingerprint": model_fp,
+        "preprocess": None,
+        "dataset_fingerprint": data_fp,
+        "probe": probe,
+        "version": EXPERIMENT_VERSION,
+        "params": params,
+        "seed": seed,
+        "precision": PRECISION,
+    }
+    key, previous = job_key(**parts), previous_job_key(model, **parts)
+    return Job(model, probe, DATASET, params, seed, None, PRECISION, key, model_fp, data_fp, previous_key=previous)
 
 
 def run_contamination(
@@ -108,7 +109,7 @@ def run_contamination(
         failed = "; ".join(f"{job.label}: {error}" for job, error in summary.failed)
         raise BiasbenchError(f"{len(summary.failed)} contamination job(s) failed ({failed})")
     records = store.records()
-    return records[records["job"].isin({job.key for job in jobs})].reset_index(drop=True)
+    return records[records["job"].isin({job.finished_key(store) for job in jobs})].reset_index(drop=True)
 
 
 def execute_contamination(job: Job, store: ResultsStore, *, progress: bool = False) -> pd.DataFrame:
@@ -180,7 +181,9 @@ def train_job(config: ContaminationConfig, seed: int, *, progress: bool = False,
 def train_records(log: TrainLog, config: ContaminationConfig) -> list[Record]:
     """One record per metric and logged step; ``n`` counts points for losses/accuracies, units for norms."""
     return [
-        Record(metric, value, config.width if metric.endswith(("norm", "meandir")) else config.n, f"step/{step}")
+        Record(
+            metric, value, config.width if metric.endswith(("norm", "meandir")) else config.n, str(TrainingStep(step))
+        )
         for metric, values in log.metrics.items()
         for step, value in zip(log.steps, values, strict=True)
     ]

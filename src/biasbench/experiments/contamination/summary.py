@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from biasbench.experiments.contamination.run import DISTILL_PROBE, PROBE
+from biasbench.store.conditions import TrainingStep
 
 FINAL_COLUMNS = ("id_loss", "ood_loss", "id_acc", "ood_acc", "core_norm", "background_norm")
 
@@ -14,7 +15,7 @@ def training_curves(records: pd.DataFrame) -> pd.DataFrame:
     frame = records[records["probe"] == PROBE].copy()
     parts = frame["model"].str.rsplit("/seed", n=1, expand=True)
     frame["config"], frame["seed"] = parts[0], parts[1].astype(int)
-    frame["step"] = frame["condition"].str.removeprefix("step/").astype(int)
+    frame["step"] = [TrainingStep.parse(c).step for c in frame["condition"]]
     return frame
 
 

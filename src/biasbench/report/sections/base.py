@@ -68,7 +68,6 @@ class ReportData:
     figs: Figures
     context: StudyContext | None = None
     placement: Placement | None = None
-    human_per_category: pd.DataFrame | None = None  # humans' cue-conflict shape bias per category (reproduction)
 
     def zoos(self) -> list[tuple[str, str, Analysis]]:
         """(id prefix, title suffix, analysis) of each zoo whose across-model statistics the report shows: the

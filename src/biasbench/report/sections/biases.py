@@ -38,7 +38,7 @@ def _human_shape_bias(data: ReportData) -> float | None:
         row = h.summary[(h.summary["observer"] == "humans") & (h.summary["dataset"] == "cue-conflict")]
         if len(row) and "shape_bias" in row:
             return float(row["shape_bias"].iloc[0])
-    per = data.human_per_category
+    per = h.per_category if h is not None else None
     if per is not None and not per.empty:
         return float(per.loc[(per["observer"] == "humans") & (per["category"] == "all"), "shape_bias"].iloc[0])
     return None
@@ -68,8 +68,6 @@ def shape_bias_section(data: ReportData) -> list[Section]:
         )
     )
     per_category = a.humans.per_category if a.humans is not None else None
-    if per_category is None or per_category.empty:
-        per_category = data.human_per_category
     if per_category is not None and not per_category.empty:
         study = values if data.context is not None or per_category["observer"].eq("humans").all() else None
         fig = shape_bias_by_category(per_category, cats if cats is not None else a.categories, study, _yours(data))

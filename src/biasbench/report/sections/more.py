@@ -3,14 +3,17 @@ vs transfer, test resolution and SI-SCORE (object size, location and rotation)."
 
 from __future__ import annotations
 
+import pandas as pd
+
 from biasbench.analysis.sentences import fmt_p
 from biasbench.plots.criticality import architectures, criticality_by_architecture, criticality_vs_accuracy
 from biasbench.plots.figures import error_consistency_bars
 from biasbench.plots.object_factors import si_score_figure
 from biasbench.report.sections.base import ReportData, Section
 from biasbench.report.tables import Col, table_html
+from biasbench.store.conditions import FactorLevel, Location, parse_as
 
-SI_FACTORS = {"area": "object size", "x": "object location", "rotation": "object rotation"}
+SI_FACTORS = {"area": "object size", "location": "object location", "rotation": "object rotation"}
 
 
 def criticality_section(data: ReportData) -> list[Section]:
@@ -163,7 +166,7 @@ def si_score_section(data: ReportData) -> list[Section]:
     rows = rows[rows["condition"].astype(str) != ""]
     if rows.empty:
         return []
-    factor = rows["condition"].astype(str).str.split("/").str[0]
+    factor = pd.Series([parse_as(c, FactorLevel, Location).factor for c in rows["condition"]], index=rows.index)
     intro = (
         "SI-SCORE (Djolonga et al., CVPR 2021): objects pasted onto backgrounds at controlled size, location "
         "and rotation; top-1 per setting shows where a model stops recognising them."
