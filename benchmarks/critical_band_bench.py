@@ -26,7 +26,7 @@ from PIL import Image
 
 from biasbench.core.rng import sample_generator
 from biasbench.data.datasets import load_dataset
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.perturb.critical_band import EPSILON, CriticalBandStimuli, band_noise, repair, white_noise

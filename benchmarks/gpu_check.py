@@ -32,7 +32,7 @@ import torch
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import Dataset, get_dataset_spec
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.models.wrapper import Classifier

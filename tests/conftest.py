@@ -64,7 +64,7 @@ def make_imagenet_sample(root: Path, count: int = 1000, size: int = 24) -> Path:
 
 def make_cue_conflict(root: Path, size: int = 16) -> Path:
     """cue-conflict layout: 16 shape folders × 80 PNGs named <shape><i>-<texture><j>.png (5 no-conflict each)."""
-    from biasbench.data.categories16 import CATEGORIES16
+    from biasbench.data.labels.categories16 import CATEGORIES16
 
     folder = root / "cue-conflict"
     rng = np.random.default_rng(1)

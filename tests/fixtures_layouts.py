@@ -158,7 +158,7 @@ def make_ytbb_robust(root: Path) -> Path:
 def make_refined_bias(root: Path, per_class: int = 2, top: str = "REFINED-BIAS-main", size: int = 8) -> Path:
     """REFINED-BIAS's repository layout: <top>/refined_bias/datasets/refined_bias_shape/<class>/<class>_<i>.png
     and refined_bias_texture/<class>/<k>x<k>_<class>_<i>.png for the 10 classes of each set."""
-    from biasbench.data.refined_bias import SHAPE_CLASSES, TEXTURE_CLASSES
+    from biasbench.data.labels.class_groups import SHAPE_CLASSES, TEXTURE_CLASSES
 
     datasets = root / top / "refined_bias" / "datasets"
     for name in SHAPE_CLASSES:

@@ -20,13 +20,22 @@ ALLOWED: dict[str, set[str]] = {
     "models": set(),
     "data": set(),
     "engine": {"models"},
-    "transfer": {"models"},
-    "probes": {"store", "perturb", "attacks", "models", "data", "engine", "transfer"},
+    "adaptation": {"models"},
+    "probes": {"store", "perturb", "attacks", "models", "data", "engine", "adaptation"},
     "run": {"store", "models", "data", "engine", "probes"},
     "analysis": {"store", "data", "models", "probes"},
     "plots": {"analysis", "store", "perturb"},
     "report": {"analysis", "plots", "store"},
     "experiments": {"store", "run", "models", "data", "engine", "probes", "perturb"},
+}
+# The rooms of the data layer → the rooms they may import (besides themselves and core). ``datasets`` is the
+# framework every room shares (Sample, Dataset, DatasetSpec, the dataset registry). Keep in step with
+# docs/ARCHITECTURE.md.
+DATA_ROOMS: dict[str, set[str]] = {
+    "datasets": set(),
+    "labels": {"datasets"},
+    "catalogue": {"datasets", "labels"},
+    "pixels": {"datasets"},
 }
 # The application layer (entry points) may import every layer.
 APPLICATION = {"commands", "cli", "handler", "api", "demo", "__init__"}
@@ -114,6 +123,31 @@ def test_no_private_names_cross_modules(path: Path):
 def test_source_files_stay_small(path: Path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(SRC)} has {lines} lines; split it by job (limit {MAX_LINES})"
+
+
+def room_of(module: str) -> str | None:
+    """The data room of a dotted module (``biasbench.data.labels.spaces`` → ``labels``), None outside data."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "data" else None
+
+
+def test_every_data_module_is_in_a_room():
+    rooms = {room_of(module_of(p)) for p in SOURCES if layer_of(p) == "data" and module_of(p) != "biasbench.data"}
+    assert rooms <= set(DATA_ROOMS), f"data module(s) outside the rooms: {sorted(rooms - set(DATA_ROOMS))}"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if layer_of(p) == "data"], ids=lambda p: str(p.relative_to(SRC)))
+def test_data_rooms_import_only_downwards(path: Path):
+    room = room_of(module_of(path))
+    if room is None:  # the package's own __init__
+        return
+    allowed = DATA_ROOMS[room] | {room}
+    wrong = [
+        f"line {line}: {module} ({room_of(module)})"
+        for line, module, _ in imports_of(path)
+        if room_of(module) is not None and room_of(module) not in allowed
+    ]
+    assert not wrong, f"data room {room} may import only {sorted(allowed)} of data; found " + "; ".join(wrong)
 
 
 def test_the_walk_sees_upward_imports():

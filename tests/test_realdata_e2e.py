@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import biasbench
-from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 from biasbench.engine import EngineConfig
 from tests.conftest import require
 
@@ -74,7 +74,7 @@ def test_ranking_based_shape_bias_of_efficientnet_lite0(results, data_root):
     """REFINED-BIAS's ranks of the shape and texture category on the run's --limit 96 sample (6 stimuli of each
     category): the stored ranks equal the authors' rule applied to the model's own logits, and the values."""
     from biasbench.data.datasets import load_dataset
-    from biasbench.data.sampling import limited
+    from biasbench.data.pixels.sampling import limited
     from tests.probes.test_refined_bias import cue_conflict_expected
 
     records, out = results

@@ -19,7 +19,7 @@ from biasbench.analysis.failure_factors import (
     val_file_name,
 )
 from biasbench.core.errors import BiasbenchError
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from biasbench.store.results import ResultsStore
 
 imagenet_x = pytest.importorskip("imagenet_x", reason="needs biasbench[factors] (imagenet-x)")

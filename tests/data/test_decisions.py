@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from biasbench.core.errors import DecisionsError
-from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import load_dataset
-from biasbench.data.decisions import NO_DECISION, category_index, read_decisions, stimulus_name
+from biasbench.data.labels.categories16 import CATEGORIES16
+from biasbench.data.labels.decisions import NO_DECISION, category_index, read_decisions, stimulus_name
 
 
 @pytest.fixture(scope="module")

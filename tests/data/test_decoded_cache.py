@@ -9,8 +9,8 @@ import biasbench
 from biasbench.core.errors import CorruptImageError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.decoded_cache import cache_key, decoded_cache
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.decoded_cache import cache_key, decoded_cache
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine import Engine, EngineConfig
 from biasbench.probes.outputs import feed_of
 from tests.conftest import TINY_MODEL, make_cue_conflict, make_imagenet_sample
@@ -137,3 +137,15 @@ def test_run_with_cache_gives_the_same_records(generated_root, tmp_path):
     )
     pd.testing.assert_frame_equal(plain, cached[cached["model"] == TINY_MODEL].reset_index(drop=True))
     assert len(list((tmp_path / "c").glob("[!.]*"))) == 1  # two models, one decode
+
+
+def test_cache_entries_keep_the_class_names_they_were_written_under():
+    """A pipeline's class enters the cache key by the module path it had when the keys were first written, so
+    moving the module (``data.images`` → ``data.pixels.images``) keeps every cache entry; a new subclass is keyed
+    by its own path."""
+    from biasbench.data.pixels.transforms import BorderCropTransform
+    from biasbench.probes.resolution import SquareResizeTransform
+
+    assert MODEL_TRANSFORM.cache_kind == "biasbench.data.images.ImageTransform"
+    assert BorderCropTransform("model", Preprocess()).cache_kind == "biasbench.data.transforms.BorderCropTransform"
+    assert SquareResizeTransform.cache_kind == "biasbench.probes.resolution.SquareResizeTransform"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from biasbench.core.errors import CorruptImageError
-from biasbench.data.images import MAX_ASPECT, MIN_SIDE, decode_rgb, to_rgb
+from biasbench.data.pixels.images import MAX_ASPECT, MIN_SIDE, decode_rgb, to_rgb
 
 RNG = np.random.default_rng(21)
 SHAPE = (13, 17)

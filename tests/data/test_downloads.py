@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from biasbench.core.errors import DatasetError
+from biasbench.data.catalogue.downloads import download_dataset
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.downloads import download_dataset
 
 
 def test_download_without_public_archive_explains(tmp_path):

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from biasbench.cli import app
 from biasbench.core.downloads import Download, FetchError
-from biasbench.data.categories16 import CATEGORIES16
+from biasbench.data.catalogue.downloads import LOCK_FILE, MIRROR_ENV, download_dataset, mirrored
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.downloads import LOCK_FILE, MIRROR_ENV, download_dataset, mirrored
-from biasbench.data.imagenet import imagenet_wnids, subset_wnids
+from biasbench.data.labels.categories16 import CATEGORIES16
+from biasbench.data.labels.imagenet import imagenet_wnids, subset_wnids
 from tests.archive_server import archive_server, jpeg, tar_bytes, zip_bytes
 
 runner = CliRunner()

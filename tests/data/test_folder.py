@@ -10,7 +10,7 @@ import biasbench
 from biasbench.cli import app
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import canonical_dataset_name, get_dataset_spec
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from biasbench.engine.inference import EngineConfig
 from tests.conftest import TINY_MODEL
 from tests.fixtures_layouts import tiny_image
@@ -92,7 +92,7 @@ def test_unreadable_folder(tmp_path, monkeypatch):
     def refuse(path):  # what os.scandir raises on a folder without read permission (root is never refused)
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("biasbench.data.class_folders.os.scandir", refuse)
+    monkeypatch.setattr("biasbench.data.catalogue.class_folders.os.scandir", refuse)
     with pytest.raises(DatasetError, match=f"cannot read {tmp_path / 'mine'}: permission denied.*chmod -R u\\+rX"):
         load(tmp_path / "mine")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from biasbench.core.errors import DatasetError
+from biasbench.data.catalogue.labels_csv import LabelError, imagenet_index, imagenet_label, read_labels_csv
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.imagenet import imagenet_wnids
-from biasbench.data.labels_csv import LabelError, imagenet_index, imagenet_label, read_labels_csv
+from biasbench.data.labels.imagenet import imagenet_wnids
 from tests.fixtures_layouts import tiny_image
 
 

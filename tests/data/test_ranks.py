@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
-from biasbench.data.imagenet import imagenet_wnids
-from biasbench.data.ranks import (
+from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.labels.class_groups import SHAPE_CLASSES, TEXTURE_CLASSES
+from biasbench.data.labels.imagenet import imagenet_wnids
+from biasbench.data.labels.ranks import (
     best_member_rank,
     group_rank_outputs,
     mean_reciprocal_rank,
     member_table,
     relative_preference,
 )
-from biasbench.data.refined_bias import SHAPE_CLASSES, TEXTURE_CLASSES
 
 
 def test_rank_by_hand():

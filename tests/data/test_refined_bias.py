@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from biasbench.core.errors import DatasetError
+from biasbench.data.catalogue.downloads import Download, download_dataset
 from biasbench.data.datasets import get_dataset_spec, load_dataset
-from biasbench.data.downloads import Download, download_dataset
-from biasbench.data.imagenet import wnid_to_index
-from biasbench.data.label_spaces import label_space_for
+from biasbench.data.labels.imagenet import wnid_to_index
+from biasbench.data.labels.spaces import label_space_for
 from tests.fixtures_layouts import make_refined_bias
 
 

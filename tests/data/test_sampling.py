@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.sampling import Limited, balanced_indices, limited
+from biasbench.data.pixels.sampling import Limited, balanced_indices, limited
 from biasbench.run.plan import ModelRef, build_probes, job_key, plan_jobs, previous_job_key
 from tests.conftest import TINY_MODEL
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.images import ImageTransform
-from biasbench.data.label_spaces import get_label_space
+from biasbench.data.labels.spaces import get_label_space
+from biasbench.data.pixels.images import ImageTransform
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import CLEAN, Engine, EngineConfig
 from biasbench.models import load_model
-from biasbench.probes.outputs import feed_of, transform_of
+from biasbench.probes.outputs import feed_of
 from tests.conftest import TINY_MODEL
 
 
@@ -44,7 +45,7 @@ IMAGENET = get_label_space("imagenet").reducer()
 
 def _run(engine, model, dataset, reduce=IMAGENET, transform=None, **kwargs):
     """``engine`` over ``dataset`` streamed as its configuration asks (the probes' feed)."""
-    feed = feed_of(engine, dataset, transform or transform_of(dataset, model))
+    feed = feed_of(engine, dataset, transform or image_transform(dataset, model.preprocess))
     return engine.run(model, feed, reduce, **kwargs)
 
 

@@ -203,7 +203,7 @@ def test_pretrained_tag_from_the_local_cache_as_open_clip_loads_it(open_clip_tin
     import huggingface_hub.constants
     from PIL import Image
 
-    from biasbench.data.images import model_pixels
+    from biasbench.data.pixels.images import model_pixels
 
     hub = tmp_path / "hub"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.models import ModelSpec
 from biasbench.models.openclip_source import OpenClipRef, open_clip_preprocess_config, preprocess_from_open_clip
 from biasbench.models.sources import MODEL_SOURCES

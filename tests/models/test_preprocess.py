@@ -14,8 +14,8 @@ from PIL import Image
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.torchvision_shim import ensure_torchvision_importable
-from biasbench.data.decoded_cache import cache_key
-from biasbench.data.images import ImageTransform, model_pixels
+from biasbench.data.pixels.decoded_cache import cache_key
+from biasbench.data.pixels.images import ImageTransform, model_pixels
 from biasbench.models.sources import MODEL_SOURCES, ModelSpec, load_model, model_preprocess
 from biasbench.models.torchvision_source import torchvision_preprocess
 from biasbench.models.wrapper import Classifier

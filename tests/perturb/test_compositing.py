@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.data.catalogue.composites import SiScoreAssets, read_composites
 from biasbench.data.datasets import Dataset
-from biasbench.data.si_score import SiScoreAssets, read_composites
+from biasbench.perturb.composite_generator import generate
 from biasbench.perturb.compositing import (
     MINI_PRESETS,
     PRESETS,
@@ -22,7 +23,6 @@ from biasbench.perturb.compositing import (
     square_background,
     with_alpha,
 )
-from biasbench.perturb.si_score import generate
 from biasbench.probes.si_score import composite_assets
 
 RED = (255, 0, 0, 255)

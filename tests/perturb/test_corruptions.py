@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
+from biasbench.data.catalogue.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation, get_corruption
 from biasbench.perturb.corruptions.blur import glass_shuffle, shuffle_order
 from biasbench.perturb.corruptions.filters import gaussian_filter

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from biasbench.data.datasets import Sample
-from biasbench.data.imagenet import subset_indices
-from biasbench.data.label_spaces import LABEL_SPACES, get_label_space, objectnet_space
+from biasbench.data.labels.imagenet import subset_indices
+from biasbench.data.labels.spaces import LABEL_SPACES, get_label_space, objectnet_space
 from biasbench.probes.accuracy import last_batch_top1, space_accuracy_records
 
 

@@ -110,7 +110,7 @@ def _real_fixture():
 
 
 def test_real_calibration_uses_real_correctness_and_the_merged_set_by_hand():
-    from biasbench.data.label_spaces import RealSpace
+    from biasbench.data.labels.spaces import RealSpace
     from biasbench.engine.inference import Batch
     from biasbench.probes.accuracy import space_accuracy_records
     from biasbench.probes.calibration import space_calibration_records
@@ -148,7 +148,7 @@ def test_real_calibration_uses_real_correctness_and_the_merged_set_by_hand():
 
 
 def test_single_label_set_reduces_to_the_usual_nll_and_brier():
-    from biasbench.data.label_spaces import LabelSpace, RealSpace
+    from biasbench.data.labels.spaces import LabelSpace, RealSpace
 
     logits = torch.randn(5, 1000, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([3, 1, 4, 1, 5])
@@ -161,7 +161,7 @@ def test_single_label_set_reduces_to_the_usual_nll_and_brier():
 
 def test_real_space_without_its_sets_refuses_to_reduce():
     from biasbench.core.errors import DatasetError
-    from biasbench.data.label_spaces import get_label_space
+    from biasbench.data.labels.spaces import get_label_space
 
     with pytest.raises(DatasetError, match="label_space_for"):
         get_label_space("imagenet-real").reducer()
@@ -170,8 +170,8 @@ def test_real_space_without_its_sets_refuses_to_reduce():
 def test_calibration_probe_on_real_uses_the_real_sets(tmp_path, tiny_model):
     """The probe end to end on a generated ReaL layout: images 1 (empty set), 2 ({970, 795}), 3, 4."""
     from biasbench.data.datasets import get_dataset_spec
-    from biasbench.data.imagenet import imagenet_wnids, real_labels
-    from biasbench.data.label_spaces import label_space_for
+    from biasbench.data.labels.imagenet import imagenet_wnids, real_labels
+    from biasbench.data.labels.spaces import label_space_for
     from biasbench.engine.inference import Engine, EngineConfig
     from biasbench.probes import get_probe
     from biasbench.probes.base import ProbeContext

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from biasbench.core.preprocessing import Preprocess
-from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS
+from biasbench.data.catalogue.corruption_sets import IMAGENET_C_CORRUPTIONS
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.wrapper import Classifier
 from biasbench.probes import get_probe

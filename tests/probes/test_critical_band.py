@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from biasbench.core.channel_fit import BANDS, NOISE_SDS, find_thresholds, fit_channel
 from biasbench.core.errors import BiasbenchError
 from biasbench.data.datasets import Dataset, Sample, get_dataset_spec
-from biasbench.data.label_spaces import get_label_space
+from biasbench.data.labels.spaces import get_label_space
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import Engine, EngineConfig
-from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli
-from biasbench.perturb.critical_band_fit import find_thresholds, fit_channel
+from biasbench.perturb.critical_band import CriticalBandStimuli
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.critical_band import assigned_conditions, relabel_to_categories16
-from biasbench.probes.outputs import feed_of, transform_of
+from biasbench.probes.critical_band import assigned_conditions, bisect_thresholds, relabel_to_categories16
+from biasbench.probes.outputs import feed_of
 from biasbench.store.conditions import NoiseCell
 
 ENGINE = EngineConfig(device="cpu", batch_size=4, num_workers=0, progress=False)
@@ -51,7 +54,7 @@ def predicted_dataset(generated_root, model224):
     dataset = get_dataset_spec("imagenet-sample").load(generated_root).head(6)
     noise_free = CriticalBandStimuli(seed=0).perturbation(0.0, 0)
     engine = Engine(ENGINE)
-    feed = feed_of(engine, dataset, transform_of(dataset, model224))
+    feed = feed_of(engine, dataset, image_transform(dataset, model224.preprocess))
     result = engine.run(model224, feed, get_label_space("imagenet").reducer(), conditions={"nf": noise_free})
     decisions = result.outputs["nf"]["topk"][:, 0]
     relabelled = Dataset(
@@ -128,6 +131,19 @@ def test_parameter_errors():
         probe.run(ProbeContext(None, None, None))
 
 
+def test_the_reference_is_keyed_as_the_plain_string_it_always_was():
+    """``reference`` is the one ``Reference`` choice now; the job key reads the same strings as before."""
+    for value in ("absolute", "noise-free", "clean"):
+        probe = get_probe("critical-band").with_overrides({"reference": value})
+        assert probe.params_dict()["reference"] == value and type(probe.params_dict()["reference"]) is str
+        assert probe.reference == value
+    assert get_probe("critical-band").with_overrides({"protocol": "A"}).reference == "absolute"
+    assert (
+        get_probe("critical-band")().params_dict()["reference"] is None
+        and get_probe("critical-band")().reference == "noise-free"
+    )
+
+
 def test_noise_sensitivity_figure():
     from biasbench.plots.frequency import noise_sensitivity_figure
 
@@ -154,3 +170,29 @@ def test_real_images_efficientnet_lite0(data_root):
     # the strongest noise in the mid bands hurts at least as much as none
     assert grid[4, 3:6].mean() <= grid[0, 0]
     assert all(by[("threshold", f"band/{f}")] in {0, 1, 2, 3, 4} for f in BANDS)
+
+
+def _monotone_grids():
+    """Grids whose accuracy never rises with noise, covering every threshold per band."""
+    for t in itertools.product(range(5), repeat=2):
+        grid = np.full((5, 7), 20.0)
+        grid[0, :] = 90
+        for f in range(7):
+            tf = t[f % 2] if f < 6 else 4
+            for j in range(tf, 4):  # levels j ≥ t_f pass (j indexes σ from strongest)
+                grid[4 - j, f] = 80
+        yield grid
+
+
+def test_bisection_gives_the_full_grid_thresholds_with_fewer_evaluations():
+    for grid in _monotone_grids():
+        asked = []
+
+        def evaluate(cells, grid=grid, asked=asked):
+            asked.extend(cells)
+            return {(s, f): grid[NOISE_SDS.index(s), f] for s, f in cells}
+
+        found = bisect_thresholds(evaluate, 50.0, lambda: None)
+        assert found.tolist() == find_thresholds(grid).tolist()
+        assert len(asked) < 4 * 7 and len(set(asked)) == len(asked)
+        assert max(len([c for c in asked if c[1] == f]) for f in range(7)) <= 3

@@ -18,8 +18,8 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset, DatasetSpec, Sample
-from biasbench.data.images import ImageTransform
-from biasbench.data.label_spaces import get_label_space
+from biasbench.data.labels.spaces import get_label_space
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.layers import (
     LayerSelectionError,

@@ -16,7 +16,7 @@ from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset
-from biasbench.data.images import ImageTransform
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.models.layers import layer_stages, layer_state, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.sources import load_model
 from biasbench.models.timm_source import import_timm

@@ -9,10 +9,10 @@ import torch
 
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.label_spaces import label_space_for
+from biasbench.data.labels.spaces import label_space_for
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.video import pm_k
+from biasbench.probes.pm_k import pm_k
 from tests.fixtures_layouts import make_imagenet_vid_robust, make_ytbb_robust
 
 PMSETS = {
@@ -80,7 +80,7 @@ def test_ytbb_robust_layout_follows_the_review_filters_and_the_label_swap(tmp_pa
 
 
 def test_max_merge_spaces(tmp_path):
-    from biasbench.data.imagenet import wnid_to_index
+    from biasbench.data.labels.imagenet import wnid_to_index
 
     make_imagenet_vid_robust(tmp_path)
     make_ytbb_robust(tmp_path)

@@ -9,11 +9,11 @@ import torch
 
 from biasbench.core.errors import DatasetError
 from biasbench.data.datasets import load_dataset
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine import Engine, EngineConfig
 from biasbench.models import load_model
 from biasbench.probes import ProbeContext, get_probe
-from biasbench.probes.outputs import transform_of
 from biasbench.probes.refined_bias import cue_mrr_records, mrr_record
 from tests.conftest import TINY_MODEL, require
 from tests.data.test_ranks import authors_ranks
@@ -43,7 +43,7 @@ def test_probe_matches_the_authors_ranking_on_a_generated_copy(tmp_path, tiny_mo
     out = get_probe("refined-bias")().run(ProbeContext(tiny_model, dataset, _engine()))
     by = {(r.metric, r.condition): r for r in out.records}
     # independently: the model on each image, the authors' sort of the softmax and first-occurrence rank
-    transform = transform_of(dataset, tiny_model)
+    transform = image_transform(dataset, tiny_model.preprocess)
     with torch.no_grad():
         logits = tiny_model(torch.stack([transform(s.path) for s in dataset.samples]).float() / 255)
     spec = dataset.spec
@@ -68,9 +68,9 @@ def test_probe_refuses_datasets_without_class_groups(generated_root, tiny_model)
 
 def cue_conflict_expected(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Shape and texture ranks of every image by the authors' rule (16 categories as the class groups)."""
-    from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
+    from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
 
-    transform = transform_of(dataset, model)
+    transform = image_transform(dataset, model.preprocess)
     with torch.no_grad():
         logits = model(torch.stack([transform(s.path) for s in dataset.samples]).float() / 255)
     wnids = imagenet_wnids()

@@ -39,7 +39,7 @@ class _ConvBN(torch.nn.Module):
 
 
 def test_transform_at_resizes_the_shorter_side_then_crops(sample):
-    from biasbench.data.images import model_pixels
+    from biasbench.data.pixels.images import model_pixels
 
     model = Classifier(_ConvBN(), name="toy", preprocess=Preprocess((224, 224), 0.875, "bilinear"))
     for r in (64, 96):

@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
+from biasbench.data.catalogue.composites import SI_SCORE_IMAGENET_INDEX, select_classes
 from biasbench.data.datasets import get_dataset_spec
-from biasbench.data.si_score import SI_SCORE_IMAGENET_INDEX, select_classes
 from biasbench.engine.inference import Engine, EngineConfig
+from biasbench.perturb.composite_generator import generate
 from biasbench.perturb.compositing import GridConfig
-from biasbench.perturb.si_score import generate
-from biasbench.plots.si_score import factor_table, si_score_figure
+from biasbench.plots.object_factors import factor_table, si_score_figure
 from biasbench.probes.base import ProbeContext
 from biasbench.probes.si_score import (
     SiScore,

@@ -14,9 +14,9 @@ from PIL import Image
 import biasbench
 from biasbench.core.categories import CATEGORIES16
 from biasbench.core.errors import HeadSizeError
-from biasbench.data.categories16 import CATEGORY_MEMBERS
 from biasbench.data.datasets import load_dataset
-from biasbench.data.label_spaces import HeadSpace, label_space_for
+from biasbench.data.labels.categories16 import CATEGORY_MEMBERS
+from biasbench.data.labels.spaces import HeadSpace, label_space_for
 from biasbench.engine import EngineConfig
 from biasbench.models import load_model
 from biasbench.models.layers import learnable_layers

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from biasbench.api import import_decisions, load_results
 from biasbench.cli import app
-from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import load_dataset
+from biasbench.data.labels.categories16 import CATEGORIES16
 from biasbench.probes.shape_bias import ShapeBias
 from biasbench.store.results import ResultsStore
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import biasbench
 from biasbench.cli import app
 from biasbench.core.errors import DatasetError
-from biasbench.data.imagenet import imagenet_wnids
+from biasbench.data.labels.imagenet import imagenet_wnids
 from biasbench.store import ResultsStore
 from tests.conftest import TINY_MODEL, make_imagenet_sample
 from tests.fixtures_layouts import make_corruptions

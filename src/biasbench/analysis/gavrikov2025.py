@@ -6,7 +6,7 @@ The study's definitions (``paulgavrikov/vlm_shapebias`` ``code/shapebias_utils.p
 the 1,280 stimuli, the 1,200 whose shape and texture categories differ count; **cue accuracy** is the fraction of
 them decided as either cue, **shape bias** = shape decisions / (shape + texture decisions). An answer naming
 another category, no category (``None``) or nothing counts for neither. Each file is read by
-``data.decisions.read_decisions`` (checked against the stimuli) and counted by the shape-bias probe's own
+``data.labels.decisions.read_decisions`` (checked against the stimuli) and counted by the shape-bias probe's own
 ``shape_bias_records``, so the reproduction and an imported VLM (``biasbench import decisions``) share one path.
 
 Families are the released folders (``raw-data/<folder>``): ImageNet classifiers (1000 classes mapped to 16 as in
@@ -36,9 +36,9 @@ from biasbench.analysis.humans import HUMAN_DATA, HUMANS, read_human_trials, sha
 from biasbench.analysis.released import released_dir
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.categories16 import CATEGORIES16
 from biasbench.data.datasets import Dataset, load_dataset
-from biasbench.data.decisions import read_decisions
+from biasbench.data.labels.categories16 import CATEGORIES16
+from biasbench.data.labels.decisions import read_decisions
 from biasbench.probes.shape_bias import shape_bias_records
 
 GAVRIKOV2025 = "vlm-shapebias"

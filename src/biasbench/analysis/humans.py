@@ -29,8 +29,8 @@ import pandas as pd
 from biasbench.analysis.selection import JobSelector
 from biasbench.core.errors import DatasetError
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.categories16 import CATEGORIES16
-from biasbench.data.datasets import texture_of
+from biasbench.data.catalogue.texture_vs_shape import texture_of
+from biasbench.data.labels.categories16 import CATEGORIES16
 from biasbench.probes.outputs import unperturbed_rows
 from biasbench.store.results import ResultsStore
 

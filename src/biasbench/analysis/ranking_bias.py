@@ -18,7 +18,7 @@ import pandas as pd
 from biasbench.analysis.correlation import correlation_table
 from biasbench.analysis.scores import SCORE_MEASUREMENT, normalise_records, one_per_model
 from biasbench.analysis.selection import JobSelector
-from biasbench.data.ranks import relative_preference
+from biasbench.data.labels.ranks import relative_preference
 from biasbench.store.metrics import probe_rows, select
 
 # column -> (probe, dataset, metric) of its record (condition "")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 # The analysis commands read categories and pick jobs as the API does (one definition, in biasbench.api).
 from biasbench.api import categories_for, selector_for  # noqa: F401  (imported from here by the other commands)
+from biasbench.commands import register_commands
 
 console = Console()
 
@@ -148,6 +149,7 @@ def report(
     console.print(f"Wrote {result.path}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``reproduce`` (a command group) and ``report`` to the ``biasbench`` app."""
     from biasbench.commands.vlm import gavrikov2025

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from biasbench.commands import register_commands
+
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -83,6 +85,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add the ``contamination`` command to ``app``."""
     app.command("contamination")(contamination)

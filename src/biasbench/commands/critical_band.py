@@ -12,11 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-
-class Reference(StrEnum):
-    absolute = "absolute"
-    noise_free = "noise-free"
-    clean = "clean"
+from biasbench.commands import register_commands
+from biasbench.core.channel_fit import Reference
+from biasbench.core.errors import BiasbenchError
 
 
 class OutputFormat(StrEnum):
@@ -48,9 +46,11 @@ def critical_band_fit(
 ) -> None:
     """Fit the critical-band channel of a saved accuracy grid: thresholds per band, bandwidth (octaves),
     centre frequency (cycles/image) and peak noise sensitivity (Subramanian et al. 2023)."""
-    from biasbench.perturb.critical_band import band_frequency
-    from biasbench.perturb.critical_band_fit import analyse_grid, load_accuracy_grid
+    from biasbench.analysis.accuracy_grids import analyse_grid, load_accuracy_grid
+    from biasbench.core.channel_fit import band_frequency
 
+    if reference is Reference.clean and clean_accuracy is None:
+        raise BiasbenchError("--reference clean needs the clean accuracy: pass --clean-accuracy PERCENT")
     grid = load_accuracy_grid(file)
     thresholds, fit, ref = analyse_grid(grid, criterion, reference.value, clean=clean_accuracy)
     result = {
@@ -86,6 +86,7 @@ def critical_band_fit(
     )
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``critical-band-fit`` to the ``biasbench`` app."""
     app.command("critical-band-fit")(critical_band_fit)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from biasbench.commands import register_commands
 from biasbench.core.errors import BiasbenchError
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)  # piped: no 80-column wrap
@@ -26,7 +27,7 @@ def datasets(
     """Known datasets and whether each is present under the data root (counts, layout, and the fetch command
     of a missing one)."""
     from biasbench.cli import out, table_of
-    from biasbench.data.doctor import dataset_status
+    from biasbench.data.catalogue.doctor import dataset_status
 
     frame = dataset_status(data_root, names or ())
     out.print(table_of(frame, title=f"Datasets under {frame.attrs['root']}"))
@@ -44,9 +45,9 @@ def fetch(
 ) -> None:
     """Download, verify (published digests, else the one recorded at the first download), resume and safely
     extract public datasets into the layout biasbench reads. BIASBENCH_DOWNLOAD_MIRROR=URL uses a mirror."""
+    from biasbench.data.catalogue.doctor import dataset_status
+    from biasbench.data.catalogue.downloads import download_dataset, select_parts
     from biasbench.data.datasets import get_dataset_spec
-    from biasbench.data.doctor import dataset_status
-    from biasbench.data.downloads import download_dataset, select_parts
 
     specs = [get_dataset_spec(n) for n in names]  # every name checked before anything is downloaded
     if part and len(specs) != 1:
@@ -77,6 +78,7 @@ def fetch(
         raise typer.Exit(1)
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     app.command(name="datasets")(datasets)
     app.command(name="doctor", help="Same as `datasets`: what is present under the data root, what is missing.")(

@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import (
     BootOpt,
     DataOpt,
@@ -154,6 +155,7 @@ def effective_robustness(
         console.print(f"Wrote effective_robustness*.csv and figures/ to {folder}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``effective-robustness`` to the ``biasbench`` app."""
     app.command("effective-robustness")(effective_robustness)

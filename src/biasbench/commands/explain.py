@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import (
     BootOpt,
     PermOpt,
@@ -103,6 +104,7 @@ def informativeness(
     console.print(f"Wrote informativeness.csv to {folder}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``explain`` and ``informativeness`` to the ``biasbench`` app."""
     app.command("explain")(explain)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import BootOpt, PreferOpt, SeedOpt, categories_for, console, print_matrix, selector_for
 
 DirArg = Annotated[Path, typer.Argument(help="A biasbench results directory.")]
@@ -70,6 +71,7 @@ def factors(
     console.print(f"Wrote {written} to {folder}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``factors`` to the ``biasbench`` app."""
     app.command("factors")(factors)

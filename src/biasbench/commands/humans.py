@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import PreferOpt, console, print_text, selector_for
 
 
@@ -41,6 +42,7 @@ def humans(
     console.print(f"Wrote humans.csv, humans_per_category.csv and humans_pairs.csv to {folder}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``humans`` to the ``biasbench`` app."""
     app.command("humans")(humans)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import BootOpt, PreferOpt, SeedOpt, console, print_matrix, selector_for
 from biasbench.commands.factors import AnalysisOut, DirArg
 
@@ -47,6 +48,7 @@ def ranking_bias(
     console.print(f"Wrote {written} to {folder}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``ranking-bias`` to the ``biasbench`` app."""
     app.command("ranking-bias")(ranking_bias)

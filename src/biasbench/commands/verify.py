@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from biasbench.commands import register_commands
 from biasbench.core.errors import MissingResultsError
 
 console = Console(stderr=True)
@@ -48,6 +49,7 @@ def verify(
     console.print(f"removed {len(removed)} file(s); `biasbench run` with the same options recomputes the jobs")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add ``verify`` to the ``biasbench`` app."""
     app.command("verify")(verify)

@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from biasbench.commands import register_commands
 from biasbench.commands.analysis import DataOpt, OutOpt, SeedOpt, console
 
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data root (default: $BIASBENCH_DATA).")]
@@ -127,6 +128,7 @@ def gavrikov2025(
         console.print(f"Wrote models.csv, steering.csv, steering_summary.csv and figures to {out}")
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     """Add the ``import`` group (``import decisions``) to the ``biasbench`` app; ``gavrikov2025`` joins the
     ``reproduce`` group in ``commands.analysis``."""

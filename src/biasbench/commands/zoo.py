@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from biasbench.commands import register_commands
 from biasbench.core.errors import BiasbenchError
 
 out = Console(width=None if sys.stdout.isatty() else 240)
@@ -60,5 +61,6 @@ def zoo(
         raise typer.Exit(1)
 
 
+@register_commands
 def register(app: typer.Typer) -> None:
     app.command(name="zoo")(zoo)

@@ -47,7 +47,7 @@ class Download:
     from); where none is published both stay empty and the digest of the first download is recorded in the
     data root's lock file and checked on every later fetch. ``into`` is the folder under the data root that
     receives the contents; ``layout`` names how an archive's contents become the expected layout (a converter
-    registered in ``biasbench.data.downloads``; ``"as-is"`` moves them unchanged, ``"file"`` places a
+    registered in ``biasbench.data.catalogue.downloads``; ``"as-is"`` moves them unchanged, ``"file"`` places a
     non-archive file); ``keep`` lists the archive paths kept (empty: all); ``part`` names the file for fetching
     only some of a dataset's archives (ImageNet-C's ``noise``, ``blur``, ...)."""
 

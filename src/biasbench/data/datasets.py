@@ -1,5 +1,6 @@
-"""Dataset specifications: where each dataset lives under the data root, its layout, label space and
-expected counts. Register a new one with ``@register_dataset``::
+"""What a dataset is — ``Sample``, ``Dataset``, ``DatasetSpec`` (where it lives under the data root, its layout,
+label space and expected counts) — and the dataset registry. The datasets themselves live in
+``biasbench.data.catalogue``, one module per family; add one there (or in a plug-in) with ``@register_dataset``::
 
     @register_dataset
     class MyDataset(DatasetSpec):
@@ -23,18 +24,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from biasbench.core.downloads import Download
-from biasbench.core.errors import DatasetError, UnknownNameError
+from biasbench.core.errors import DatasetError
 from biasbench.core.fingerprint import digest
 from biasbench.core.paths import resolve_data_root
-from biasbench.data.categories16 import CATEGORIES16
-from biasbench.data.labels_csv import (
-    LabelRow,
-    imagenet_index,
-    match_files,
-    missing_lines,
-    read_labels_csv,
-    unlisted_files,
-)
+from biasbench.core.registry import Registry
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 PARTIAL_HINT = (
@@ -102,7 +95,7 @@ class DatasetSpec(ABC):
     corruptions: ClassVar[tuple[str, ...]] = ()
     # Public archives ``download_dataset`` fetches and extracts; empty where the data is not freely downloadable.
     downloads: ClassVar[tuple[Download, ...]] = ()
-    # ``--limit N`` draws a seeded sample balanced over the classes (``data.sampling``); False where samples only
+    # ``--limit N`` draws a seeded sample balanced over the classes (``data.pixels.sampling``); False where samples only
     # make sense together (the frames of a video pm-k set), which are cut to the first N in canonical order.
     limit_by_class: ClassVar[bool] = True
 
@@ -154,59 +147,36 @@ class DatasetSpec(ABC):
         return replace(dataset, partial="; ".join(problems))
 
 
-DATASETS: dict[str, DatasetSpec] = {}
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset",
+    packages=("biasbench.data.catalogue",),
+    group="biasbench.datasets",
+    hint="`biasbench datasets` lists them with their status; folder:PATH measures your own image folder.",
+)
+"""Every dataset spec by name: the modules of ``biasbench.data.catalogue`` and the ``biasbench.datasets`` plug-ins."""
 # Datasets named by a prefix and an argument, e.g. "folder:PATH": prefix → spec factory taking the argument.
-DATASET_PREFIXES: dict[str, Callable[[str], DatasetSpec]] = {}
-# Modules that register the built-in dataset specs beyond the two defined here; imported on first lookup.
-BUILTIN_DATASET_MODULES = (
-    "biasbench.data.benchmarks",
-    "biasbench.data.corruption_sets",
-    "biasbench.data.refined_bias",
-    "biasbench.data.folder",
-    "biasbench.data.si_score",
-    "biasbench.data.transfer",
-    "biasbench.data.video",
+DATASET_PREFIXES: Registry[Callable[[str], DatasetSpec]] = Registry(
+    "dataset prefix", packages=("biasbench.data.catalogue",), group="biasbench.datasets"
 )
 
 
 def register_dataset(cls: type[DatasetSpec]) -> type[DatasetSpec]:
-    DATASETS[cls.name] = cls()
+    """Class decorator adding a dataset spec to ``DATASETS`` under its name."""
+    DATASETS.register(cls.name, cls(), definition=cls)
     return cls
 
 
 def register_dataset_prefix(prefix: str) -> Callable[[Callable[[str], DatasetSpec]], Callable[[str], DatasetSpec]]:
     """Register a factory for datasets named ``<prefix>:<argument>`` (``folder:PATH``)."""
-
-    def wrap(factory: Callable[[str], DatasetSpec]) -> Callable[[str], DatasetSpec]:
-        DATASET_PREFIXES[prefix] = factory
-        return factory
-
-    return wrap
-
-
-def registered_datasets() -> dict[str, DatasetSpec]:
-    """Every registered dataset spec, built-in modules included."""
-    import importlib
-
-    for module in BUILTIN_DATASET_MODULES:
-        importlib.import_module(module)
-    return DATASETS
+    return DATASET_PREFIXES.decorator(prefix)
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
     """The spec of a registered dataset, or of a prefixed one (``folder:PATH``); unknown names get suggestions."""
-    registered = registered_datasets()
     prefix, colon, argument = name.partition(":")
     if colon and prefix in DATASET_PREFIXES:
         return DATASET_PREFIXES[prefix](argument)
-    if name not in registered:
-        raise UnknownNameError(
-            "dataset",
-            name,
-            registered,
-            hint="`biasbench datasets` lists them with their status; folder:PATH measures your own image folder.",
-        )
-    return registered[name]
+    return DATASETS[name]
 
 
 def canonical_dataset_name(name: str) -> str:
@@ -234,138 +204,3 @@ def image_files(folder: Path) -> list[Path]:
         if Path(name).suffix.lower() in IMAGE_SUFFIXES
     ]
     return sorted(p for p in found if p.is_file())
-
-
-def texture_of(filename: str) -> str:
-    """Texture category of a cue-conflict file name: the last ``-`` token of the last ``_`` token, digits
-    stripped (``airplane1-bicycle2.png`` → ``bicycle``; model-vs-human prefixes are handled)."""
-    stem = Path(filename).stem.split("_")[-1]
-    return stem.split("-")[-1].rstrip("0123456789")
-
-
-# texture-vs-shape at the commit of the shared data's MANIFEST: the GitHub archive of the repository (no digest is
-# published: recorded at the first download); its stimuli/ and DATASET_LICENSE go to <data root>/texture-vs-shape.
-TEXTURE_VS_SHAPE = (
-    Download(
-        "https://github.com/rgeirhos/texture-vs-shape/archive/ccd0c01d42c0a8a834e90ec141e7f24fa915dc23.tar.gz",
-        "texture-vs-shape",
-        layout="github-archive",
-        keep=("stimuli", "DATASET_LICENSE"),
-    ),
-)
-
-
-@register_dataset
-class CueConflict(DatasetSpec):
-    name = "cue-conflict"
-    summary = "Geirhos et al. shape/texture cue-conflict stimuli (16 categories, 224 px, fed without resize)"
-    label_space = "categories16"
-    expected_count = 1280
-    locations = ("texture-vs-shape/stimuli/style-transfer-preprocessed-512", "cue-conflict")
-    layout = "<shape>/<shape><i>-<texture><j>.png in 16 shape folders (airplane ... truck), 80 each"
-    obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/style-transfer-preprocessed-512), CC BY 4.0."
-    resize_policy = "native"
-    citation = "Geirhos et al., ICLR 2019"
-    downloads = TEXTURE_VS_SHAPE
-
-    def list_samples(self, folder: Path) -> list[Sample]:
-        index = {c: i for i, c in enumerate(CATEGORIES16)}
-        samples = []
-        for path in image_files(folder):
-            shape, texture = path.parent.name, texture_of(path.name)
-            if shape not in index or texture not in index:
-                raise DatasetError(
-                    f"{path}: cannot read shape/texture categories (folder {shape!r}, texture {texture!r}); "
-                    f"expected layout {self.layout}"
-                )
-            samples.append(Sample(path, index[shape], {"texture": index[texture]}))
-        return samples
-
-
-@register_dataset
-class ImageNetSample(DatasetSpec):
-    name = "imagenet-sample"
-    summary = "1000 ImageNet images, one per class, with labels.csv (a quick sanity set, not a benchmark)"
-    label_space = "imagenet"
-    expected_count = 1000
-    locations = ("imagenet-sample-images",)
-    layout = "imagenet-sample-images/images/<file>.JPEG plus imagenet-sample-images/labels.csv (filename,class_index)"
-    obtain = "github.com/EliSchwartz/imagenet-sample-images; write labels.csv with filename,class_index."
-    # The repository at the commit of the shared data's MANIFEST (no published digest: recorded at the first
-    # download); its 1000 <wnid>_<name>.JPEG files go to images/ and labels.csv is written from the WNIDs.
-    downloads = (
-        Download(
-            "https://github.com/EliSchwartz/imagenet-sample-images/archive/bc69043e2862758a1906c6a24a792bb28c6bb2ff.tar.gz",
-            "imagenet-sample-images",
-            layout="imagenet-sample",
-        ),
-    )
-
-    labels_fix = "Write one line per image: filename,class_index (the ImageNet-1k index 0..999)."
-
-    def labelled_files(self, folder: Path) -> tuple[Path, list[LabelRow], list[LabelRow]]:
-        """labels.csv, its rows whose image is present (sorted by file) and its rows whose image is missing. An
-        image that labels.csv does not list is an error (a copy mixed with other files)."""
-        labels_csv = folder / "labels.csv"
-        if not labels_csv.is_file():
-            raise DatasetError(f"{labels_csv} is missing; expected layout: {self.layout}")
-        rows = read_labels_csv(
-            labels_csv,
-            file_column="filename",
-            label_column="class_index",
-            parse_label=imagenet_index,
-            fix=self.labels_fix,
-        )
-        present = [p.relative_to(folder / "images").as_posix() for p in image_files(folder / "images")]
-        missing, unlisted = match_files(rows, present)
-        if unlisted:
-            raise DatasetError(
-                f"{unlisted_files(labels_csv, folder / 'images', unlisted)}\nAdd a line for each to labels.csv "
-                "or move them out of the folder."
-            )
-        gone = {r.file for r in missing}
-        return labels_csv, sorted((r for r in rows if r.file not in gone), key=lambda r: r.file), missing
-
-    def list_samples(self, folder: Path) -> list[Sample]:
-        _, present, _ = self.labelled_files(folder)
-        return [Sample(folder / "images" / r.file, r.label) for r in present]
-
-    def completeness(self, dataset: Dataset) -> list[str]:
-        labels_csv, _, missing = self.labelled_files(dataset.folder)
-        return [missing_lines(labels_csv, missing)] if missing else super().completeness(dataset)
-
-
-class _ShapeStimuli(DatasetSpec):
-    """Geirhos et al.'s 160 shape-only stimuli, ``<category>/<category><i>.png`` in 16 folders (224 px)."""
-
-    label_space = "categories16"
-    expected_count = 160
-    resize_policy = "native"
-    obtain = "clone github.com/rgeirhos/texture-vs-shape (stimuli/), CC BY 4.0."
-    citation = "Geirhos et al., ICLR 2019; model-vs-human (Geirhos et al., NeurIPS 2021)"
-    downloads = TEXTURE_VS_SHAPE
-
-    def list_samples(self, folder: Path) -> list[Sample]:
-        index = {c: i for i, c in enumerate(CATEGORIES16)}
-        samples = []
-        for path in image_files(folder):
-            if path.parent.name not in index:
-                raise DatasetError(f"{path}: folder {path.parent.name!r} is not a 16-class category; {self.layout}")
-            samples.append(Sample(path, index[path.parent.name]))
-        return samples
-
-
-@register_dataset
-class Edge(_ShapeStimuli):
-    name = "edge"
-    summary = "Geirhos et al. edge drawings (160 images, 16 categories; model-vs-human 'edge')"
-    locations = ("texture-vs-shape/stimuli/edges", "edges")
-    layout = "<category>/<category><i>.png in 16 folders (airplane ... truck), 10 each"
-
-
-@register_dataset
-class Silhouette(_ShapeStimuli):
-    name = "silhouette"
-    summary = "Geirhos et al. filled silhouettes (160 images, 16 categories; model-vs-human 'silhouette')"
-    locations = ("texture-vs-shape/stimuli/filled-silhouettes", "silhouette")
-    layout = "<category>/<category><i>.png in 16 folders (airplane ... truck), 10 each"

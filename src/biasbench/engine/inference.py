@@ -2,8 +2,8 @@
 in [0,1] pixel space, run the model once per condition, and keep only what the probe reduces per sample.
 
 One decode per batch serves every condition, so a probe with 23 conditions decodes its images once. The
-engine knows no dataset: it is handed a ``BatchSource`` (``biasbench.data.feed.Feed`` streams a dataset)
-and a reducer (a label space's, ``biasbench.data.label_spaces``), which ``biasbench.probes.outputs`` wires.
+engine knows no dataset: it is handed a ``BatchSource`` (``biasbench.data.pixels.feed.Feed`` streams a dataset)
+and a reducer (a label space's, ``biasbench.data.labels.spaces``), which ``biasbench.probes.outputs`` wires.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class EngineConfig(Declared):
     The engine itself uses the device (``auto`` picks CUDA when present), mixed precision (GPU only),
     channels-last memory format (on CPU too: it speeds up depthwise convolutions) and ``progress``. How a
     dataset is streamed to it (``batch_size``, data-loader ``num_workers``, what to do with undecodable
-    images, the decoded-image cache) is the data feed's (``biasbench.data.feed.Feed``), built from these
+    images, the decoded-image cache) is the data feed's (``biasbench.data.pixels.feed.Feed``), built from these
     fields by ``biasbench.probes.outputs.feed_of``; they live here so that one object configures a run and
     keys its jobs (precision, batch size)."""
 
@@ -77,8 +77,8 @@ class EngineConfig(Declared):
     num_workers: NonNegativeInt | None = None  # None: none for small datasets, else up to four
     on_corrupt: Literal["error", "skip"] = "error"  # "error" stops naming the file; "skip" leaves it out, counted
     progress: bool = True
-    # Decode-once cache (biasbench.data.decoded_cache): each dataset is decoded once per preprocessing config into
-    # uint8 shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
+    # Decode-once cache (biasbench.data.pixels.decoded_cache): each dataset is decoded once per preprocessing config
+    # into uint8 shards under cache_dir (default: user cache dir/decoded) and streamed from there by every later model.
     cache: bool = False
     cache_dir: str | None = None
 

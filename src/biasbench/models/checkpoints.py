@@ -19,6 +19,7 @@ from torch import nn
 
 from biasbench.core.errors import ModelLoadError
 from biasbench.core.fingerprint import file_sha256
+from biasbench.core.registry import Registry
 
 StateDict = dict[str, torch.Tensor]
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "online_backbone")
@@ -34,24 +35,23 @@ class CheckpointFormat:
     files: tuple[str, ...] = ("weights",)  # roles of the files the adapter reads, in order
 
 
-CHECKPOINT_FORMATS: dict[str, CheckpointFormat] = {}
+CHECKPOINT_FORMATS: Registry[CheckpointFormat] = Registry(
+    "checkpoint format", packages=("biasbench.models",), group="biasbench.model_sources"
+)
 
 
 def checkpoint_format(name: str, summary: str, files: tuple[str, ...] = ("weights",)):
     """Decorator registering ``convert(objects) -> state_dict`` as the adapter ``name``."""
 
     def register(fn: Callable[[list[Any]], StateDict]) -> Callable[[list[Any]], StateDict]:
-        CHECKPOINT_FORMATS[name] = CheckpointFormat(name, summary, fn, files)
+        CHECKPOINT_FORMATS.register(name, CheckpointFormat(name, summary, fn, files), definition=fn)
         return fn
 
     return register
 
 
 def get_format(name: str) -> CheckpointFormat:
-    from biasbench.core.errors import UnknownNameError
-
-    if name not in CHECKPOINT_FORMATS:
-        raise UnknownNameError("checkpoint format", name, CHECKPOINT_FORMATS)
+    """The adapter ``name``; unknown names get suggestions."""
     return CHECKPOINT_FORMATS[name]
 
 

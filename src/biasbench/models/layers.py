@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from biasbench.core.errors import BiasbenchError
+from biasbench.core.registry import Registry
 from biasbench.models.timm_source import import_timm
 from biasbench.models.torchvision_source import torchvision_models
 from biasbench.models.wrapper import Classifier
@@ -113,19 +114,19 @@ def meta_network(architecture: str) -> nn.Module:
         return import_timm().create_model(architecture, pretrained=False)
 
 
-# Builders of an untrained network of the same architecture, tried in order; each returns None when it
-# does not apply. They use the library's own initialisation, as the published study does; a network none of
-# them knows gets PyTorch's default initialisation of every layer (``default_untrained``).
+# Builders of an untrained network of the same architecture; each returns None when the model is not its kind
+# (they do not overlap: a timm config, a torchvision spec, a zero-shot network), and they are tried in name order.
+# They use the library's own initialisation, as the published study does; a network none of them knows gets
+# PyTorch's default initialisation of every layer (``default_untrained``).
 UntrainedBuilder = Callable[[Classifier], nn.Module | None]
-UNTRAINED_BUILDERS: dict[str, UntrainedBuilder] = {}
+UNTRAINED_BUILDERS: Registry[UntrainedBuilder] = Registry(
+    "untrained-network builder", packages=("biasbench.models",), group="biasbench.model_sources"
+)
 
 
 def register_untrained_builder(name: str) -> Callable[[UntrainedBuilder], UntrainedBuilder]:
-    def decorate(fn: UntrainedBuilder) -> UntrainedBuilder:
-        UNTRAINED_BUILDERS[name] = fn
-        return fn
-
-    return decorate
+    """Decorator registering a builder of a freshly initialised network under ``name``."""
+    return UNTRAINED_BUILDERS.decorator(name)
 
 
 @register_untrained_builder("timm")
@@ -164,7 +165,7 @@ def untrained_network(model: Classifier, seed: int) -> tuple[nn.Module, str]:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for name, build in UNTRAINED_BUILDERS.items():
+        for name, build in sorted(UNTRAINED_BUILDERS.items()):
             net = build(model)
             if net is not None:
                 return net.eval(), name

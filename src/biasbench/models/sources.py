@@ -1,10 +1,11 @@
 """Model sources: parse a model spec (``source:ref?key=value``) and load it as a wrapped Classifier.
 
 This module holds the spec, the source base class and the registry; the sources themselves live in
-``timm_source`` (timm:, hf-hub:), ``torchvision_source``, ``file_source``, ``bundled``, ``tflite`` and
-``zoo_source``.
+``timm_source`` (timm:, hf-hub:), ``torchvision_source``, ``file_source``, ``bundled``, ``tflite``,
+``zoo_source`` and ``openclip_source``, found by the registry on its first lookup.
 
-A source is a small class registered under its prefix. Add one with ``@register_source``::
+A source is a small class registered under its prefix. Add one with ``@register_source`` in a module of
+``biasbench.models`` (or of a plug-in listed under the ``biasbench.model_sources`` entry points)::
 
     @register_source
     class MySource(ModelSource):
@@ -25,9 +26,10 @@ from urllib.parse import parse_qsl
 
 import torch
 
-from biasbench.core.errors import BiasbenchError, UnknownNameError
+from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import digest, state_dict_fingerprint
 from biasbench.core.preprocessing import Preprocess
+from biasbench.core.registry import Registry
 from biasbench.models.wrapper import Classifier
 
 
@@ -54,12 +56,9 @@ class ModelSpec:
             return cls.parse(resolve_named_model(text))
         source, _, rest = text.partition(":")
         ref, _, query = rest.partition("?")
-        if source not in MODEL_SOURCES:
-            raise UnknownNameError(
-                "model source", source, MODEL_SOURCES, hint="A model spec looks like 'timm:resnet50.a1_in1k'."
-            )
+        example = MODEL_SOURCES[source].example  # an unknown source is named with suggestions
         if not ref:
-            raise BiasbenchError(f"model spec {text!r} names no model; e.g. {MODEL_SOURCES[source].example!r}")
+            raise BiasbenchError(f"model spec {text!r} names no model; e.g. {example!r}")
         return cls(source, ref, dict(parse_qsl(query, keep_blank_values=True)))
 
     def flag(self, key: str, default: bool) -> bool:
@@ -107,12 +106,18 @@ class ModelSource(ABC):
         return None
 
 
-MODEL_SOURCES: dict[str, ModelSource] = {}
+MODEL_SOURCES: Registry[ModelSource] = Registry(
+    "model source",
+    packages=("biasbench.models",),
+    group="biasbench.model_sources",
+    hint="A model spec looks like 'timm:resnet50.a1_in1k'; `biasbench models` lists the sources.",
+)
+"""Every model source by prefix: the modules of ``biasbench.models`` and the ``biasbench.model_sources`` plug-ins."""
 
 
 def register_source(cls: type[ModelSource]) -> type[ModelSource]:
     """Class decorator adding a source to the registry under its prefix."""
-    MODEL_SOURCES[cls.prefix] = cls()
+    MODEL_SOURCES.register(cls.prefix, cls(), definition=cls)
     return cls
 
 

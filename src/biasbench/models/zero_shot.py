@@ -32,6 +32,7 @@ from biasbench.core.categories import CATEGORIES16
 from biasbench.core.errors import BiasbenchError, ModelLoadError, UnknownNameError
 from biasbench.core.fingerprint import digest
 from biasbench.core.paths import user_cache_dir
+from biasbench.core.registry import Registry
 from biasbench.core.torchvision_shim import ensure_torchvision_importable
 from biasbench.models.layers import layer_stages, register_untrained_builder
 from biasbench.models.wrapper import Classifier
@@ -56,21 +57,29 @@ def _open_clip_templates(name: str) -> Callable[[], tuple[str, ...]]:
     return lambda: tuple(t("{}") for t in getattr(import_open_clip().zero_shot_metadata, name))
 
 
-TEMPLATE_SETS: dict[str, Callable[[], tuple[str, ...]]] = {
-    "openai80": _open_clip_templates("OPENAI_IMAGENET_TEMPLATES"),  # CLIP's 80 ImageNet prompts (study: None)
-    "simple18": _open_clip_templates("SIMPLE_IMAGENET_TEMPLATES"),  # open_clip's 18-prompt subset
-    "name": lambda: ("{}",),  # the bare class name (study: CLS)
-    "photo": lambda: ("a photo of a {}.",),  # (study: "a photo of a CLS.")
-}
+TEMPLATE_SETS: Registry[Callable[[], tuple[str, ...]]] = Registry(
+    "template set",
+    group="biasbench.model_sources",
+    items={
+        "openai80": _open_clip_templates("OPENAI_IMAGENET_TEMPLATES"),  # CLIP's 80 ImageNet prompts (study: None)
+        "simple18": _open_clip_templates("SIMPLE_IMAGENET_TEMPLATES"),  # open_clip's 18-prompt subset
+        "name": lambda: ("{}",),  # the bare class name (study: CLS)
+        "photo": lambda: ("a photo of a {}.",),  # (study: "a photo of a CLS.")
+    },
+)
 TEMPLATE_SEPARATOR = "|"
 
 # Head name -> (class names in the label space's column order). "imagenet" gives the 1000 ImageNet-1k logits
 # every ImageNet label space reads its columns from; "categories16" scores model-vs-human's 16 categories
 # directly (the label space of the same name), as the 2025 study's CLIP evaluation does.
-HEADS: dict[str, Callable[[], tuple[str, ...]]] = {
-    "imagenet": lambda: tuple(import_open_clip().zero_shot_metadata.IMAGENET_CLASSNAMES),
-    "categories16": lambda: CATEGORIES16,
-}
+HEADS: Registry[Callable[[], tuple[str, ...]]] = Registry(
+    "zero-shot head",
+    group="biasbench.model_sources",
+    items={
+        "imagenet": lambda: tuple(import_open_clip().zero_shot_metadata.IMAGENET_CLASSNAMES),
+        "categories16": lambda: CATEGORIES16,
+    },
+)
 
 
 def resolve_templates(option: str) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ Grayscale: the studies convert the 8-bit RGB image with PIL ``convert("L")``, wh
 integer (``(19595·R + 38470·G + 7471·B + 2¹⁵) >> 16``). With ``quantize=True`` (default) we reproduce that
 bit for bit from the [0,1] image (whose values are uint8/255); ``quantize=False`` keeps the exact float
 0.299R + 0.587G + 0.114B.
+
+The grid of noise levels and bands, and the threshold and channel math, are ``biasbench.core.channel_fit``.
 """
 
 from __future__ import annotations
@@ -24,19 +26,12 @@ from biasbench.core.reductions import row_sum
 from biasbench.core.rng import seeded_randn
 from biasbench.perturb.pyramid import band_limit, band_limit_and_finest, pyramid_height
 
-NOISE_SDS: tuple[float, ...] = (0.0, 0.02, 0.04, 0.08, 0.16)
-BANDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
 CONTRAST = 0.2
 MEAN_LUMINANCE = 0.449
 EPSILON = 0.1
 MAX_REPAIR_ROUNDS = 1000
 NoiseRms = Literal["level0", "sigma"]
 NOISE_RMS: tuple[str, ...] = ("level0", "sigma")
-
-
-def band_frequency(band: float) -> float:
-    """Centre of band ``f`` in cycles per image (1.75·2^f: 1.75 … 112 c/img at 224 px)."""
-    return 1.75 * 2.0**band
 
 
 def grayscale(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:

@@ -1,3 +1,3 @@
 """Every figure, drawn from records DataFrames (the store's long format) or from the analysis' tables: one module
 per topic (``figures``: the analysis' scores, biases and comparisons; ``criticality``, ``frequency``,
-``resolution``, ``si_score``, ``transfer``)."""
+``resolution``, ``object_factors`` (SI-SCORE), ``robustness_transfer``, ...)."""

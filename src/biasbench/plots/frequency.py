@@ -13,9 +13,15 @@ import pandas as pd
 from matplotlib.figure import Figure  # pyplot-free: no global backend or figure state
 
 from biasbench.analysis.specs import CRITICAL_BAND_CURVE, SPECTRAL_CURVE
+from biasbench.core.channel_fit import (
+    BANDS,
+    HUMAN_THRESHOLDS,
+    band_frequency,
+    channel_parameters,
+    fit_channel,
+    gaussian,
+)
 from biasbench.core.errors import BiasbenchError
-from biasbench.perturb.critical_band import BANDS, band_frequency
-from biasbench.perturb.critical_band_fit import HUMAN_THRESHOLDS, channel_parameters, fit_channel, gaussian
 from biasbench.plots.palette import (
     TAB10,
     UNCATEGORISED,

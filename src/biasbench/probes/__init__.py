@@ -1,7 +1,5 @@
-"""Probes: one module per measurement. Importing this package registers every built-in probe."""
-
-import importlib
-import pkgutil
+"""Probes: one module per measurement, each registering its probe with ``@register_probe``; the probe registry
+(``PROBES``) imports them on its first lookup."""
 
 from biasbench.probes.base import (
     PROBES,
@@ -12,9 +10,5 @@ from biasbench.probes.base import (
     get_probe,
     register_probe,
 )
-
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name != "base":
-        importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOutput", "ProbeParams", "get_probe", "register_probe"]

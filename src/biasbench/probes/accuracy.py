@@ -1,5 +1,5 @@
 """``accuracy``: top-1 and top-5 accuracy in the dataset's label space (1000-way, the 200 ImageNet-A/R
-classes, 16 categories, ReaL multi-labels, ObjectNet's 113 classes; see ``biasbench.data.label_spaces``)."""
+classes, 16 categories, ReaL multi-labels, ObjectNet's 113 classes; see ``biasbench.data.labels.spaces``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import PositiveInt
 
 from biasbench.core.stats import clopper_pearson
 from biasbench.data.datasets import Sample
-from biasbench.data.label_spaces import LabelSpace
+from biasbench.data.labels.spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame

@@ -18,7 +18,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_
 
 from biasbench.attacks.gradient import AttackConfig, run_attack
 from biasbench.core.errors import HeadSizeError
-from biasbench.data.label_spaces import label_space_for
+from biasbench.data.labels.spaces import label_space_for
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

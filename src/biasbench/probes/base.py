@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from biasbench.core.errors import ParameterError, UnknownNameError
+from biasbench.core.registry import Registry
 from biasbench.core.validation import Declared
 from biasbench.data.datasets import Dataset
 from biasbench.engine.inference import Engine
@@ -124,7 +125,10 @@ class Probe(ABC):
         """Evaluate the model and return its records."""
 
 
-PROBES: dict[str, type[Probe]] = {}
+PROBES: Registry[type[Probe]] = Registry(
+    "probe", packages=("biasbench.probes",), group="biasbench.probes", hint="`biasbench probes` lists them."
+)
+"""Every probe class by name: the modules of ``biasbench.probes`` and the ``biasbench.probes`` plug-ins."""
 
 
 def register_probe(cls: type[Probe]) -> type[Probe]:
@@ -138,14 +142,11 @@ def register_probe(cls: type[Probe]) -> type[Probe]:
     clash = others & {m.metric for m in cls.metrics if m.role == "bias"}
     if clash:
         raise ValueError(f"probe {cls.name!r}: bias {sorted(clash)} is already declared by another probe")
-    PROBES[cls.name] = cls
-    return cls
+    return PROBES.register(cls.name, cls)
 
 
 def registered_probes() -> list[type[Probe]]:
     """Every registered probe in report order (``report_order``, then name)."""
-    from biasbench import probes as _  # noqa: F401  (importing the package registers the built-in probes)
-
     return sorted(PROBES.values(), key=lambda p: (p.report_order, p.name))
 
 
@@ -163,8 +164,5 @@ def declared(probe: str, metric: str) -> Metric:
 
 
 def get_probe(name: str) -> type[Probe]:
-    from biasbench import probes as _  # noqa: F401  (importing the package registers the built-in probes)
-
-    if name not in PROBES:
-        raise UnknownNameError("probe", name, PROBES)
+    """The probe class ``name``; unknown names get suggestions."""
     return PROBES[name]

@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import PositiveInt
 
 from biasbench.data.datasets import Sample
-from biasbench.data.label_spaces import LabelSpace
+from biasbench.data.labels.spaces import LabelSpace
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe

@@ -40,12 +40,11 @@ from pydantic import Field, field_validator
 
 from biasbench.core.errors import BiasbenchError, UnknownNameError
 from biasbench.core.preprocessing import Preprocess
-from biasbench.data.corruption_sets import IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS
-from biasbench.data.datasets import Dataset
-from biasbench.data.images import ImageTransform
-from biasbench.data.transforms import BorderCropTransform
+from biasbench.data.datasets import DATASETS, Dataset
+from biasbench.data.pixels.images import ImageTransform
+from biasbench.data.pixels.transforms import BorderCropTransform
 from biasbench.engine.inference import CLEAN
-from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation
+from biasbench.perturb.corruptions import CORRUPTIONS, SAVE_AS, corruption_perturbation, imagenet_c_corruptions
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
@@ -140,7 +139,7 @@ def summary_records(
 
 class CorruptionParams(ProbeParams):
     mode: Literal["auto", "ondisk", "generated"] = "auto"  # "auto": on disk for ImageNet-C/C-bar, else generated
-    corruptions: tuple[str, ...] = ()  # () = all (all on disk, or all 19 generated ImageNet-C corruptions)
+    corruptions: tuple[str, ...] = ()  # () = all (all on disk; generated: ImageNet-C's 19, imagenet_c_corruptions())
     severities: tuple[Annotated[int, Field(ge=1, le=5)], ...] = Field(SEVERITIES, min_length=1)
     clean_top1: float | None = Field(None, ge=0.0, le=1.0)  # on-disk mode: the model's clean top-1 (relative mCE)
     save_as: str = "jpeg85"  # generated mode: "jpeg85" (as the ImageNet-C files), "uint8" or "float"
@@ -150,7 +149,8 @@ class CorruptionParams(ProbeParams):
     @field_validator("corruptions")
     @classmethod
     def _known_corruptions(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        known = set(CORRUPTIONS) | set(IMAGENET_C_CORRUPTIONS) | set(IMAGENET_CBAR_CORRUPTIONS)
+        ondisk = {c for spec in DATASETS.values() if spec.ondisk for c in spec.corruptions}
+        known = set(CORRUPTIONS) | ondisk
         for name in names:
             if name not in known:
                 raise ValueError(str(UnknownNameError("corruption", name, known)))
@@ -179,7 +179,7 @@ MEAN_ACCURACY = Metric(
 
 
 @register_probe
-class Corruption(Probe):
+class CorruptionAccuracy(Probe):
     name = "corruption"
     summary = "accuracy under common corruptions (ImageNet-C/C-bar on disk, or generated): mean, mCE, rel. mCE"
     citation = "Hendrycks & Dietterich, ICLR 2019; Mintun et al., NeurIPS 2021 (C-bar)"
@@ -313,7 +313,7 @@ class Corruption(Probe):
         return ProbeOutput(records, frame, notes)
 
     def run_generated(self, ctx: ProbeContext) -> ProbeOutput:
-        names = self.params.corruptions or IMAGENET_C_CORRUPTIONS
+        names = self.params.corruptions or imagenet_c_corruptions()
         for name in names:
             if name not in CORRUPTIONS:
                 raise BiasbenchError(f"no generated corruption {name!r}; implemented: {', '.join(CORRUPTIONS)}")
@@ -336,7 +336,7 @@ class Corruption(Probe):
             rec = top1(str(CorruptionSet("generated", c, s)))
             records.append(rec)
             accuracy[(c, s)] = rec.value
-        records += summary_records("generated", accuracy, len(samples), clean.value, IMAGENET_C_CORRUPTIONS)
+        records += summary_records("generated", accuracy, len(samples), clean.value, imagenet_c_corruptions())
         notes = {
             "skipped": result.skipped,
             "mode": "generated",

@@ -25,22 +25,25 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from biasbench.core.channel_fit import (
+    BANDS,
+    NOISE_SDS,
+    Reference,
+    find_thresholds,
+    fit_channel,
+    passes,
+    reference_accuracy,
+)
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.preprocessing import Preprocess
 from biasbench.core.rng import sample_seed
-from biasbench.data.categories16 import category_of_class
 from biasbench.data.datasets import Dataset, Sample
-from biasbench.data.images import ImageTransform
-from biasbench.data.label_spaces import get_label_space
+from biasbench.data.labels.categories16 import category_of_class
+from biasbench.data.labels.spaces import get_label_space
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine.inference import CLEAN, Perturbation
 from biasbench.models.wrapper import Classifier
-from biasbench.perturb.critical_band import BANDS, NOISE_SDS, CriticalBandStimuli, NoiseRms, make_stimuli
-from biasbench.perturb.critical_band_fit import (
-    bisect_thresholds,
-    find_thresholds,
-    fit_channel,
-    reference_accuracy,
-)
+from biasbench.perturb.critical_band import CriticalBandStimuli, NoiseRms, make_stimuli
 from biasbench.probes.accuracy import proportion_record, space_accuracy_records
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame, record_condition
@@ -50,7 +53,7 @@ from biasbench.store.records import Record
 
 NOISE_FREE = "noise-free"
 ASSIGNED = "assigned"
-DEFAULT_REFERENCE = {"A": "absolute", "B": "noise-free"}
+DEFAULT_REFERENCE = {"A": Reference.absolute, "B": Reference.noise_free}
 
 
 def assigned_conditions(indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +108,7 @@ def relabel_to_categories16(dataset: Dataset) -> Dataset:
 class CriticalBandParams(ProbeParams):
     protocol: Literal["A", "B"] = "B"
     criterion: float = Field(50.0, gt=0.0, le=100.0)  # percent (of the reference accuracy, unless absolute)
-    reference: Literal["absolute", "noise-free", "clean"] | None = None  # None: absolute (A), noise-free (B)
+    reference: Reference | None = None  # None: absolute (A), noise-free (B)
     adaptive: bool = False  # protocol B: bisection over noise levels per band instead of the full grid
     quantize_gray: bool = True  # 8-bit grayscale as PIL "L" (the studies); False keeps the float luma
     # RMS of the added band noise: "level0" = the reference code's (finest pyramid level alone, ≈ 0.943 σ);
@@ -130,6 +133,33 @@ class _Grid:
         self.records.append(record)
         if sigma is not None:
             self.accuracy[NOISE_SDS.index(sigma), band] = 100.0 * record.value
+
+
+def bisect_thresholds(
+    evaluate: Callable[[list[tuple[float, int]]], dict[tuple[float, int], float]],
+    criterion: float = 50.0,
+    reference: Callable[[], float | None] = lambda: None,
+) -> np.ndarray:
+    """The thresholds of ``find_thresholds`` found by bisection over the noise levels of each band (``adaptive``).
+
+    ``evaluate(cells)`` measures a list of (σ, band) cells (percent) in one pass; all bands advance together,
+    so the search costs at most 3 passes and 2–3 noisy cells per band instead of 4. ``reference()`` is read
+    after each pass (the first pass also measures the reference conditions). When accuracy does not rise
+    as the noise level falls, t_f is the smallest passing level and this equals the full-grid scan.
+    """
+    levels = len(NOISE_SDS)
+    # Search t in [lo, hi]; index `levels - 1` (σ = 0, or nothing passed) always ends the search.
+    lo, hi = np.zeros(len(BANDS), dtype=np.int64), np.full(len(BANDS), levels - 1, dtype=np.int64)
+    while np.any(lo < hi):
+        mids = {f: int((lo[f] + hi[f]) // 2) for f in BANDS if lo[f] < hi[f]}
+        measured = evaluate([(NOISE_SDS[levels - 1 - j], f) for f, j in mids.items()])
+        ref = reference()
+        for f, j in mids.items():
+            if passes(measured[(NOISE_SDS[levels - 1 - j], f)], criterion, ref):
+                hi[f] = j
+            else:
+                lo[f] = j + 1
+    return lo
 
 
 STIMULUS_SIZE = 224  # the study's stimuli are 224 x 224: 7 octave bands need a pyramid of 7 levels
@@ -240,7 +270,8 @@ class CriticalBand(Probe):
 
     @property
     def reference(self) -> str:
-        return self.params.reference or DEFAULT_REFERENCE[self.params.protocol]
+        """The criterion's reference (``Reference``'s value): the parameter, else the protocol's default."""
+        return (self.params.reference or DEFAULT_REFERENCE[self.params.protocol]).value
 
     def run(self, ctx: ProbeContext) -> ProbeOutput:
         p = self.params
@@ -284,7 +315,7 @@ class CriticalBand(Probe):
             conditions: dict = {}
             if not grid.evaluated:
                 conditions[NOISE_FREE] = stimulus(0.0, 0)
-                if self.reference == "clean":
+                if self.reference == Reference.clean:
                     conditions[CLEAN] = None
             conditions.update({str(NoiseCell(s, f)): stimulus(s, f) for s, f in requested})
             transform, conditions = stimulus_pipeline(ctx.dataset, ctx.model, conditions)
@@ -326,7 +357,7 @@ class CriticalBand(Probe):
         dataset = relabel_to_categories16(ctx.dataset)
         space = get_label_space("categories16")
         conditions = {ASSIGNED: assigned_stimuli(ctx.seed, p.quantize_gray, p.noise_rms)}
-        if self.reference == "clean":
+        if self.reference == Reference.clean:
             conditions[CLEAN] = None
         transform, conditions = stimulus_pipeline(dataset, ctx.model, conditions)
         desc = f"{ctx.model.name} critical-band A"

@@ -32,14 +32,15 @@ from tqdm.auto import tqdm
 from biasbench.core.errors import HeadSizeError
 from biasbench.core.rng import sample_seed
 from biasbench.data.datasets import Dataset, Sample
-from biasbench.data.images import ImageTransform
-from biasbench.data.label_spaces import LabelSpace, label_space_for
+from biasbench.data.labels.spaces import LabelSpace, label_space_for
+from biasbench.data.pixels.images import ImageTransform
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import CLEAN, Batch, Engine, EngineResult, Perturbation, Reducer
 from biasbench.models.layers import layer_stages, layer_state, learnable_layers, replaced_layer, untrained_network
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import feed_of, outputs_frame, transform_of
+from biasbench.probes.outputs import feed_of, outputs_frame
 from biasbench.probes.shifts import parse_shift
 from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
@@ -272,7 +273,7 @@ class Criticality(Probe):
         p = self.params
         subset, dataset_index = seeded_subset(ctx.dataset, p.num_images, ctx.seed)
         model = ctx.engine.prepare(ctx.model)
-        transform = transform_of(subset, model)
+        transform = image_transform(subset, model.preprocess)
         space = label_space_for(subset, model.head)
         images = DecodedImages.decode(ctx.engine, subset, transform, self._shift(ctx, model, space), dataset_index)
         reduce = with_probabilities(space.reducer(model=model.name, dataset=subset.name))

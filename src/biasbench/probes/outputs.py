@@ -11,12 +11,11 @@ import pandas as pd
 import torch
 
 from biasbench.data.datasets import Dataset, Sample
-from biasbench.data.feed import Feed
-from biasbench.data.images import ImageTransform
-from biasbench.data.label_spaces import LabelSpace, label_space_for
-from biasbench.data.transforms import transform_for
+from biasbench.data.labels.spaces import LabelSpace, label_space_for
+from biasbench.data.pixels.feed import Feed
+from biasbench.data.pixels.images import ImageTransform
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import CLEAN, Batch, Engine, EngineResult, Perturbation
-from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext
 
 
@@ -47,12 +46,6 @@ class LabelledResult:
     result: EngineResult
     space: LabelSpace
     samples: list[Sample]
-
-
-def transform_of(dataset: Dataset, model: Classifier) -> ImageTransform:
-    """The pixel pipeline of ``dataset`` for ``model``: the dataset's own (border crops), else the model's
-    preprocessing at the dataset's resize policy (native resolution or the model's)."""
-    return transform_for(dataset, model) or ImageTransform(dataset.spec.resize_policy, model.preprocess)
 
 
 def feed_of(engine: Engine, dataset: Dataset, transform: ImageTransform) -> Feed:
@@ -87,12 +80,12 @@ def evaluate_labelled(
     images) under ``conditions`` and score it in the dataset's label space (or ``space``): its reducer, its
     head-size check and the dataset's transform (native resolution, border crops) unless ``transform``
     overrides it; ``k`` predictions are kept per sample, and ``extra(logits, batch)`` adds per-sample outputs
-    of the probe's own (e.g. the ranks of ``biasbench.data.ranks``). The step every labelled probe shares. The
+    of the probe's own (e.g. the ranks of ``biasbench.data.labels.ranks``). The step every labelled probe shares. The
     space is the one the model's head gives (``label_space_for``): a zero-shot head over the 16 category names
     scores cue-conflict directly."""
     dataset = dataset if dataset is not None else ctx.dataset
     space = space or label_space_for(dataset, ctx.model.head)
-    feed = feed_of(ctx.engine, dataset, transform or transform_of(dataset, ctx.model))
+    feed = feed_of(ctx.engine, dataset, transform or image_transform(dataset, ctx.model.preprocess))
     reduce = space.reducer(k, model=ctx.model.name, dataset=dataset.name)
     if extra is not None:
         reduce = _with_extra(reduce, extra)

@@ -1,7 +1,7 @@
 """``refined-bias``: REFINED-BIAS's ranking-based cue sensitivity (Kim et al., "On the Reliability of Cue
 Conflict and Beyond", 2026), as the authors' ``eval_refined_bias.py`` / ``utils.mrr_acc`` compute it: the
 mean over images of 1 / rank of the image's class in the model's full 1000-class ranking (a class of several
-ImageNet classes ranks at its best-ranked member; ``biasbench.data.ranks``).
+ImageNet classes ranks at its best-ranked member; ``biasbench.data.labels.ranks``).
 
 On ``refined-bias-shape`` the MRR is Shape-Sens (RB_S), on ``refined-bias-texture`` Texture-Sens (RB_T); the
 relative shape preference RB_S / (RB_S + RB_T) combines the two jobs
@@ -16,8 +16,8 @@ from pydantic import NonNegativeInt
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
-from biasbench.data.ranks import group_rank_outputs, mean_reciprocal_rank, member_table, relative_preference
-from biasbench.data.refined_bias import RefinedBiasSet
+from biasbench.data.catalogue.refined_bias_stimuli import RefinedBiasSet
+from biasbench.data.labels.ranks import group_rank_outputs, mean_reciprocal_rank, member_table, relative_preference
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame

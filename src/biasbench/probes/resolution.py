@@ -25,8 +25,8 @@ from pydantic import Field, PositiveInt
 
 from biasbench.core.paths import resolve_data_root
 from biasbench.data.datasets import Dataset, get_dataset_spec
-from biasbench.data.images import ImageTransform, decode_rgb, to_uint8_tensor
-from biasbench.data.transforms import BorderCropTransform
+from biasbench.data.pixels.images import ImageTransform, decode_rgb, to_uint8_tensor
+from biasbench.data.pixels.transforms import BorderCropTransform
 from biasbench.engine.inference import CLEAN, Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.accuracy import space_accuracy_records

@@ -12,9 +12,9 @@ import numpy as np
 from pydantic import NonNegativeInt
 
 from biasbench.core.stats import bootstrap_ci, clopper_pearson
-from biasbench.data.categories16 import CATEGORIES16, CATEGORY_MEMBERS
-from biasbench.data.decisions import Decisions
-from biasbench.data.ranks import group_rank_outputs, member_table
+from biasbench.data.labels.categories16 import CATEGORIES16, CATEGORY_MEMBERS
+from biasbench.data.labels.decisions import Decisions
+from biasbench.data.labels.ranks import group_rank_outputs, member_table
 from biasbench.engine.inference import CLEAN
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import evaluate_labelled, outputs_frame

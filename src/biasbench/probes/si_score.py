@@ -18,14 +18,15 @@ from pydantic import Field
 
 from biasbench.core.errors import DatasetError
 from biasbench.core.stats import clopper_pearson
+from biasbench.data.catalogue.composites import SiScoreComposites, read_composites, select_classes
 from biasbench.data.datasets import Dataset
-from biasbench.data.si_score import SiScoreComposites, read_composites, select_classes
+from biasbench.data.pixels.transforms import image_transform
 from biasbench.engine.inference import CLEAN
+from biasbench.perturb.composite_generator import CompositeAssets, ForegroundAsset, generated_folder
 from biasbench.perturb.compositing import GridConfig, preset
-from biasbench.perturb.si_score import CompositeAssets, ForegroundAsset, generated_folder
 from biasbench.probes.accuracy import space_accuracy_records
 from biasbench.probes.base import DemoRun, Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
-from biasbench.probes.outputs import evaluate_labelled, outputs_frame, transform_of
+from biasbench.probes.outputs import evaluate_labelled, outputs_frame
 from biasbench.store.conditions import FactorLevel, Location
 from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
@@ -90,7 +91,7 @@ def generated_composites(
     assets: Dataset, config: GridConfig, *, seed: int = 0, cache_dir: str | None = None
 ) -> Dataset:
     """Composites of ``assets`` over ``config``, generated into the cache on first use
-    (``biasbench.perturb.si_score.generated_folder``) and read back as a dataset in the published layout."""
+    (``biasbench.perturb.composite_generator.generated_folder``) and read back as a dataset in the published layout."""
     folder = generated_folder(composite_assets(assets), config, seed=seed, cache_dir=cache_dir)
     return Dataset(SiScoreComposites(), folder, tuple(read_composites(folder)))
 
@@ -171,7 +172,7 @@ class SiScore(Probe):
         )
         columns = {k: np.array([m[k] for m in metas]) for k in ("x_coord", "y_coord", "area", "rotation", "class")}
         frame = outputs_frame(composites, result, group=np.array(groups), **columns)
-        transform = transform_of(composites, ctx.model)
+        transform = image_transform(composites, ctx.model.preprocess)
         notes = {
             "factor": factor,
             "images": len(composites),

@@ -6,7 +6,7 @@ on all of them); the score is top-1 on the task's test split with an exact 95% C
 ``method="linear"`` (the default) is a stated deviation from the paper: VTAB-1k fine-tunes the whole network;
 the linear head on frozen features is cheap, deterministic and CPU-friendly. ``method="finetune"`` follows
 VTAB-1k (for GPU users): a copy of the model with a fresh linear head, all parameters trained with
-``google-research/task_adaptation``'s schedule (see ``biasbench.transfer.finetune``) on the model's own
+``google-research/task_adaptation``'s schedule (see ``biasbench.adaptation.finetune``) on the model's own
 preprocessing without augmentation; the learning rate is the one given, or chosen among several on the same
 held-out split as alpha (then refitted on all examples). Its records carry ``condition="finetune"``; the
 linear probe's keep ``condition=""``.
@@ -22,20 +22,20 @@ import pandas as pd
 import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
+from biasbench.adaptation.features import PenultimateFeatures
+from biasbench.adaptation.finetune import FinetuneConfig, finetune, select_lr
+from biasbench.adaptation.linear import DEFAULT_ALPHAS, select_and_fit
 from biasbench.core.errors import BiasbenchError, DatasetError
+from biasbench.data.catalogue.downstream_tasks import TransferTaskSpec
 from biasbench.data.datasets import Dataset
-from biasbench.data.feed import Feed
-from biasbench.data.images import ImageTransform
-from biasbench.data.transfer import TransferTaskSpec
+from biasbench.data.pixels.feed import Feed
+from biasbench.data.pixels.images import ImageTransform
 from biasbench.engine.inference import CLEAN, Batch
 from biasbench.probes.accuracy import proportion_record
 from biasbench.probes.base import Probe, ProbeContext, ProbeOutput, ProbeParams, register_probe
 from biasbench.probes.outputs import feed_of
 from biasbench.store.metrics import Metric
 from biasbench.store.records import Record
-from biasbench.transfer.features import PenultimateFeatures
-from biasbench.transfer.finetune import FinetuneConfig, finetune, select_lr
-from biasbench.transfer.linear import DEFAULT_ALPHAS, select_and_fit
 
 FINETUNE = "finetune"  # condition of the fine-tuning records
 

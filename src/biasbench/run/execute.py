@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from biasbench.data.datasets import Dataset
-from biasbench.data.sampling import Limited
+from biasbench.data.pixels.sampling import Limited
 from biasbench.engine.inference import Engine
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import ProbeContext, get_probe

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from biasbench.core.errors import UnknownNameError
+from biasbench.core.registry import Registry
 from biasbench.run.local import run_local
 from biasbench.run.ray_executor import run_ray
 
-EXECUTORS: dict[str, Callable] = {"local": run_local, "ray": run_ray}
+EXECUTORS: Registry[Callable] = Registry("executor", items={"local": run_local, "ray": run_ray})
 
 
 def get_executor(name: str) -> Callable:
-    if name not in EXECUTORS:
-        raise UnknownNameError("executor", name, EXECUTORS)
+    """The executor ``name``; unknown names get suggestions."""
     return EXECUTORS[name]

@@ -1,5 +1,5 @@
 """Decisions made elsewhere as jobs of a results directory: a vision-language model prompted on a GPU farm or
-through an API answers the cue-conflict stimuli, and its per-image decisions CSV (``data.decisions``) becomes a
+through an API answers the cue-conflict stimuli, and its per-image decisions CSV (``data.labels.decisions``) becomes a
 ``shape-bias`` job of that model, with the same records and per-sample table as the probe writes. So VLMs sit
 next to the measured models in ``biasbench results``, the analyses and the report.
 
@@ -25,7 +25,7 @@ import torch
 from biasbench.core.errors import BiasbenchError
 from biasbench.core.fingerprint import file_sha256
 from biasbench.data.datasets import Dataset, load_dataset
-from biasbench.data.decisions import Decisions, read_decisions
+from biasbench.data.labels.decisions import Decisions, read_decisions
 from biasbench.probes.shape_bias import ShapeBias, decisions_output
 from biasbench.run.execute import write_job
 from biasbench.run.plan import Job, job_key, previous_job_key

@@ -30,7 +30,7 @@ from biasbench.core.fingerprint import digest
 from biasbench.core.validation import Declared
 from biasbench.core.version import __version__
 from biasbench.data.datasets import Dataset, canonical_dataset_name, get_dataset_spec
-from biasbench.data.sampling import Limited, limited
+from biasbench.data.pixels.sampling import Limited, limited
 from biasbench.models.sources import model_fingerprint, model_preprocess
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import Probe, get_probe

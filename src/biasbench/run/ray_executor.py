@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from biasbench.core.errors import BiasbenchError, DatasetError
 from biasbench.data.datasets import Dataset, get_dataset_spec
-from biasbench.data.sampling import limited
+from biasbench.data.pixels.sampling import limited
 from biasbench.engine.inference import Engine, EngineConfig
 from biasbench.models.wrapper import Classifier
 from biasbench.probes.base import PROBES, Probe, get_probe

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from biasbench.experiments.contamination.registry import lookup
+from biasbench.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,20 @@ def _activation_variant(act: str) -> ContaminationConfig:
     return replace(_DEFAULT, act=act, distill=None, summary=f"defaults with {act} activation")
 
 
-CONFIGS: dict[str, ContaminationConfig] = {
-    "default": _DEFAULT,
-    "theory": _THEORY,
-    # A linear student cannot fit the non-linear teacher (spec A.4.3), so no distillation here.
-    "linear": replace(_THEORY, act="identity", distill=None, summary="control: theory setting, linear network"),
-    "iid": replace(_DEFAULT, bg_test="uniform", summary="control: test background drawn like the training one"),
-    "zero-mean": replace(_DEFAULT, bg_train="symmetric", summary="control: zero-mean U[-1,1] training background"),
-    **{act: _activation_variant(act) for act in ("gelu", "tanh", "sigmoid", "leakyrelu")},
-}
+CONFIGS: Registry[ContaminationConfig] = Registry(
+    "contamination config",
+    items={
+        "default": _DEFAULT,
+        "theory": _THEORY,
+        # A linear student cannot fit the non-linear teacher (spec A.4.3), so no distillation here.
+        "linear": replace(_THEORY, act="identity", distill=None, summary="control: theory setting, linear network"),
+        "iid": replace(_DEFAULT, bg_test="uniform", summary="control: test background drawn like the training one"),
+        "zero-mean": replace(_DEFAULT, bg_train="symmetric", summary="control: zero-mean U[-1,1] training background"),
+        **{act: _activation_variant(act) for act in ("gelu", "tanh", "sigmoid", "leakyrelu")},
+    },
+)
 
 
 def get_config(name: str) -> ContaminationConfig:
     """The registered configuration ``name`` (raises a user-facing error naming the known ones)."""
-    return lookup(CONFIGS, name, "contamination config")
+    return CONFIGS[name]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from biasbench.experiments.contamination.registry import lookup
+from biasbench.core.registry import Registry
 
 # Core samplers: (n_pos, n_neg, d_core, generator) -> z_core with the positives first.
 CoreSampler = Callable[[int, int, int, torch.Generator], torch.Tensor]
@@ -36,17 +36,20 @@ def _sign_core(n_pos: int, n_neg: int, d: int, g: torch.Generator) -> torch.Tens
     return torch.cat([torch.rand(n_pos, d, generator=g), -torch.rand(n_neg, d, generator=g)])
 
 
-CORES: dict[str, CoreSampler] = {"radius": _radius_core, "sign": _sign_core}
+CORES: Registry[CoreSampler] = Registry("core distribution", items={"radius": _radius_core, "sign": _sign_core})
 
-BACKGROUNDS: dict[str, BackgroundSampler] = {
-    # Non-negative, mean 0.5: the "always activated" background of the paper (training default).
-    "uniform": lambda n, d, g: torch.rand(n, d, generator=g),
-    # The OOD shift: the same law with its sign flipped.
-    "flipped": lambda n, d, g: -torch.rand(n, d, generator=g),
-    # Zero-mean control: symmetric, and its support contains the flipped one.
-    "symmetric": lambda n, d, g: 2.0 * torch.rand(n, d, generator=g) - 1.0,
-    "zero": lambda n, d, g: torch.zeros(n, d),
-}
+BACKGROUNDS: Registry[BackgroundSampler] = Registry(
+    "background distribution",
+    items={
+        # Non-negative, mean 0.5: the "always activated" background of the paper (training default).
+        "uniform": lambda n, d, g: torch.rand(n, d, generator=g),
+        # The OOD shift: the same law with its sign flipped.
+        "flipped": lambda n, d, g: -torch.rand(n, d, generator=g),
+        # Zero-mean control: symmetric, and its support contains the flipped one.
+        "symmetric": lambda n, d, g: 2.0 * torch.rand(n, d, generator=g) - 1.0,
+        "zero": lambda n, d, g: torch.zeros(n, d),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ def make_feature_data(
     ``vh`` reuses an embedding (e.g. to draw a test set for the same task); otherwise a fresh one is
     drawn from ``generator`` first.
     """
-    core_sampler = lookup(CORES, core, "core distribution")
-    train_bg, test_bg = (lookup(BACKGROUNDS, b, "background distribution") for b in (bg_train, bg_test))
+    core_sampler = CORES[core]
+    train_bg, test_bg = (BACKGROUNDS[b] for b in (bg_train, bg_test))
     if d_core + d_bg > d:
         raise ValueError(f"d_core + d_bg = {d_core + d_bg} orthonormal directions do not fit in d = {d}")
     if vh is None:

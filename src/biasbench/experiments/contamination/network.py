@@ -9,16 +9,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from biasbench.experiments.contamination.registry import lookup
+from biasbench.core.registry import Registry
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "leakyrelu": lambda: nn.LeakyReLU(0.1),
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "identity": nn.Identity,  # a linear network
-}
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry(
+    "activation",
+    items={
+        "relu": nn.ReLU,
+        "gelu": nn.GELU,
+        "leakyrelu": lambda: nn.LeakyReLU(0.1),
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "identity": nn.Identity,  # a linear network
+    },
+)
 
 
 class TwoLayerNet(nn.Module):
@@ -41,7 +44,7 @@ class TwoLayerNet(nn.Module):
         super().__init__()
         # skip_init + explicit uniform draws: the usual nn.Linear init would consume the global RNG.
         self.hidden = nn.utils.skip_init(nn.Linear, d, width)
-        self.act = lookup(ACTIVATIONS, act, "activation")()
+        self.act = ACTIVATIONS[act]()
         self.head = nn.utils.skip_init(nn.Linear, width, out_dim)
         for layer in (self.hidden, self.head):
             _default_init(layer, generator)

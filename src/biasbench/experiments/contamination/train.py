@@ -9,23 +9,29 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from biasbench.core.registry import Registry
 from biasbench.experiments.contamination.data import FeatureData
 from biasbench.experiments.contamination.network import TwoLayerNet, feature_projection_norms
-from biasbench.experiments.contamination.registry import lookup
 
 # Losses on scores f and labels y in {+1, -1}, averaged over the batch.
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "logistic": lambda f, y: F.softplus(-y * f).mean(),
-    "hinge": lambda f, y: F.relu(1.0 - y * f).mean(),
-    "mse": lambda f, y: F.mse_loss(f, y),
-}
+LOSSES: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry(
+    "loss",
+    items={
+        "logistic": lambda f, y: F.softplus(-y * f).mean(),
+        "hinge": lambda f, y: F.relu(1.0 - y * f).mean(),
+        "mse": lambda f, y: F.mse_loss(f, y),
+    },
+)
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adamw": lambda params, lr, wd, momentum: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
-    "adam": lambda params, lr, wd, momentum: torch.optim.Adam(params, lr=lr, weight_decay=wd),
-    # Coupled L2 and heavy-ball momentum, as torch.optim.SGD does in the official code.
-    "sgd": lambda params, lr, wd, momentum: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd),
-}
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry(
+    "optimizer",
+    items={
+        "adamw": lambda params, lr, wd, momentum: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
+        "adam": lambda params, lr, wd, momentum: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+        # Coupled L2 and heavy-ball momentum, as torch.optim.SGD does in the official code.
+        "sgd": lambda params, lr, wd, momentum: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd),
+    },
+)
 
 METRICS: tuple[str, ...] = (
     "id_loss",
@@ -71,9 +77,9 @@ def train_toy(
 ) -> TrainLog:
     """Train ``net`` by full-batch gradient steps on the ID set, logging ID/OOD loss and accuracy and the
     core/background projection norms of the first layer at :func:`log_steps`."""
-    loss_fn = lookup(LOSSES, loss, "loss")
+    loss_fn = LOSSES[loss]
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = lookup(OPTIMIZERS, opt, "optimizer")(params, lr, wd, momentum)
+    optimizer = OPTIMIZERS[opt](params, lr, wd, momentum)
     logged = set(log_steps(steps, log_every))
     log = TrainLog()
     _record(log, 0, net, data, loss_fn)

@@ -17,5 +17,3 @@ Conventions of the converted model:
 - ``?quantize_activations=true`` rounds every activation to its integer grid (straight-through gradients) to
   follow the integer interpreter more closely; the default is the plain float graph.
 """
-
-from biasbench.models.tflite import source as _source  # noqa: F401  (registers the tflite: source)

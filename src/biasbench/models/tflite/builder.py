@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from biasbench.core.errors import ModelLoadError
+from biasbench.core.registry import Registry
 from biasbench.models.tflite.ops import (
     AddOp,
     AvgPoolOp,
@@ -33,7 +34,7 @@ CONVERTER_VERSION = 1  # bump when the conversion changes numerically (part of t
 # ---- operator registry: NAME -> builder(file, op) -> (module, activation input ids) ------------------------
 
 OpBuilder = Callable[[TfliteFile, OpInfo], tuple[nn.Module, list[int]]]
-OP_BUILDERS: dict[str, OpBuilder] = {}
+OP_BUILDERS: Registry[OpBuilder] = Registry("TFLite operator", packages=("biasbench.models.tflite",))
 
 
 def op_builder(*names: str) -> Callable[[OpBuilder], OpBuilder]:
@@ -41,7 +42,7 @@ def op_builder(*names: str) -> Callable[[OpBuilder], OpBuilder]:
 
     def register(fn: OpBuilder) -> OpBuilder:
         for name in names:
-            OP_BUILDERS[name] = fn
+            OP_BUILDERS.register(name, fn)
         return fn
 
     return register

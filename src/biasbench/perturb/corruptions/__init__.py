@@ -9,18 +9,31 @@ are *not* the released ImageNet-C JPEGs, so results are recorded as ``generated`
 ``ondisk`` ones (ANCHORS.md §3 pitfall 9). Where ``imagecorruptions`` departs from ImageNet-C's own code
 (elastic transform, frost's rescaling, pixelate's enlargement) the ImageNet-C code is followed; motion blur
 (ImageMagick in the original) follows imagecorruptions' NumPy version.
+
+The corruptions register themselves (``@register_corruption``) in ``noise``, ``blur``, ``weather`` and ``digital``;
+the registry (``CORRUPTIONS``) imports them on its first lookup. Adding one is a decorated function there (or in a
+plug-in listed under the ``biasbench.corruptions`` entry points); its ``imagenet_c`` number puts it in the
+probe's default ImageNet-C set.
 """
 
 from __future__ import annotations
 
-from biasbench.perturb.corruptions import blur, digital, noise, weather  # noqa: F401  (register the corruptions)
 from biasbench.perturb.corruptions.registry import (
     CORRUPTIONS,
     SAVE_AS,
     Corruption,
     corruption_perturbation,
     get_corruption,
+    imagenet_c_corruptions,
     register_corruption,
 )
 
-__all__ = ["CORRUPTIONS", "SAVE_AS", "Corruption", "corruption_perturbation", "get_corruption", "register_corruption"]
+__all__ = [
+    "CORRUPTIONS",
+    "SAVE_AS",
+    "Corruption",
+    "corruption_perturbation",
+    "get_corruption",
+    "imagenet_c_corruptions",
+    "register_corruption",
+]

@@ -17,13 +17,13 @@ from biasbench.perturb.corruptions.filters import (
 from biasbench.perturb.corruptions.registry import register_corruption
 
 
-@register_corruption("gaussian_blur", (1, 2, 3, 4, 6))
+@register_corruption("gaussian_blur", (1, 2, 3, 4, 6), imagenet_c=17)
 def gaussian_blur(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     """``skimage.filters.gaussian(sigma=c)`` (boundary ``nearest``, truncated at 4σ)."""
     return gaussian_filter(x, c, "nearest")
 
 
-@register_corruption("defocus_blur", ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)))
+@register_corruption("defocus_blur", ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)), imagenet_c=4)
 def defocus_blur(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Tensor:
     """Correlation with ImageNet-C's aliased disk of radius c[0] (``cv2.filter2D``)."""
     return filter2d(x, disk_kernel(*c))
@@ -69,7 +69,7 @@ def glass_shuffle(h: int, w: int, delta: int, offsets: np.ndarray) -> np.ndarray
     return source
 
 
-@register_corruption("glass_blur", ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)))
+@register_corruption("glass_blur", ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)), imagenet_c=5)
 def glass_blur(x: torch.Tensor, c: tuple[float, int, int], draws: Draws) -> torch.Tensor:
     """Gaussian blur (σ = c[0]), truncation to 8 bits, c[2] passes of local pixel copying within ±c[1] px
     (on the CPU, vectorised over the batch; see :func:`glass_shuffle`), Gaussian blur again."""
@@ -84,7 +84,7 @@ def glass_blur(x: torch.Tensor, c: tuple[float, int, int], draws: Draws) -> torc
     return gaussian_filter(shuffled, sigma, "nearest").to(x.device, x.dtype)
 
 
-@register_corruption("motion_blur", ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)), rounding="round")
+@register_corruption("motion_blur", ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)), rounding="round", imagenet_c=6)
 def motion_blur_corruption(x: torch.Tensor, c: tuple[int, float], draws: Draws) -> torch.Tensor:
     """Motion blur (radius c[0], σ c[1]) along a direction uniform in [−45°, 45°) per image. ImageNet-C used
     ImageMagick's ``-motion-blur``, which returns 8-bit pixels (hence ``rounding="round"`` when stored); this is
@@ -96,7 +96,7 @@ def motion_blur_corruption(x: torch.Tensor, c: tuple[int, float], draws: Draws) 
 ZOOMS = ((1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.02), (1, 1.26, 0.02), (1, 1.31, 0.03))
 
 
-@register_corruption("zoom_blur", ZOOMS)
+@register_corruption("zoom_blur", ZOOMS, imagenet_c=7)
 def zoom_blur(x: torch.Tensor, c: tuple[float, float, float], draws: Draws) -> torch.Tensor:
     """Mean of the image and its centre zooms by the factors ``np.arange(*c)``."""
     factors = np.arange(*c)

@@ -40,14 +40,14 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@register_corruption("contrast", (0.4, 0.3, 0.2, 0.1, 0.05))
+@register_corruption("contrast", (0.4, 0.3, 0.2, 0.1, 0.05), imagenet_c=12)
 def contrast(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     """(x − mean) · c + mean, with the mean per image and channel."""
     means = x.mean(dim=(2, 3), keepdim=True)
     return (x - means) * c + means
 
 
-@register_corruption("brightness", (0.1, 0.2, 0.3, 0.4, 0.5))
+@register_corruption("brightness", (0.1, 0.2, 0.3, 0.4, 0.5), imagenet_c=11)
 def brightness(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     """HSV value + c (clipped to 1)."""
     hsv = rgb_to_hsv(x)
@@ -55,7 +55,7 @@ def brightness(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     return hsv_to_rgb(hsv)
 
 
-@register_corruption("saturate", ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)))
+@register_corruption("saturate", ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)), imagenet_c=19)
 def saturate(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Tensor:
     """HSV saturation · c0 + c1 (clipped to [0,1])."""
     hsv = rgb_to_hsv(x)
@@ -63,7 +63,7 @@ def saturate(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Ten
     return hsv_to_rgb(hsv)
 
 
-@register_corruption("pixelate", (0.6, 0.5, 0.4, 0.3, 0.25), rounding="round")
+@register_corruption("pixelate", (0.6, 0.5, 0.4, 0.3, 0.25), rounding="round", imagenet_c=14)
 def pixelate(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     """PIL ``BOX`` resize to ⌊c·size⌋ and ``BOX`` back up (ImageNet-C; imagecorruptions enlarges with
     ``NEAREST``, which picks the same pixels). Done with PIL itself, per image on the CPU: no torch mode
@@ -77,7 +77,7 @@ def pixelate(x: torch.Tensor, c: float, draws: Draws) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255
 
 
-@register_corruption("jpeg_compression", (25, 18, 15, 10, 7), rounding="round")
+@register_corruption("jpeg_compression", (25, 18, 15, 10, 7), rounding="round", imagenet_c=15)
 def jpeg_compression(x: torch.Tensor, c: int, draws: Draws) -> torch.Tensor:
     """PIL JPEG round trip at quality c (CPU, per image; the 8-bit input is recovered by rounding)."""
     return jpeg_roundtrip(x, c)
@@ -103,7 +103,7 @@ def affine_sources(jitter: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.einsum("hwk,nkc->nhwc", torch.stack([xs, ys, torch.ones_like(xs)], -1), inverse)
 
 
-@register_corruption("elastic_transform", ELASTIC)
+@register_corruption("elastic_transform", ELASTIC, imagenet_c=13)
 def elastic_transform(x: torch.Tensor, c: tuple[float, float, float], draws: Draws) -> torch.Tensor:
     """ImageNet-C's elastic transform: a random affine warp (anchor jitter ±c2 px, borders reflected as
     OpenCV's BORDER_REFLECT_101), then a displacement field of uniform noise smoothed by σ = c1 (SciPy

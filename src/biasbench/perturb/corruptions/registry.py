@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from biasbench.core.errors import UnknownNameError
+from biasbench.core.registry import Registry
 from biasbench.perturb.corruptions.draws import Draws
 
 Apply = Callable[[torch.Tensor, object, Draws], torch.Tensor]
@@ -31,12 +32,14 @@ ROUNDINGS = ("truncate", "round")
 class Corruption:
     """A named corruption with its five ImageNet-C severity parameters. ``rounding`` is how its output becomes
     8 bits when stored: ``"truncate"`` (ImageNet-C's ``np.uint8`` of a float image) or ``"round"`` (ImageNet-C's
-    function returned 8-bit pixels already)."""
+    function returned 8-bit pixels already). ``imagenet_c`` is its number in ImageNet-C (1-15 the standard
+    corruptions, 16-19 the extra ones; 0 for one outside the benchmark, such as a variant)."""
 
     name: str
     params: tuple
     apply: Apply
     rounding: str = "truncate"
+    imagenet_c: int = 0
 
     def __call__(self, x: torch.Tensor, severity: int, indices: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """Corrupt ``x`` (N,3,H,W) in [0,1] at ``severity`` (1..5); sample i is seeded by (seed, indices[i])."""
@@ -48,25 +51,38 @@ class Corruption:
         return self.apply(x, self.params[severity - 1], draws).clamp(0.0, 1.0)
 
 
-CORRUPTIONS: dict[str, Corruption] = {}
+CORRUPTIONS: Registry[Corruption] = Registry(
+    "corruption", packages=("biasbench.perturb.corruptions",), group="biasbench.corruptions"
+)
+"""Every generated corruption by name: the modules of ``biasbench.perturb.corruptions`` and the
+``biasbench.corruptions`` plug-ins."""
 
 
-def register_corruption(name: str, params: tuple, *, rounding: str = "truncate") -> Callable[[Apply], Apply]:
-    """Register ``fn`` under ``name`` with its five severity parameters and its 8-bit ``rounding``."""
+def register_corruption(
+    name: str, params: tuple, *, rounding: str = "truncate", imagenet_c: int = 0
+) -> Callable[[Apply], Apply]:
+    """Register ``fn`` under ``name`` with its five severity parameters, its 8-bit ``rounding`` and its number in
+    ImageNet-C (``imagenet_c``, 0 when it is not one of the benchmark's 19)."""
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
 
     def wrap(fn: Apply) -> Apply:
-        CORRUPTIONS[name] = Corruption(name, params, fn, rounding)
+        CORRUPTIONS.register(name, Corruption(name, params, fn, rounding, imagenet_c), definition=fn)
         return fn
 
     return wrap
 
 
 def get_corruption(name: str) -> Corruption:
-    if name not in CORRUPTIONS:
-        raise UnknownNameError("corruption", name, CORRUPTIONS)
+    """The corruption ``name``; unknown names get suggestions."""
     return CORRUPTIONS[name]
+
+
+def imagenet_c_corruptions() -> tuple[str, ...]:
+    """ImageNet-C's corruptions in the benchmark's order (its 15 standard, then its 4 extra ones): the generated
+    corruption probe's default set, read from the registered corruptions' ``imagenet_c`` numbers."""
+    members = sorted((c for c in CORRUPTIONS.values() if c.imagenet_c), key=lambda c: c.imagenet_c)
+    return tuple(c.name for c in members)
 
 
 # --- storage formats ---------------------------------------------------------------------------------

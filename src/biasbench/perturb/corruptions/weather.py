@@ -65,7 +65,7 @@ def add_snow(x: torch.Tensor, c: tuple, layer: torch.Tensor) -> torch.Tensor:
     return x + layer + layer.flip(-2, -1)
 
 
-@register_corruption("snow", SNOW)
+@register_corruption("snow", SNOW, imagenet_c=8)
 def snow(x: torch.Tensor, c: tuple, draws: Draws) -> torch.Tensor:
     """ImageNet-C's snow (see :func:`snow_layer`): flakes trimmed to the image, then blurred."""
     return add_snow(x, c, snow_layer(x, c, draws, trim_first=True))
@@ -99,7 +99,7 @@ def frost_texture(index: int, min_h: int, min_w: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
 
-@register_corruption("frost", ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))
+@register_corruption("frost", ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)), imagenet_c=9)
 def frost(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Tensor:
     """c0·x + c1·(a random crop of one of frost1-5; ImageNet-C's ``randint(5)`` never picks frost6)."""
     h, w = x.shape[-2:]
@@ -140,7 +140,7 @@ def plasma_fractal(generators: list[torch.Generator], size: int, decay: float) -
     return maps / maps.amax((1, 2), keepdim=True)
 
 
-@register_corruption("fog", ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)))
+@register_corruption("fog", ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)), imagenet_c=10)
 def fog(x: torch.Tensor, c: tuple[float, float], draws: Draws) -> torch.Tensor:
     """(x + c0·plasma) · max(x) / (max(x) + c0), the plasma fractal's roughness decaying by c1 per level."""
     h, w = x.shape[-2:]
@@ -179,7 +179,7 @@ def water_mask(liquid: np.ndarray, strength: float) -> np.ndarray:
     return m / peak * strength if peak > 0 else m
 
 
-@register_corruption("spatter", SPATTER)
+@register_corruption("spatter", SPATTER, imagenet_c=18)
 def spatter(x: torch.Tensor, c: tuple, draws: Draws) -> torch.Tensor:
     """A N(c0, c1²) liquid layer blurred by σ = c2 and thresholded at c3: water drops (c5 = 0: turquoise
     added along the drops' embossed edges) or mud (c5 = 1: brown blended in where the blurred drop mask,

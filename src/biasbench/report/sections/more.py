@@ -9,7 +9,7 @@ from biasbench.analysis.sentences import fmt_p
 from biasbench.analysis.specs import BEST_RESOLUTION, SI_SCORE_TOP1
 from biasbench.plots.criticality import architectures, criticality_by_architecture, criticality_vs_accuracy
 from biasbench.plots.figures import error_consistency_bars
-from biasbench.plots.si_score import si_score_figure
+from biasbench.plots.object_factors import si_score_figure
 from biasbench.report.sections.base import ReportData, Section
 from biasbench.report.tables import Col, table_html
 from biasbench.store.conditions import FactorLevel, Location, parse_as
@@ -112,8 +112,8 @@ def humans_section(data: ReportData) -> list[Section]:
 
 def transfer_section(data: ReportData) -> list[Section]:
     """Djolonga et al. (2021): Spearman matrix over ImageNet, robustness and transfer; residual analysis."""
-    from biasbench.analysis.transfer import meta_table, residual_table, rho_matrix, spearman_matrix
-    from biasbench.plots.transfer import rho_heatmap
+    from biasbench.analysis.robustness_transfer import meta_table, residual_table, rho_matrix, spearman_matrix
+    from biasbench.plots.robustness_transfer import rho_heatmap
 
     table = meta_table(data.analysis.records)
     if not any(c.startswith("transfer") for c in table.columns) or len(table) < 3:
