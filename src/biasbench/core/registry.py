@@ -113,6 +113,10 @@ class Registry(MutableMapping[str, T]):
     def __delitem__(self, name: str) -> None:
         del self._items[name], self._definitions[name]
 
+    def registered(self) -> dict[str, T]:
+        """What is registered so far, without discovering more (for checks made while registering)."""
+        return dict(self._items)
+
     # ---- looking up --------------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> T:
         self.load()

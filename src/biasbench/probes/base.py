@@ -138,7 +138,8 @@ def register_probe(cls: type[Probe]) -> type[Probe]:
     foreign = [m.metric for m in cls.metrics if m.probe != cls.name]
     if foreign or len(set(names)) != len(names):
         raise ValueError(f"probe {cls.name!r}: metrics {foreign or names} must name the probe and be distinct")
-    others = {m.metric for p in PROBES.values() if p.name != cls.name for m in p.metrics if m.role == "bias"}
+    registered = PROBES.registered().values()  # no discovery here: registering must not import the others
+    others = {m.metric for p in registered if p.name != cls.name for m in p.metrics if m.role == "bias"}
     clash = others & {m.metric for m in cls.metrics if m.role == "bias"}
     if clash:
         raise ValueError(f"probe {cls.name!r}: bias {sorted(clash)} is already declared by another probe")
