@@ -49,6 +49,15 @@ def test_bootstrap_ci_is_seeded():
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
 
 
+def test_zero_resamples_give_the_value_without_an_interval():
+    """``bootstrap_reps=0`` (e.g. an imported VLM's decisions stored quickly): the same value, CI bounds NaN."""
+    decisions, shape, texture = fixture_decisions()
+    none = shape_bias_records(decisions, shape, texture, reps=0)[0]
+    some = shape_bias_records(decisions, shape, texture, reps=200)[0]
+    assert none.value == some.value == pytest.approx(170 / 792)
+    assert math.isnan(none.ci_low) and math.isnan(none.ci_high)
+
+
 def test_undefined_when_no_cue_matches():
     assert math.isnan(shape_bias(0, 0))
     shape = np.array([0, 1])
